@@ -1,0 +1,82 @@
+use base64::Engine;
+
+/// How evidence bytes were encoded when they reached us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Raw,
+    Hex,
+    Base64,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Raw => "raw",
+            Encoding::Hex => "hex",
+            Encoding::Base64 => "base64",
+        }
+    }
+}
+
+/// Decodes evidence held as hex or base64 text (surrounding and embedded
+/// ASCII whitespace allowed, either case, standard or URL-safe base64, with or
+/// without padding). Anything that is not entirely such text is returned as
+/// raw bytes unchanged: binary evidence never consists only of these
+/// characters in practice, and a wrong guess fails the later strict parse.
+pub fn decode_text(bytes: &[u8]) -> (Vec<u8>, Encoding) {
+    let compact: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    if compact.is_empty() {
+        return (bytes.to_vec(), Encoding::Raw);
+    }
+    let stripped = compact.strip_prefix(b"0x").unwrap_or(compact.as_slice());
+    if stripped.len() % 2 == 0 && stripped.iter().all(u8::is_ascii_hexdigit) {
+        if let Ok(v) = hex::decode(stripped) {
+            return (v, Encoding::Hex);
+        }
+    }
+    let is_b64 = compact
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'='));
+    if is_b64 {
+        let trimmed: Vec<u8> = compact.iter().copied().filter(|b| *b != b'=').collect();
+        let engines = [
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        for e in engines {
+            if let Ok(v) = e.decode(&trimmed) {
+                return (v, Encoding::Base64);
+            }
+        }
+    }
+    (bytes.to_vec(), Encoding::Raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_upper_and_lower_with_newlines() {
+        assert_eq!(
+            decode_text(b"DEAD beef\n"),
+            (vec![0xde, 0xad, 0xbe, 0xef], Encoding::Hex)
+        );
+    }
+
+    #[test]
+    fn base64_standard_and_url() {
+        assert_eq!(decode_text(b"3q2+7w==").0, vec![0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(decode_text(b"3q2-7w").0, vec![0xde, 0xad, 0xbe, 0xef]);
+    }
+
+    #[test]
+    fn binary_stays_raw() {
+        let raw = [0u8, 1, 2, 0xff];
+        assert_eq!(decode_text(&raw), (raw.to_vec(), Encoding::Raw));
+    }
+}

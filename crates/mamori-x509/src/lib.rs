@@ -1,0 +1,27 @@
+//! Certificates for attestation: strict parsing, signature checks with
+//! aws-lc-rs, path validation to pinned roots at a caller-given time, CRLs.
+//!
+//! Why not `rustls-webpki`: it rejects AMD's ARK/ASK/VCEK chain (the RSASSA-PSS
+//! AlgorithmIdentifier carries an explicit trailerField) and it is built for
+//! TLS server names, not for vendor attestation roots with custom extensions.
+//! `x509-parser` accepts the real encodings; the validator on top is ours and
+//! small: the attestation PKIs are shallow, single-rooted trees.
+//!
+//! Nothing here reads a clock or a file: `now` is a parameter.
+#![forbid(unsafe_code)]
+
+mod cert;
+mod crl;
+mod error;
+mod path;
+mod pem;
+mod sig;
+mod time;
+
+pub use cert::{Certificate, Extension};
+pub use crl::Crl;
+pub use error::{CertError, ChainError, CrlError};
+pub use path::{validate_path, ValidatedPath};
+pub use pem::{split_blobs, Blob};
+pub use sig::{KeyKind, PublicKey, SignatureScheme};
+pub use time::UnixTime;

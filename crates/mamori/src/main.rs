@@ -1,0 +1,19 @@
+//! The `mamori` command: a thin layer over the library crates.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod detect;
+mod inspect;
+mod output;
+mod verify;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Inspect(a) => inspect::run(&a),
+        cli::Command::Verify(a) => verify::run(&a),
+    }
+}

@@ -1,0 +1,168 @@
+//! `mamori verify`: offline verification with the exit-status contract
+//! 0 verified, 1 evidence rejected, 2 usage error or unreadable input.
+
+use crate::cli::VerifyArgs;
+use crate::detect::{detect, load_collateral, read_file, Evidence, UsageError};
+use crate::output::outln;
+use mamori_verifier::UnixTime;
+use mamori_x509::Certificate;
+use serde_json::{json, Value};
+use std::process::ExitCode;
+use tee_snp::{Container, TrustStore};
+
+/// The outcome of one verification, ready to print.
+pub struct Outcome {
+    pub tee: &'static str,
+    pub result: Result<Value, Rejection>,
+}
+
+/// Why evidence was rejected: the check that failed and the reason.
+pub struct Rejection {
+    pub check: &'static str,
+    pub message: String,
+}
+
+fn parse_time(s: &str) -> Result<UnixTime, UsageError> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| UsageError(format!("--as-of {s:?} is not an RFC 3339 time: {e}")))?;
+    Ok(UnixTime(t.unix_timestamp()))
+}
+
+pub fn now() -> UnixTime {
+    UnixTime(time::OffsetDateTime::now_utc().unix_timestamp())
+}
+
+fn load_anchor(path: &std::path::Path) -> Result<Vec<Certificate>, UsageError> {
+    let bytes = read_file(path)?;
+    match mamori_x509::split_blobs(&bytes) {
+        Ok(Some(blobs)) => {
+            let certs: Vec<Certificate> = blobs
+                .into_iter()
+                .filter_map(|b| match b {
+                    mamori_x509::Blob::Certificate(c) => Some(*c),
+                    mamori_x509::Blob::Crl(_) => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(UsageError(format!("{}: no certificate", path.display())));
+            }
+            Ok(certs)
+        }
+        Ok(None) => Err(UsageError(format!("{}: not a certificate", path.display()))),
+        Err(e) => Err(UsageError(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// Verifies the evidence file as `args` say.
+pub fn evaluate(args: &VerifyArgs) -> Result<Outcome, UsageError> {
+    let bytes = read_file(&args.file)?;
+    let now = match &args.as_of {
+        Some(s) => parse_time(s)?,
+        None => now(),
+    };
+    let collateral = load_collateral(&args.collateral)?;
+    let mut trust = TrustStore::amd();
+    for p in &args.trust_anchor {
+        for c in load_anchor(p)? {
+            trust = trust.with_anchor(c);
+        }
+    }
+    let evidence = detect(&bytes, args.tee)?;
+    let tee = evidence.tee();
+    let result = match evidence {
+        Evidence::Snp(ev) => verify_snp(&ev, &collateral, &trust, now),
+    };
+    Ok(Outcome { tee, result })
+}
+
+fn verify_snp(
+    ev: &tee_snp::SnpEvidence,
+    collateral: &mamori_verifier::Collateral,
+    trust: &TrustStore,
+    now: UnixTime,
+) -> Result<Value, Rejection> {
+    let mut certs = collateral.certificates.clone();
+    certs.extend(ev.certificates.iter().cloned());
+    let reject = |e: tee_snp::SnpError| Rejection {
+        check: e.check(),
+        message: e.to_string(),
+    };
+    let verified =
+        tee_snp::verify_report(&ev.report, &certs, &collateral.crls, trust, now).map_err(reject)?;
+    let mut claims = verified.claims().to_json();
+    if let Value::Object(m) = &mut claims {
+        m.insert("container".into(), json!(ev.container.name()));
+        m.insert(
+            "root".into(),
+            json!(if verified.anchor_pinned() {
+                "amd"
+            } else {
+                "explicit"
+            }),
+        );
+        if let Container::AzureHcl(hcl) = &ev.container {
+            if !hcl.binding_holds(verified.report().report_data()) {
+                return Err(Rejection {
+                    check: "runtime-data-binding",
+                    message: "runtime-data binding: REPORT_DATA does not start with the hash of the HCL runtime data".into(),
+                });
+            }
+            m.insert(
+                "runtime_data".into(),
+                hcl.runtime_json().unwrap_or(Value::Null),
+            );
+        }
+    }
+    Ok(claims)
+}
+
+pub fn run(args: &VerifyArgs) -> ExitCode {
+    let outcome = match evaluate(args) {
+        Ok(o) => o,
+        Err(UsageError(msg)) => {
+            if args.json {
+                outln(&json!({"verified": false, "error": msg}).to_string());
+            }
+            eprintln!("mamori verify: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome.result {
+        Ok(claims) => {
+            if args.json {
+                outln(&json!({"tee": outcome.tee, "verified": true, "claims": claims}).to_string());
+            } else {
+                let m = |k: &str| {
+                    claims
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                outln(&format!(
+                    "verified: {} evidence ({}, {}, signed by {})",
+                    outcome.tee,
+                    m("product"),
+                    m("container"),
+                    m("signing_key").to_uppercase()
+                ));
+                outln(&format!("  measurement  {}", m("measurement")));
+                outln(&format!("  report_data  {}", m("report_data")));
+                if m("root") == "explicit" {
+                    outln("  note: the root is an explicitly named trust anchor, not a pinned vendor root");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(r) => {
+            if args.json {
+                outln(
+                    &json!({"tee": outcome.tee, "verified": false, "claims": {}, "check": r.check, "error": r.message})
+                        .to_string(),
+                );
+            }
+            eprintln!("rejected: {}", r.message);
+            ExitCode::from(1)
+        }
+    }
+}
