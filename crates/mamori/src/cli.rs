@@ -15,6 +15,73 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Verify evidence offline against vendor roots and collateral.
     Verify(VerifyArgs),
+    /// Simulated TEEs for development: genuine-format evidence signed by a
+    /// development chain that is trusted only when named explicitly.
+    #[command(subcommand)]
+    Sim(SimCommand),
+    /// The whole flow on this machine with a simulated TEE, narrated.
+    Demo(DemoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SimCommand {
+    /// Write a signed SEV-SNP attestation report and its development chain.
+    Snp(SimSnpArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProductArg {
+    Milan,
+    Genoa,
+    Turin,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SigningKeyArg {
+    Vcek,
+    Vlek,
+}
+
+#[derive(Args, Debug)]
+pub struct SimSnpArgs {
+    /// Output directory: report.bin, and certs/ (vcek.pem, ask.pem, ark.pem).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Keep the development platform (keys, chip id) here and reuse it on
+    /// later runs, so that several reports share one chain.
+    #[arg(long, value_name = "DIR")]
+    pub platform: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "milan")]
+    pub product: ProductArg,
+    #[arg(long, value_enum, default_value = "vcek")]
+    pub signing_key: SigningKeyArg,
+    /// Launch measurement, 48 bytes hex.
+    #[arg(long, value_name = "HEX")]
+    pub measurement: Option<String>,
+    /// REPORT_DATA, up to 64 bytes hex (zero-padded).
+    #[arg(long, value_name = "HEX")]
+    pub report_data: Option<String>,
+    /// HOST_DATA, 32 bytes hex.
+    #[arg(long, value_name = "HEX")]
+    pub host_data: Option<String>,
+    /// Guest policy (hex or decimal); default 0x30000 (SMT allowed, no debug).
+    #[arg(long, value_name = "VALUE")]
+    pub policy: Option<String>,
+    /// Set the policy's DEBUG bit (the host may read guest memory).
+    #[arg(long)]
+    pub debug: bool,
+    #[arg(long, default_value_t = 0)]
+    pub vmpl: u32,
+    /// Report version (2, 3, 4 or 5).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=5))]
+    pub report_version: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Never colour the output.
+    #[arg(long)]
+    pub no_color: bool,
 }
 
 /// Evidence families `--tee` can force.

@@ -2,9 +2,12 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod demo;
 mod detect;
 mod inspect;
 mod output;
+mod sim;
+mod style;
 mod verify;
 
 use clap::Parser;
@@ -15,5 +18,7 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Inspect(a) => inspect::run(&a),
         cli::Command::Verify(a) => verify::run(&a),
+        cli::Command::Sim(cli::SimCommand::Snp(a)) => sim::run_snp(&a),
+        cli::Command::Demo(a) => demo::run(&a),
     }
 }
