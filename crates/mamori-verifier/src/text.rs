@@ -33,7 +33,7 @@ pub fn decode_text(bytes: &[u8]) -> (Vec<u8>, Encoding) {
         return (bytes.to_vec(), Encoding::Raw);
     }
     let stripped = compact.strip_prefix(b"0x").unwrap_or(compact.as_slice());
-    if stripped.len() % 2 == 0 && stripped.iter().all(u8::is_ascii_hexdigit) {
+    if stripped.len().is_multiple_of(2) && stripped.iter().all(u8::is_ascii_hexdigit) {
         if let Ok(v) = hex::decode(stripped) {
             return (v, Encoding::Hex);
         }

@@ -33,7 +33,11 @@ impl Narrator {
         outln(&format!("    {} {text}", self.s.red("✘")));
     }
     fn field(&self, name: &str, value: &str) {
-        outln(&format!("      {:<14}{}", self.s.dim(name), self.s.cyan(value)));
+        outln(&format!(
+            "      {:<14}{}",
+            self.s.dim(name),
+            self.s.cyan(value)
+        ));
     }
 }
 
@@ -55,7 +59,11 @@ fn run_inner(n: &mut Narrator) -> Result<(), String> {
         Certificate::from_der(chain.vcek_der()).map_err(|e| e.to_string())?,
         Certificate::from_der(chain.ask_der()).map_err(|e| e.to_string())?,
     ];
-    n.ok(&format!("platform ready: product {}, chip id {}…", chain.options().product, &hex::encode(chain.chip_id())[..16]));
+    n.ok(&format!(
+        "platform ready: product {}, chip id {}…",
+        chain.options().product,
+        &hex::encode(chain.chip_id())[..16]
+    ));
 
     n.step("A confidential VM launches and asks for an attestation report");
     let measurement = sha384(b"ovmf + kernel + initrd + cmdline of the approved image");
@@ -68,24 +76,47 @@ fn run_inner(n: &mut Narrator) -> Result<(), String> {
         ..ReportOptions::default()
     };
     let good = chain.report(&opts).map_err(|e| e.to_string())?;
-    n.say("The secure processor signs 1184 bytes: measurement, policy, TCB, 64 bytes of guest data.");
+    n.say(
+        "The secure processor signs 1184 bytes: measurement, policy, TCB, 64 bytes of guest data.",
+    );
     let parsed = Report::parse(&good).map_err(|e| e.to_string())?;
     let claims = SnpClaims::new(&parsed, None, None);
     n.field("version", &claims.version.to_string());
     n.field("measurement", &format!("{}…", &claims.measurement[..32]));
     n.field("report_data", &format!("{}…", &claims.report_data[..32]));
-    n.field("policy", &format!("{} (debug: {})", claims.policy.raw, claims.policy.debug));
-    n.field("reported_tcb", &format!("bl {} tee {} snp {} ucode {}", claims.reported_tcb.bootloader, claims.reported_tcb.tee, claims.reported_tcb.snp, claims.reported_tcb.microcode));
+    n.field(
+        "policy",
+        &format!("{} (debug: {})", claims.policy.raw, claims.policy.debug),
+    );
+    n.field(
+        "reported_tcb",
+        &format!(
+            "bl {} tee {} snp {} ucode {}",
+            claims.reported_tcb.bootloader,
+            claims.reported_tcb.tee,
+            claims.reported_tcb.snp,
+            claims.reported_tcb.microcode
+        ),
+    );
 
     let trusted = TrustStore::amd().with_anchor(ark.clone());
     n.step("The verifier checks it, offline, against the development root");
-    n.say("Signature (P-384 over bytes 0..0x2A0 as received) → VCEK → ASK → root, validity at now,");
+    n.say(
+        "Signature (P-384 over bytes 0..0x2A0 as received) → VCEK → ASK → root, validity at now,",
+    );
     n.say("VCEK TCB extensions = REPORTED_TCB, VCEK hwID = CHIP_ID.");
     match verify_report(&good, &certs, &[], &trusted, now) {
         Ok(v) => {
             let c = v.claims();
-            n.ok(&format!("verified: {} report signed by the {}", c.product.map(|p| p.to_string()).unwrap_or_default(), c.signing_key.as_str().to_uppercase()));
-            n.field("measurement", &format!("{}… (matches the approved image)", &c.measurement[..32]));
+            n.ok(&format!(
+                "verified: {} report signed by the {}",
+                c.product.map(|p| p.to_string()).unwrap_or_default(),
+                c.signing_key.as_str().to_uppercase()
+            ));
+            n.field(
+                "measurement",
+                &format!("{}… (matches the approved image)", &c.measurement[..32]),
+            );
         }
         Err(e) => return Err(format!("the genuine report did not verify: {e}")),
     }
@@ -130,7 +161,9 @@ fn run_inner(n: &mut Narrator) -> Result<(), String> {
         Err(e) => n.refused(&format!("refused ({}): {e}", e.check())),
     }
     outln("");
-    outln(&n.s.bold("Done: a genuine report verified; unanchored, tampered and expired ones were refused."));
+    outln(&n.s.bold(
+        "Done: a genuine report verified; unanchored, tampered and expired ones were refused.",
+    ));
     Ok(())
 }
 
@@ -139,7 +172,9 @@ pub fn run(a: &DemoArgs) -> ExitCode {
         s: Style::detect(a.no_color),
         step: 0,
     };
-    outln(&n.s.bold("Mamori demo: remote attestation of a (simulated) AMD SEV-SNP confidential VM"));
+    outln(
+        &n.s.bold("Mamori demo: remote attestation of a (simulated) AMD SEV-SNP confidential VM"),
+    );
     match run_inner(&mut n) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

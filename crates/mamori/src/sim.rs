@@ -109,12 +109,24 @@ fn run_inner(a: &SimSnpArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot create {}: {e}", certs.display()))?;
     let report_path = a.out.join("report.bin");
     write(&report_path, &report)?;
-    let leaf = if chain.options().signing_key == SigningKey::Vlek { "vlek.pem" } else { "vcek.pem" };
+    let leaf = if chain.options().signing_key == SigningKey::Vlek {
+        "vlek.pem"
+    } else {
+        "vcek.pem"
+    };
     write(&certs.join(leaf), chain.vcek_pem().as_bytes())?;
     write(&certs.join("ask.pem"), chain.ask_pem().as_bytes())?;
     write(&certs.join("ark.pem"), chain.ark_pem().as_bytes())?;
-    outln(&format!("wrote {} (simulated {} report, version {})", report_path.display(), chain.options().product, opts.version));
-    outln(&format!("wrote {}/{{{leaf},ask.pem,ark.pem}} (development chain: NOT an AMD root)", certs.display()));
+    outln(&format!(
+        "wrote {} (simulated {} report, version {})",
+        report_path.display(),
+        chain.options().product,
+        opts.version
+    ));
+    outln(&format!(
+        "wrote {}/{{{leaf},ask.pem,ark.pem}} (development chain: NOT an AMD root)",
+        certs.display()
+    ));
     outln(&format!(
         "verify with: mamori verify {} --collateral {} --trust-anchor {}",
         report_path.display(),

@@ -10,7 +10,9 @@ pub struct Style {
 impl Style {
     pub fn detect(disabled: bool) -> Self {
         Style {
-            on: !disabled && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
+            on: !disabled
+                && std::env::var_os("NO_COLOR").is_none()
+                && std::io::stdout().is_terminal(),
         }
     }
     fn paint(self, code: &str, s: &str) -> String {

@@ -1,0 +1,282 @@
+//! The command-line contract: exit statuses, JSON shape, collateral
+//! recognition, the simulator round trip and the demo.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mamori(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mamori"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mamori")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    })
+}
+
+fn vec_path(rel: &str) -> Option<String> {
+    mamori_testvectors::path(rel).map(|p| p.display().to_string())
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mamori-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn positive_vectors_verify_with_json_claims() {
+    let cases = [
+        ("snp-report/snp-milan-v2-virtee.hex", "snp-vcek/vcek-milan-virtee.der", "2023-04-04T19:23:43Z", "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f", "milan", "vcek"),
+        ("snp-report/snp-milan-v3-vlek-aws-trustee.bin", "snp-vcek/vlek-milan-aws-use2-trustee.der", "2024-12-11T22:14:21Z", "8922ebbdd00ec2c541f36a6e7a82a8773a7accb451ed67bc94e740dbe92c93c4e8c9af857f5ceeb5a493df2a570d7bf0", "milan", "vlek"),
+        ("derived/snp-report/snp-genoa-v3-azure-derived.bin", "snp-vcek/vcek-genoa-azure-trustee.pem", "2025-01-25T02:21:48Z", "f57dc09a507c6ecd82369bffb600f0003792f4d99bc26e985ec0c266fc34faf3706faf814c9e61065768a6ff917c89ae", "genoa", "vcek"),
+    ];
+    for (report, vcek, as_of, measurement, product, key) in cases {
+        let (Some(r), Some(v)) = (vec_path(report), vec_path(vcek)) else {
+            return;
+        };
+        let o = mamori(&["verify", &r, "--collateral", &v, "--as-of", as_of, "--json"]);
+        assert_eq!(
+            code(&o),
+            0,
+            "{report}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let j = json(&o);
+        assert_eq!(j["tee"], "snp");
+        assert_eq!(j["verified"], true);
+        let c = &j["claims"];
+        assert_eq!(c["measurement"], measurement, "{report}");
+        assert_eq!(c["product"], product);
+        assert_eq!(c["signing_key"], key);
+        for name in ["version", "vmpl", "report_data", "host_data", "chip_id"] {
+            assert!(c.get(name).is_some(), "{report}: claim {name} missing");
+        }
+        for name in ["debug", "migrate_ma", "smt", "single_socket", "raw"] {
+            assert!(c["policy"].get(name).is_some(), "policy.{name} missing");
+        }
+        for tcb in ["reported_tcb", "current_tcb", "committed_tcb", "launch_tcb"] {
+            for f in ["bootloader", "tee", "snp", "microcode"] {
+                assert!(c[tcb][f].is_u64(), "{tcb}.{f}");
+            }
+        }
+    }
+}
+
+#[test]
+fn azure_evidence_json_verifies_and_binds_runtime_data() {
+    let Some(ev) = vec_path("az-snp-vtpm/az-snp-milan-v1-trustee.json") else {
+        return;
+    };
+    let o = mamori(&["verify", &ev, "--as-of", "2025-06-01T00:00:00Z", "--json"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let j = json(&o);
+    assert_eq!(j["claims"]["container"], "azure-hcl");
+    assert_eq!(j["claims"]["runtime_data"]["keys"][0]["kid"], "HCLAkPub");
+}
+
+#[test]
+fn collateral_directory_is_recognised_by_content() {
+    let (Some(r), Some(dir)) = (
+        vec_path("snp-report/snp-milan-v2-trustee.bin"),
+        vec_path("snp-vcek"),
+    ) else {
+        return;
+    };
+    // The folder holds other chips' VCEKs and the invalid ones too.
+    let o = mamori(&[
+        "verify",
+        &r,
+        "--collateral",
+        &dir,
+        "--as-of",
+        "2025-06-01T00:00:00Z",
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn rejections_exit_one_and_name_the_check() {
+    let (Some(r), Some(bad)) = (
+        vec_path("snp-report/snp-milan-v2-trustee.bin"),
+        vec_path("snp-vcek/vcek-milan-trustee-invalid-new.der"),
+    ) else {
+        return;
+    };
+    let o = mamori(&[
+        "verify",
+        &r,
+        "--collateral",
+        &bad,
+        "--as-of",
+        "2025-06-01T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 1);
+    let j = json(&o);
+    assert_eq!(j["verified"], false);
+    assert!(j["check"].is_string());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("rejected: "), "{err}");
+
+    let vcek = vec_path("snp-vcek/vcek-milan-trustee.der").unwrap();
+    let o = mamori(&[
+        "verify",
+        &r,
+        "--collateral",
+        &vcek,
+        "--as-of",
+        "2031-01-01T00:00:00Z",
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expired"));
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    let d = tempdir("usage");
+    let junk = d.join("junk.bin");
+    std::fs::write(&junk, [7u8; 100]).unwrap();
+    let j = junk.display().to_string();
+    assert_eq!(code(&mamori(&["verify", "/nonexistent/report.bin"])), 2);
+    assert_eq!(code(&mamori(&["verify", &j])), 2);
+    assert_eq!(code(&mamori(&["verify", &j, "--as-of", "yesterday"])), 2);
+    assert_eq!(code(&mamori(&["verify", &j, "--collateral", &j])), 2);
+    assert_eq!(code(&mamori(&["inspect", &j])), 2);
+    assert_eq!(code(&mamori(&["verify"])), 2);
+}
+
+#[test]
+fn simulator_round_trip_needs_the_named_root() {
+    let d = tempdir("sim");
+    let out = d.join("vm");
+    let m = "ab".repeat(48);
+    let o = mamori(&[
+        "sim",
+        "snp",
+        "--out",
+        out.to_str().unwrap(),
+        "--measurement",
+        &m,
+        "--report-data",
+        "0102",
+        "--debug",
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let report = out.join("report.bin").display().to_string();
+    let certs = out.join("certs").display().to_string();
+    let ark = out.join("certs/ark.pem").display().to_string();
+    let o = mamori(&[
+        "verify",
+        &report,
+        "--collateral",
+        &certs,
+        "--trust-anchor",
+        &ark,
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let j = json(&o);
+    assert_eq!(j["claims"]["measurement"], m);
+    assert_eq!(j["claims"]["policy"]["debug"], true);
+    assert_eq!(j["claims"]["root"], "explicit");
+    assert!(j["claims"]["report_data"]
+        .as_str()
+        .unwrap()
+        .starts_with("0102000000"));
+    // Without naming the development root: rejected, exit 1.
+    let o = mamori(&["verify", &report, "--collateral", &certs]);
+    assert_eq!(code(&o), 1);
+    // A tampered copy: rejected by the signature check.
+    let mut bytes = std::fs::read(out.join("report.bin")).unwrap();
+    bytes[0x90] ^= 1;
+    let t = d.join("tampered.bin");
+    std::fs::write(&t, &bytes).unwrap();
+    let o = mamori(&[
+        "verify",
+        t.to_str().unwrap(),
+        "--collateral",
+        &certs,
+        "--trust-anchor",
+        &ark,
+        "--json",
+    ]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(json(&o)["check"], "signature");
+}
+
+#[test]
+fn simulator_platform_is_reused() {
+    let d = tempdir("platform");
+    let plat = d.join("platform");
+    let run = |out: &Path| {
+        let o = mamori(&[
+            "sim",
+            "snp",
+            "--out",
+            out.to_str().unwrap(),
+            "--platform",
+            plat.to_str().unwrap(),
+            "--product",
+            "turin",
+        ]);
+        assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(out.join("certs/ark.pem")).unwrap()
+    };
+    let a = run(&d.join("one"));
+    let b = run(&d.join("two"));
+    assert_eq!(a, b, "the stored platform keeps its root");
+    let o = mamori(&[
+        "verify",
+        d.join("two/report.bin").to_str().unwrap(),
+        "--collateral",
+        d.join("one/certs").to_str().unwrap(),
+        "--trust-anchor",
+        d.join("one/certs/ark.pem").to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json(&o)["claims"]["product"], "turin");
+}
+
+#[test]
+fn inspect_prints_text_and_json() {
+    let Some(r) = vec_path("snp-report/snp-milan-v2-virtee.hex") else {
+        return;
+    };
+    let o = mamori(&["inspect", &r]);
+    assert_eq!(code(&o), 0);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("AMD SEV-SNP attestation report, version 2"),
+        "{text}"
+    );
+    assert!(text.contains("encoding hex"));
+    let o = mamori(&["inspect", &r, "--json"]);
+    let j = json(&o);
+    assert_eq!(j["claims"]["version"], 2);
+    assert_eq!(j["claims"]["encoding"], "hex");
+}
+
+#[test]
+fn demo_runs_to_the_end() {
+    let o = mamori(&["demo", "--no-color"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("verified"));
+    assert!(text.contains("refused (signature)"));
+}
