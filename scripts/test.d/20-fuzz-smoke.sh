@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Brief fuzz smoke run (60 s of fuzzing in all, shared between the targets)
+# of the cargo-fuzz targets in fuzz/: the SNP targets (snp_*) and any DCAP
+# targets (dcap_*). A crash, panic or timeout fails the run. Skips cleanly
+# (exit 0) when cargo-fuzz is not installed (.ci/setup.d/30-cargo-fuzz.sh
+# installs it). Works on the stable toolchain through RUSTC_BOOTSTRAP=1
+# (cargo-fuzz passes -Z flags to rustc).
+#
+# Environment: FUZZ_SMOKE_SECONDS (total fuzzing budget, default 60),
+# MAMORI_VECTORS (the shared vectors, default ../shared/vectors) for seeds.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "fuzz smoke: skipped (cargo-fuzz is not installed; see .ci/setup.d/30-cargo-fuzz.sh)"
+  exit 0
+fi
+if [ ! -f fuzz/Cargo.toml ]; then
+  echo "fuzz smoke: skipped (no fuzz/Cargo.toml)"
+  exit 0
+fi
+
+# Targets: the [[bin]] names in fuzz/Cargo.toml that start with snp_ or dcap_.
+mapfile -t targets < <(sed -n 's/^name *= *"\(\(snp\|dcap\)_[A-Za-z0-9_]*\)".*/\1/p' fuzz/Cargo.toml)
+if [ "${#targets[@]}" -eq 0 ]; then
+  echo "fuzz smoke: skipped (no snp_*/dcap_* targets in fuzz/Cargo.toml)"
+  exit 0
+fi
+
+budget="${FUZZ_SMOKE_SECONDS:-60}"
+per=$((budget / ${#targets[@]}))
+[ "$per" -ge 1 ] || per=1
+
+if [ -n "${MAMORI_VECTORS:-}" ]; then
+  vectors="$MAMORI_VECTORS"
+else
+  vectors="../shared/vectors"
+fi
+
+# Seeds (fuzz/corpus is git-ignored; seeds are never committed): SNP evidence
+# of every container kind for the snp_* targets. Other targets start from
+# whatever fuzz/corpus/<target>/ holds.
+seed() {
+  local dir="fuzz/corpus/$1" f
+  mkdir -p "$dir"
+  [ -d "$vectors" ] || return 0
+  case "$1" in
+    snp_*)
+      for f in "$vectors"/snp-report/* "$vectors"/az-snp-vtpm/* "$vectors"/derived/snp-report/*; do
+        if [ -f "$f" ] && [ ! -e "$dir/$(basename "$f")" ]; then
+          cp "$f" "$dir/"
+        fi
+      done
+      ;;
+  esac
+}
+
+export RUSTC_BOOTSTRAP=1
+echo "fuzz smoke: building the fuzz targets (${targets[*]})"
+(cd fuzz && cargo fuzz build)
+
+status=0
+for t in "${targets[@]}"; do
+  seed "$t"
+  scratch="$(mktemp -d)"
+  log="$(mktemp)"
+  # New inputs go to a scratch directory; the seed corpus is only read.
+  if (cd fuzz && cargo fuzz run "$t" "$scratch" "corpus/$t" -- \
+    -max_total_time="$per" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1) >"$log" 2>&1; then
+    execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
+    echo "fuzz smoke: $t ok (${per}s, ${execs:-?} executions, no crash)"
+  else
+    echo "fuzz smoke: $t FAILED (see fuzz/artifacts/$t/)"
+    tail -n 60 "$log" | cut -c1-300
+    status=1
+  fi
+  rm -rf "$scratch" "$log"
+done
+exit "$status"
