@@ -1,0 +1,97 @@
+use crate::StoreError;
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub tee: String,
+    pub nonce: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used: bool,
+    pub token: Option<String>,
+    pub token_exp: Option<i64>,
+}
+
+impl SessionRecord {
+    pub(crate) fn from_row(r: &SqliteRow) -> Self {
+        SessionRecord {
+            id: r.get(0),
+            tee: r.get(1),
+            nonce: r.get(2),
+            created_at: r.get(3),
+            expires_at: r.get(4),
+            used: r.get::<i64, _>(5) != 0,
+            token: r.get(6),
+            token_exp: r.get(7),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyRecord {
+    /// `appraisal` or `resource`.
+    pub kind: String,
+    /// TEE kind / policy id, or resource path (prefix).
+    pub id: String,
+    pub source: String,
+    pub digest: String,
+    pub updated_at: i64,
+}
+
+impl PolicyRecord {
+    pub(crate) fn from_row(r: &SqliteRow) -> Result<Self, StoreError> {
+        Ok(PolicyRecord {
+            kind: r.try_get(0)?,
+            id: r.try_get(1)?,
+            source: r.try_get(2)?,
+            digest: r.try_get(3)?,
+            updated_at: r.try_get(4)?,
+        })
+    }
+}
+
+/// A named set of allowed values, visible to policies until it expires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceValue {
+    pub name: String,
+    pub values: Vec<serde_json::Value>,
+    pub expires_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+impl ReferenceValue {
+    pub(crate) fn from_row(r: &SqliteRow) -> Result<Self, StoreError> {
+        let vals: String = r.try_get(1)?;
+        Ok(ReferenceValue {
+            name: r.try_get(0)?,
+            values: serde_json::from_str(&vals)?,
+            expires_at: r.try_get(2)?,
+            updated_at: r.try_get(3)?,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    /// The PKCS#8 private key sealed under the key-encryption key.
+    pub sealed: Vec<u8>,
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+impl SigningKeyRecord {
+    pub(crate) fn from_row(r: &SqliteRow) -> Result<Self, StoreError> {
+        Ok(SigningKeyRecord {
+            kid: r.try_get(0)?,
+            sealed: r.try_get(1)?,
+            public_jwk: r.try_get(2)?,
+            created_at: r.try_get(3)?,
+            retired_at: r.try_get(4)?,
+        })
+    }
+}
