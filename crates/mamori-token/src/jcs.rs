@@ -1,0 +1,220 @@
+//! RFC 8785 JSON Canonicalization Scheme (JCS) for `serde_json::Value`.
+//!
+//! Mamori binds a TEE's key into hardware report data as
+//! `SHA-384(JCS({"nonce": …, "tee-pubkey": <JWK>}))`; guests compute the same
+//! bytes, so this must match RFC 8785 exactly:
+//!
+//! - object members sorted by their names as arrays of UTF-16 code units
+//!   (RFC 8785 §3.2.3), recursively; arrays keep their order;
+//! - strings escaped with the shortest JSON escapes: `\"`, `\\`, `\b`, `\f`,
+//!   `\n`, `\r`, `\t`, other U+0000..U+001F as `\u00xx` (lowercase hex),
+//!   everything else (including non-ASCII and U+007F) literally, as UTF-8;
+//! - numbers serialised like ECMAScript `Number.prototype.toString` of the
+//!   IEEE 754 double (RFC 8785 §3.2.2.3).
+//!
+//! Limits (documented, and tested): `serde_json::Value` (without the
+//! `arbitrary_precision` feature) stores integers as `i64`/`u64` and other
+//! numbers as `f64`, so
+//! - integers with magnitude ≤ 2^53 are written as exact integers;
+//! - larger integers are converted to the nearest double first, exactly as a
+//!   JavaScript `JSON.parse` would, and then serialised ES-style (so
+//!   `18446744073709551615` becomes `18446744073709552000`);
+//! - non-integers are already doubles: their ES shortest round-trip form is
+//!   produced (`1e21`, `1e-7`, `0.000001`, `-0` → `0` …);
+//! - `NaN`/`Infinity` cannot occur in a `Value`;
+//! - duplicate member names cannot be detected here (the parser already kept
+//!   the last one); callers that must refuse them have to parse strictly.
+
+use serde_json::{Map, Number, Value};
+use std::fmt::Write as _;
+
+/// A value that RFC 8785 cannot canonicalise.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JcsError {
+    /// A number that is not a finite IEEE 754 double.
+    #[error("number {0} is not a finite IEEE 754 double")]
+    NonFiniteNumber(String),
+}
+
+/// The RFC 8785 canonical form of `value` as a string.
+///
+/// # Errors
+/// [`JcsError::NonFiniteNumber`] (cannot happen for values parsed by serde_json,
+/// kept so that future number representations fail closed).
+pub fn canonicalize(value: &Value) -> Result<String, JcsError> {
+    let mut out = String::new();
+    write_value(value, &mut out)?;
+    Ok(out)
+}
+
+/// The RFC 8785 canonical form of `value` as UTF-8 bytes (to hash).
+///
+/// # Errors
+/// As [`canonicalize`].
+pub fn canonicalize_to_vec(value: &Value) -> Result<Vec<u8>, JcsError> {
+    canonicalize(value).map(String::into_bytes)
+}
+
+fn write_value(value: &Value, out: &mut String) -> Result<(), JcsError> {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => write_number(n, out)?,
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(item, out)?;
+            }
+            out.push(']');
+        }
+        Value::Object(map) => write_object(map, out)?,
+    }
+    Ok(())
+}
+
+fn write_object(map: &Map<String, Value>, out: &mut String) -> Result<(), JcsError> {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    // UTF-16 code-unit order differs from UTF-8 byte order only when
+    // supplementary-plane characters meet U+E000..U+FFFF.
+    entries.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+    out.push('{');
+    for (i, (key, item)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(key, out);
+        out.push(':');
+        write_value(item, out)?;
+    }
+    out.push('}');
+    Ok(())
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0C}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// 2^53: integers up to this magnitude are exact doubles.
+const MAX_EXACT: u64 = 1 << 53;
+
+fn write_number(n: &Number, out: &mut String) -> Result<(), JcsError> {
+    if let Some(u) = n.as_u64() {
+        if u <= MAX_EXACT {
+            let _ = write!(out, "{u}");
+            return Ok(());
+        }
+    } else if let Some(i) = n.as_i64() {
+        if i.unsigned_abs() <= MAX_EXACT {
+            let _ = write!(out, "{i}");
+            return Ok(());
+        }
+    }
+    // Large integers and non-integers: as the IEEE 754 double a JavaScript
+    // reader would hold (`as_f64` rounds to nearest, as JSON.parse does).
+    let f = n
+        .as_f64()
+        .filter(|f| f.is_finite())
+        .ok_or_else(|| JcsError::NonFiniteNumber(n.to_string()))?;
+    write_es_double(f, out);
+    Ok(())
+}
+
+/// ECMAScript Number::toString(10) for a finite double (ECMA-262 §6.1.6.1.20).
+fn write_es_double(f: f64, out: &mut String) {
+    if f == 0.0 {
+        out.push('0'); // also for -0
+        return;
+    }
+    if f < 0.0 {
+        out.push('-');
+    }
+    // Rust's `{:e}` prints the shortest digit string that round-trips (the
+    // same digits ES requires: the smallest k), as `d[.ddd]e<exp>`.
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let k = i32::try_from(digits.len()).unwrap_or(i32::MAX);
+    // ES: value = 0.d1…dk × 10^n with n = exp + 1.
+    let n = exp + 1;
+    if k <= n && n <= 21 {
+        out.push_str(&digits);
+        for _ in 0..(n - k) {
+            out.push('0');
+        }
+    } else if 0 < n && n <= 21 {
+        let split = usize::try_from(n).unwrap_or(0);
+        let (int, frac) = digits.split_at(split.min(digits.len()));
+        out.push_str(int);
+        out.push('.');
+        out.push_str(frac);
+    } else if -6 < n && n <= 0 {
+        out.push_str("0.");
+        for _ in 0..(-n) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else {
+        let (first, rest) = digits.split_at(1.min(digits.len()));
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        out.push('e');
+        let e = n - 1;
+        if e >= 0 {
+            out.push('+');
+        }
+        let _ = write!(out, "{e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn es(f: f64) -> String {
+        let mut s = String::new();
+        write_es_double(f, &mut s);
+        s
+    }
+
+    #[test]
+    fn es_number_forms() {
+        assert_eq!(es(1.0), "1");
+        assert_eq!(es(-0.0), "0");
+        assert_eq!(es(0.5), "0.5");
+        assert_eq!(es(123.456), "123.456");
+        assert_eq!(es(1e21), "1e+21");
+        assert_eq!(es(1e20), "100000000000000000000");
+        assert_eq!(es(1e-6), "0.000001");
+        assert_eq!(es(1e-7), "1e-7");
+        assert_eq!(es(-1.5e-7), "-1.5e-7");
+        assert_eq!(es(4.5), "4.5");
+        assert_eq!(es(0.002), "0.002");
+        assert_eq!(es(333_333_333.333_333_3), "333333333.3333333");
+    }
+}
