@@ -9,6 +9,7 @@ pub mod container;
 pub mod endorsement;
 pub mod inspect;
 pub mod report;
+pub mod sev_json;
 pub mod trust;
 pub mod types;
 pub mod verify;
