@@ -1,0 +1,201 @@
+//! The one place that talks to regorus: compiling a policy once, checking it
+//! against its contract, and evaluating the prepared form.
+//!
+//! A policy is parsed, checked and prepared exactly once ([`Prepared::new`]).
+//! Each evaluation clones the prepared engine (reference-counted modules and
+//! schedule; the clone copies no policy text and re-parses nothing) so that
+//! concurrent evaluations on different tokio workers never share mutable state.
+
+use crate::error::PolicyError;
+use crate::Limits;
+use std::num::NonZeroU32;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The file name regorus reports in its messages for the uploaded source.
+pub(crate) const SOURCE_NAME: &str = "policy.rego";
+/// A module we add next to the policy: one entry rule that gathers the
+/// contract's rules into one object, so one evaluation answers everything.
+const ENTRY_SOURCE_NAME: &str = "mamori-entry.rego";
+const ENTRY_PACKAGE: &str = "mamori_entry";
+const ENTRY_RULE: &str = "data.mamori_entry.out";
+
+/// What a kind of policy must provide.
+pub(crate) struct Contract {
+    /// Dotted package name, e.g. `mamori.appraisal`.
+    pub package: &'static str,
+    /// Rules that must be declared; refused at compile time otherwise.
+    pub required: &'static [&'static str],
+    /// Rules that are read when the policy declares them.
+    pub optional: &'static [&'static str],
+}
+
+/// A policy compiled once and ready to evaluate any number of times.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    engine: regorus::Engine,
+}
+
+impl Prepared {
+    pub(crate) fn new(
+        source: &str,
+        contract: &Contract,
+        limits: &Limits,
+    ) -> Result<Prepared, PolicyError> {
+        // regorus is a large parser/compiler; a bug there must become an
+        // error for this one upload, never a crashed server.
+        catch_unwind(AssertUnwindSafe(|| {
+            Self::new_inner(source, contract, limits)
+        }))
+        .unwrap_or_else(|_| {
+            Err(PolicyError::Compile {
+                message: "the Rego compiler failed unexpectedly on this policy".into(),
+                line: None,
+            })
+        })
+    }
+
+    fn new_inner(
+        source: &str,
+        contract: &Contract,
+        limits: &Limits,
+    ) -> Result<Prepared, PolicyError> {
+        let mut engine = new_engine(limits, false);
+        if let Err(v1_error) = engine.add_policy(SOURCE_NAME.into(), source.into()) {
+            // Rego v1 is the default. Policies written for OPA < 1.0 (rules
+            // without `if`, as older key-broker policies are) are accepted as
+            // v0 when, and only when, they parse as v0; otherwise the v1
+            // message is the one to show.
+            engine = new_engine(limits, true);
+            if engine
+                .add_policy(SOURCE_NAME.into(), source.into())
+                .is_err()
+            {
+                return Err(compile_error(&v1_error));
+            }
+        }
+
+        let packages = engine
+            .get_policy_package_components()
+            .map_err(|e| compile_error(&e))?;
+        let found = packages
+            .first()
+            .map(|p| p.components.join("."))
+            .unwrap_or_default();
+        if found != contract.package {
+            return Err(PolicyError::WrongPackage {
+                expected: contract.package,
+                found,
+            });
+        }
+
+        let declared = |rule: &str| -> Result<bool, PolicyError> {
+            engine
+                .has_declared_rule_rooted_at(SOURCE_NAME, rule)
+                .map_err(|e| compile_error(&e))
+        };
+        for rule in contract.required {
+            if !declared(rule)? {
+                return Err(PolicyError::MissingRule {
+                    package: contract.package,
+                    rule,
+                });
+            }
+        }
+
+        // Each contract rule is wrapped in a set that holds its value when it
+        // is defined and is empty otherwise, so one complete rule `out`
+        // carries all of them and an undefined rule cannot make `out`
+        // undefined. Rules the policy does not declare are left out, since
+        // referring to them would be an error.
+        let mut entry = format!("package {ENTRY_PACKAGE}\nimport rego.v1\n");
+        let mut members = Vec::new();
+        for rule in contract.required.iter().chain(contract.optional) {
+            if declared(rule)? {
+                entry.push_str(&format!(
+                    "{rule} contains v if {{ v := data.{}.{rule} }}\n",
+                    contract.package
+                ));
+                members.push(format!("\"{rule}\": {rule}"));
+            }
+        }
+        entry.push_str(&format!("out := {{{}}}\n", members.join(", ")));
+        engine
+            .add_policy(ENTRY_SOURCE_NAME.into(), entry)
+            .map_err(|e| compile_error(&e))?;
+
+        // Prepare now (type-check, schedule): errors that regorus reports
+        // only at preparation (unsafe variables, unknown functions, rule
+        // conflicts it can see statically) surface at upload time, and the
+        // engine every evaluation clones is already prepared.
+        engine
+            .compile_with_entrypoint(&ENTRY_RULE.into())
+            .map_err(|e| compile_error(&e))?;
+
+        Ok(Prepared { engine })
+    }
+
+    /// Evaluate the entry rule over `input`. Returns an object from each
+    /// declared contract rule's name to a set holding its value, or empty
+    /// when the rule is undefined for this input.
+    pub(crate) fn eval(&self, input: regorus::Value) -> Result<regorus::Value, PolicyError> {
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut engine = self.engine.clone();
+            engine.set_input(input);
+            engine.eval_rule(ENTRY_RULE.into()).map_err(eval_error)
+        }))
+        .unwrap_or_else(|_| {
+            Err(PolicyError::Evaluation(
+                "the Rego evaluator failed unexpectedly".into(),
+            ))
+        })
+    }
+}
+
+fn new_engine(limits: &Limits, rego_v0: bool) -> regorus::Engine {
+    let mut engine = regorus::Engine::new();
+    engine.set_rego_v0(rego_v0);
+    engine.set_gather_prints(false);
+    engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+        limit: limits.max_eval_time,
+        // Checking the clock every few work units keeps the overrun of a
+        // hostile loop in the microseconds while costing nothing measurable.
+        check_interval: NonZeroU32::MIN.saturating_add(15),
+    });
+    engine
+}
+
+/// The 1-based line in the uploaded source from a regorus message, which
+/// reads `policy.rego:LINE:COL: error: …`.
+fn line_of(message: &str) -> Option<u32> {
+    let rest = &message[message.find(SOURCE_NAME)? + SOURCE_NAME.len()..];
+    let rest = rest.strip_prefix(':')?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+fn compile_error(e: &anyhow::Error) -> PolicyError {
+    let message = format!("{e:#}");
+    PolicyError::Compile {
+        line: line_of(&message),
+        message,
+    }
+}
+
+fn eval_error(e: anyhow::Error) -> PolicyError {
+    if let Some(limit) = e.downcast_ref::<regorus::LimitError>() {
+        return PolicyError::LimitExceeded(limit.to_string());
+    }
+    PolicyError::Evaluation(format!("{e:#}"))
+}
+
+/// The value of contract rule `name` in the output of [`Prepared::eval`]:
+/// `None` when the policy does not declare it or it is undefined.
+pub(crate) fn output<'a>(out: &'a regorus::Value, name: &str) -> Option<&'a regorus::Value> {
+    match out {
+        regorus::Value::Object(o) => match o.get(&regorus::Value::from(name)) {
+            Some(regorus::Value::Set(s)) => s.iter().next(),
+            _ => None,
+        },
+        _ => None,
+    }
+}

@@ -1,0 +1,149 @@
+//! Resource policies: a verified EAR token's claims + the requested resource
+//! path → allow or deny, with optional reasons.
+
+use crate::appraisal::REASONS_RULE;
+use crate::engine::{output, Contract, Prepared};
+use crate::error::PolicyError;
+use crate::value::{object, reasons, to_regorus};
+use crate::{digest, Limits};
+use regorus::Value;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The package a resource policy must declare.
+pub const RESOURCE_PACKAGE: &str = "mamori.resource";
+/// The rule that decides (required; anything but `true` denies).
+pub const ALLOW_RULE: &str = "allow";
+
+const CONTRACT: Contract = Contract {
+    package: RESOURCE_PACKAGE,
+    required: &[ALLOW_RULE],
+    optional: &[REASONS_RULE],
+};
+
+/// The input of a resource policy. The Rego `input` document is
+/// `{"token": <claims>, "resource": {"path": "repo/type/tag", "segments": ["repo","type","tag"]}}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceInput {
+    /// The verified EAR token's claims (`submods`, `ear.status`, …).
+    pub token: serde_json::Value,
+    /// The requested resource path, e.g. `default/disk-key/vm1`.
+    pub resource: String,
+}
+
+impl ResourceInput {
+    /// The Rego `input` document this input stands for (what the dry-run
+    /// endpoint can show).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "token": self.token,
+            "resource": {
+                "path": self.resource,
+                "segments": self.resource.split('/').collect::<Vec<_>>(),
+            },
+        })
+    }
+}
+
+/// A resource policy's decision.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub allow: bool,
+    pub reasons: Vec<String>,
+}
+
+/// A compiled resource policy. Cheap to clone (shared), `Send + Sync`.
+#[derive(Clone)]
+pub struct ResourcePolicy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    prepared: Prepared,
+    digest: String,
+    source: Box<str>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for ResourcePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourcePolicy")
+            .field("digest", &self.inner.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResourcePolicy {
+    /// Compile with the default [`Limits`]. Refuses a policy that does not
+    /// parse, declares another package, or lacks `allow`.
+    pub fn compile(source: &str) -> Result<ResourcePolicy, PolicyError> {
+        Self::compile_with_limits(source, Limits::default())
+    }
+
+    /// Compile with explicit limits.
+    pub fn compile_with_limits(
+        source: &str,
+        limits: Limits,
+    ) -> Result<ResourcePolicy, PolicyError> {
+        let prepared = Prepared::new(source, &CONTRACT, &limits)?;
+        Ok(ResourcePolicy {
+            inner: Arc::new(Inner {
+                prepared,
+                digest: digest(source),
+                source: source.into(),
+                limits,
+            }),
+        })
+    }
+
+    /// SHA-256 of the source, lower-case hex: the policy's version id.
+    pub fn digest(&self) -> &str {
+        &self.inner.digest
+    }
+
+    /// The Rego source this policy was compiled from.
+    pub fn source(&self) -> &str {
+        &self.inner.source
+    }
+
+    /// Decide over a typed input.
+    pub fn evaluate(&self, input: &ResourceInput) -> Result<Decision, PolicyError> {
+        let segments: Vec<Value> = input.resource.split('/').map(Value::from).collect();
+        let doc = object([
+            ("token", to_regorus(&input.token)?),
+            (
+                "resource",
+                object([
+                    ("path", Value::from(input.resource.as_str())),
+                    ("segments", Value::from(segments)),
+                ]),
+            ),
+        ]);
+        self.evaluate_value(doc)
+    }
+
+    /// Decide over an input given as JSON (the dry-run endpoint's form).
+    pub fn evaluate_json(&self, input: &serde_json::Value) -> Result<Decision, PolicyError> {
+        self.evaluate_value(to_regorus(input)?)
+    }
+
+    fn evaluate_value(&self, input: Value) -> Result<Decision, PolicyError> {
+        let out = self.inner.prepared.eval(input)?;
+        let field = |name: &str| output(&out, name);
+        // Undefined `allow` denies (what `default allow := false` says
+        // explicitly); any other non-boolean is a broken policy, reported.
+        let allow = match field(ALLOW_RULE) {
+            None | Some(Value::Undefined) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(PolicyError::OutputShape {
+                    field: ALLOW_RULE.into(),
+                    expected: "a boolean".into(),
+                })
+            }
+        };
+        let l = &self.inner.limits;
+        let reasons = reasons(field(REASONS_RULE), l.max_reasons, l.max_reason_len)?;
+        Ok(Decision { allow, reasons })
+    }
+}
