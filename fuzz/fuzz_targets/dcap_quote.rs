@@ -10,7 +10,8 @@ use tee_dcap::{Collateral, Verifier};
 fn verifier() -> &'static Option<Verifier> {
     static V: OnceLock<Option<Verifier>> = OnceLock::new();
     V.get_or_init(|| {
-        let bag = mamori_testvectors::read("dcap-collateral/collateral-tdx-b0c06f-2025-06-dcapqvl.json")?;
+        let bag =
+            mamori_testvectors::read("dcap-collateral/collateral-tdx-b0c06f-2025-06-dcapqvl.json")?;
         Collateral::from_inputs([bag]).ok().map(Verifier::new)
     })
 }

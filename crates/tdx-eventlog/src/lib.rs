@@ -42,7 +42,9 @@ pub enum EventLogError {
     #[error("event log: first event is not a TCG 'Spec ID Event03' header: {0}")]
     SpecId(String),
     /// A digest algorithm not announced in the header.
-    #[error("event {index} at offset {offset}: digest algorithm {alg:#06x} not in the Spec ID header")]
+    #[error(
+        "event {index} at offset {offset}: digest algorithm {alg:#06x} not in the Spec ID header"
+    )]
     UnknownAlgorithm {
         /// Event number.
         index: usize,
@@ -355,7 +357,10 @@ fn parse_spec_id(b: &[u8]) -> Result<Vec<(u16, u16)>, EventLogError> {
         algs.push((a, s));
     }
     let vlen = r.take(1, "vendorInfoSize")?;
-    r.take(usize::from(vlen.first().copied().unwrap_or(0)), "vendorInfo")?;
+    r.take(
+        usize::from(vlen.first().copied().unwrap_or(0)),
+        "vendorInfo",
+    )?;
     if r.pos != b.len() {
         return Err(e("trailing bytes in the Spec ID event"));
     }
@@ -419,7 +424,8 @@ impl EventLog<'_> {
                         if let Some(cmd) = t.strip_prefix("kernel_cmdline: ") {
                             c.kernel_cmdline = Some(cmd.to_string());
                         } else if t.starts_with("grub_cmd: linux ") {
-                            c.kernel_cmdline = t.strip_prefix("grub_cmd: linux ").map(str::to_string);
+                            c.kernel_cmdline =
+                                t.strip_prefix("grub_cmd: linux ").map(str::to_string);
                         } else if t.starts_with('/') && !t.ends_with(".cfg") {
                             c.kernel_path = Some(t);
                         }

@@ -10,7 +10,10 @@ const BAG: &str = "dcap-collateral/collateral-tdx-b0c06f-2025-06-dcapqvl.json";
 const NOW: i64 = 1_750_377_600; // 2025-06-20T00:00:00Z
 
 fn bench(c: &mut Criterion) {
-    let (Some(q), Some(bag)) = (mamori_testvectors::read(QUOTE), mamori_testvectors::read(BAG)) else {
+    let (Some(q), Some(bag)) = (
+        mamori_testvectors::read(QUOTE),
+        mamori_testvectors::read(BAG),
+    ) else {
         return;
     };
     let parsed = Quote::parse(&q).expect("quote");

@@ -321,7 +321,7 @@ impl Crl {
 
     /// `true` when `cert`'s serial is listed.
     pub fn revokes(&self, cert: &Cert) -> bool {
-        self.revoked.iter().any(|s| *s == cert.serial)
+        self.revoked.contains(&cert.serial)
     }
 }
 
@@ -453,4 +453,42 @@ pub fn parse_pem_chain(text: &[u8]) -> Result<Vec<Arc<Cert>>, String> {
         return Err("no CERTIFICATE block".into());
     }
     blocks.iter().map(|d| Cert::from_der(d)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_root_parses_and_matches_its_fingerprint() {
+        let r = intel_root();
+        assert_eq!(r.subject_cn, "Intel SGX Root CA");
+        assert_eq!(sha256(INTEL_SGX_ROOT_CA_DER), INTEL_SGX_ROOT_CA_SHA256);
+        assert_eq!(r.fp, INTEL_SGX_ROOT_CA_SHA256);
+        assert!(r.is_ca && r.is_signed_by(&r));
+        assert_eq!(fmt_time(r.not_after), "2049-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn root_alone_is_not_a_chain() {
+        let r = intel_root();
+        let e = validate_chain(&[r.clone()], &r, Item::PckChain, 1_700_000_000, &NoMemo);
+        assert!(matches!(e, Err(DcapError::Chain { .. })));
+    }
+
+    #[test]
+    fn pem_blocks_reject_bad_base64_and_unterminated() {
+        assert!(pem_blocks(
+            b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----",
+            "CERTIFICATE"
+        )
+        .is_err());
+        assert!(pem_blocks(b"-----BEGIN CERTIFICATE-----\nAAAA", "CERTIFICATE").is_err());
+        assert_eq!(pem_blocks(b"no pem here", "CERTIFICATE"), Ok(vec![]));
+        assert!(parse_pem_chain(b"").is_err());
+        assert!(Cert::from_der(&[0x30, 0x00]).is_err());
+        let mut trailing = INTEL_SGX_ROOT_CA_DER.to_vec();
+        trailing.push(0);
+        assert!(Cert::from_der(&trailing).is_err());
+    }
 }

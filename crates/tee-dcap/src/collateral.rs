@@ -92,7 +92,7 @@ fn strip_bom(b: &[u8]) -> &[u8] {
 }
 
 fn is_hex_text(b: &[u8]) -> bool {
-    !b.is_empty() && b.len() % 2 == 0 && b.iter().all(|c| c.is_ascii_hexdigit())
+    !b.is_empty() && b.len() & 1 == 0 && b.iter().all(|c| c.is_ascii_hexdigit())
 }
 
 fn percent_decode(s: &str) -> Vec<u8> {

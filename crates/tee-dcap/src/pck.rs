@@ -247,3 +247,29 @@ fn parse_tcb(seq: &[u8]) -> Result<Tcb, String> {
         cpu_svn.ok_or("CPUSVN missing")?,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_reader_rejects_bad_lengths() {
+        assert!(Der::new(&[0x30]).next().is_err());
+        assert!(Der::new(&[0x30, 0x85, 1, 2, 3, 4, 5]).next().is_err());
+        assert!(Der::new(&[0x30, 0x80]).next().is_err());
+        assert!(Der::new(&[0x30, 0x82, 0xff, 0xff, 0]).next().is_err());
+        assert_eq!(
+            Der::new(&[0x04, 0x01, 0xaa]).next(),
+            Ok((0x04, &[0xaa][..]))
+        );
+    }
+
+    #[test]
+    fn malformed_extensions_are_errors() {
+        assert!(PckExtensions::parse(&[]).is_err());
+        assert!(PckExtensions::parse(&[0x30, 0x00]).is_err()); // everything missing
+        assert!(PckExtensions::parse(&[0x30, 0x00, 0x00]).is_err()); // trailing
+        assert!(der_uint(&[0x80], "x").is_err());
+        assert_eq!(der_uint(&[0x00, 0xff], "x"), Ok(255));
+    }
+}

@@ -490,3 +490,47 @@ impl QeIdentity {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V2: &str = r#"{"version":2,"issueDate":"2025-06-04T09:25:11Z","nextUpdate":"2025-07-04T09:25:11Z","fmspc":"00606a000000","pceId":"0000","tcbType":0,"tcbEvaluationDataNumber":17,"tcbLevels":[{"tcb":{"sgxtcbcomp01svn":14,"sgxtcbcomp02svn":14,"sgxtcbcomp03svn":3,"sgxtcbcomp04svn":3,"sgxtcbcomp05svn":255,"sgxtcbcomp06svn":255,"sgxtcbcomp07svn":1,"sgxtcbcomp08svn":0,"sgxtcbcomp09svn":0,"sgxtcbcomp10svn":0,"sgxtcbcomp11svn":0,"sgxtcbcomp12svn":0,"sgxtcbcomp13svn":0,"sgxtcbcomp14svn":0,"sgxtcbcomp15svn":0,"sgxtcbcomp16svn":0,"pcesvn":13},"tcbDate":"2024-03-13T00:00:00Z","tcbStatus":"SWHardeningNeeded"}]}"#;
+
+    #[test]
+    fn v2_tcb_info_keeps_the_served_bytes() {
+        let body = format!(
+            "{{\"tcbInfo\": {V2} ,\"signature\":\"{}\"}}\n",
+            "ab".repeat(64)
+        );
+        let t = TcbInfo::from_body(body.as_bytes()).expect("parses");
+        assert_eq!(t.signed_bytes, V2.as_bytes());
+        assert_eq!(t.id, TcbInfoId::Sgx);
+        assert_eq!(t.fmspc, [0, 0x60, 0x6a, 0, 0, 0]);
+        let l = &t.tcb_levels[0];
+        assert_eq!(
+            (l.sgx_components[4], l.pce_svn, l.status),
+            (255, 13, TcbStatus::SWHardeningNeeded)
+        );
+    }
+
+    #[test]
+    fn unknown_versions_statuses_and_fields_are_errors() {
+        let v4 = V2.replacen("\"version\":2", "\"version\":4", 1);
+        assert!(matches!(
+            TcbInfo::from_signed(v4.as_bytes(), &[0; 64]),
+            Err(CollateralError::UnsupportedVersion { version: 4, .. })
+        ));
+        let bad = V2.replacen("SWHardeningNeeded", "Fine", 1);
+        assert!(TcbInfo::from_signed(bad.as_bytes(), &[0; 64]).is_err());
+        let extra = format!(
+            "{{\"tcbInfo\":{V2},\"signature\":\"{}\",\"x\":1}}",
+            "ab".repeat(64)
+        );
+        assert!(TcbInfo::from_body(extra.as_bytes()).is_err());
+        let short_sig = format!("{{\"tcbInfo\":{V2},\"signature\":\"abcd\"}}");
+        assert!(TcbInfo::from_body(short_sig.as_bytes()).is_err());
+        assert_eq!(parse_time("2025-06-04T09:25:11Z"), Some(1_749_029_111));
+        assert_eq!(parse_time("yesterday"), None);
+    }
+}

@@ -668,3 +668,81 @@ pub fn detect(bytes: &[u8]) -> bool {
     let (q, _) = unwrap_container(bytes);
     Quote::parse(q).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_reports_offsets_and_never_overreads() {
+        let b = [1u8, 0, 2, 0, 0, 0];
+        let mut r = Reader::new(&b, 100);
+        assert_eq!(r.u16("a"), Ok(1));
+        assert_eq!(r.u32("b"), Ok(2));
+        assert_eq!(
+            r.u16("c"),
+            Err(QuoteError::Truncated {
+                field: "c",
+                offset: 106,
+                need: 2,
+                have: 0
+            })
+        );
+        assert!(r.take(usize::MAX, "huge").is_err());
+    }
+
+    #[test]
+    fn short_and_unknown_headers_are_errors() {
+        assert!(matches!(
+            Quote::parse(&[]),
+            Err(QuoteError::Truncated {
+                field: "header",
+                ..
+            })
+        ));
+        let mut h = [0u8; 48];
+        h[0] = 2;
+        assert_eq!(
+            Quote::parse(&h).err(),
+            Some(QuoteError::UnsupportedVersion(2))
+        );
+        h[0] = 3;
+        h[2] = 2;
+        h[4] = 0x81;
+        assert!(matches!(
+            Quote::parse(&h),
+            Err(QuoteError::UnsupportedTeeType { version: 3, .. })
+        ));
+        h[4] = 0;
+        assert!(matches!(
+            Quote::parse(&h),
+            Err(QuoteError::Truncated { field: "body", .. })
+        ));
+        let mut v5 = [0u8; 54];
+        v5[0] = 5;
+        v5[2] = 2;
+        v5[4] = 0x81;
+        v5[48] = 1; // SGX body type in a TDX quote
+        assert!(matches!(
+            Quote::parse(&v5),
+            Err(QuoteError::UnsupportedBodyType { .. })
+        ));
+        v5[48] = 3;
+        v5[50] = 0x48; // 584 instead of 648
+        v5[51] = 0x02;
+        assert!(matches!(
+            Quote::parse(&v5),
+            Err(QuoteError::BodySizeMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn open_enclave_header_needs_exact_size() {
+        let mut b = vec![1, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0];
+        b.extend_from_slice(&[9, 9, 9, 9]);
+        assert_eq!(unwrap_container(&b), (&b[16..], Container::OpenEnclave));
+        b.push(1);
+        assert_eq!(unwrap_container(&b).1, Container::Raw);
+        assert!(!detect(&b));
+    }
+}

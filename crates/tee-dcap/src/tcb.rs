@@ -153,3 +153,47 @@ pub fn converge(platform: TcbStatus, component: TcbStatus) -> TcbStatus {
         _ => platform,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TcbStatus::*;
+
+    #[test]
+    fn convergence_follows_intel() {
+        assert_eq!(converge(UpToDate, UpToDate), UpToDate);
+        assert_eq!(converge(SWHardeningNeeded, UpToDate), SWHardeningNeeded);
+        assert_eq!(converge(UpToDate, OutOfDate), OutOfDate);
+        assert_eq!(converge(SWHardeningNeeded, OutOfDate), OutOfDate);
+        assert_eq!(
+            converge(ConfigurationNeeded, OutOfDate),
+            OutOfDateConfigurationNeeded
+        );
+        assert_eq!(
+            converge(ConfigurationAndSWHardeningNeeded, OutOfDate),
+            OutOfDateConfigurationNeeded
+        );
+        assert_eq!(converge(OutOfDate, OutOfDate), OutOfDate);
+        assert_eq!(converge(UpToDate, Revoked), Revoked);
+    }
+
+    #[test]
+    fn isv_levels_pick_the_first_at_or_below() {
+        let l = |svn, status| IsvTcbLevel {
+            isv_svn: svn,
+            tcb_date: String::new(),
+            status,
+            advisory_ids: vec![],
+        };
+        let levels = [l(8, UpToDate), l(4, OutOfDate)];
+        assert_eq!(
+            match_isv_level(&levels, 9, "x").map(|l| l.status),
+            Ok(UpToDate)
+        );
+        assert_eq!(
+            match_isv_level(&levels, 5, "x").map(|l| l.status),
+            Ok(OutOfDate)
+        );
+        assert!(match_isv_level(&levels, 3, "x").is_err());
+    }
+}

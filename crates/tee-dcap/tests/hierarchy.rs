@@ -3,6 +3,8 @@
 //! the TCB status matrix, TDX module and QE identity convergence, the bytes-0-1 rule,
 //! revocation by both CRLs, and binding mismatches.
 
+#![allow(clippy::field_reassign_with_default)]
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
 use rcgen::{
@@ -107,7 +109,10 @@ fn raw_signer(k: &KeyPair) -> EcdsaKeyPair {
 }
 
 fn sign(k: &EcdsaKeyPair, msg: &[u8]) -> Vec<u8> {
-    k.sign(&SystemRandom::new(), msg).expect("sign").as_ref().to_vec()
+    k.sign(&SystemRandom::new(), msg)
+        .expect("sign")
+        .as_ref()
+        .to_vec()
 }
 
 fn crl(
@@ -223,7 +228,9 @@ struct Built {
 fn build(s: &Scenario) -> Built {
     let alg = &PKCS_ECDSA_P256_SHA256;
     let root_key = KeyPair::generate_for(alg).expect("key");
-    let root = params("Intel SGX Root CA", true, 1).self_signed(&root_key).expect("root");
+    let root = params("Intel SGX Root CA", true, 1)
+        .self_signed(&root_key)
+        .expect("root");
     let ca_key = KeyPair::generate_for(alg).expect("key");
     let ca = params("Intel SGX PCK Platform CA", true, 2)
         .signed_by(&ca_key, &root, &root_key)
@@ -261,8 +268,18 @@ fn build(s: &Scenario) -> Built {
         "{{\"enclaveIdentity\":{qe_id},\"signature\":\"{}\"}}",
         hex::encode(sign(&tcb_signer, qe_id.as_bytes()))
     );
-    let pck_crl = crl(&ca, &ca_key, if s.revoke_pck { &[4] } else { &[99] }, s.pck_crl_next);
-    let root_crl = crl(&root, &root_key, if s.revoke_ca { &[2] } else { &[] }, (2026, 1, 1));
+    let pck_crl = crl(
+        &ca,
+        &ca_key,
+        if s.revoke_pck { &[4] } else { &[99] },
+        s.pck_crl_next,
+    );
+    let root_crl = crl(
+        &root,
+        &root_key,
+        if s.revoke_ca { &[2] } else { &[] },
+        (2026, 1, 1),
+    );
 
     // Quote (TDX v4).
     let mut header = Vec::new();
@@ -353,10 +370,16 @@ fn status_matrix() {
         assert_eq!(v.claims.tcb.tcb_status, status, "comp {comp}");
         assert_eq!(v.claims.tcb.platform_tcb_status, status);
         assert_eq!(v.claims.tcb.qe_tcb_status, TcbStatus::UpToDate);
-        assert_eq!(v.claims.tcb.tdx_module_tcb_status, Some(TcbStatus::UpToDate));
+        assert_eq!(
+            v.claims.tcb.tdx_module_tcb_status,
+            Some(TcbStatus::UpToDate)
+        );
         assert_eq!(v.claims.tcb.tdx_module_identity.as_deref(), Some("TDX_01"));
         if comp < 7 {
-            assert_eq!(v.claims.tcb.advisory_ids, vec![format!("INTEL-SA-0000{comp}")]);
+            assert_eq!(
+                v.claims.tcb.advisory_ids,
+                vec![format!("INTEL-SA-0000{comp}")]
+            );
         }
         let j = v.claims_json();
         assert_eq!(j["tcb_status"], status.as_str());
@@ -365,11 +388,19 @@ fn status_matrix() {
     // Higher components than any level still match the first (highest) level.
     let mut s = Scenario::default();
     s.pck_comps = [200; 16];
-    assert_eq!(run(&s).expect("verifies").claims.tcb.tcb_status, TcbStatus::UpToDate);
+    assert_eq!(
+        run(&s).expect("verifies").claims.tcb.tcb_status,
+        TcbStatus::UpToDate
+    );
     // Below every level: rejected as such.
     let mut s = Scenario::default();
     s.pck_comps[0] = 0;
-    assert!(matches!(run(&s), Err(DcapError::NoMatchingTcbLevel { what: "platform TCB info" })));
+    assert!(matches!(
+        run(&s),
+        Err(DcapError::NoMatchingTcbLevel {
+            what: "platform TCB info"
+        })
+    ));
     // One other component below: falls through to no level.
     let mut s = Scenario::default();
     s.pck_comps[9] = 0;
@@ -383,20 +414,40 @@ fn tdx_module_identity_converges_and_bytes_0_1_rule() {
     let mut s = Scenario::default();
     s.tee_tcb_svn[0] = 2;
     let v = run(&s).expect("verifies");
-    assert_eq!(v.claims.tcb.tdx_module_tcb_status, Some(TcbStatus::OutOfDate));
+    assert_eq!(
+        v.claims.tcb.tdx_module_tcb_status,
+        Some(TcbStatus::OutOfDate)
+    );
     assert_eq!(v.claims.tcb.tcb_status, TcbStatus::OutOfDate);
-    assert!(v.claims.tcb.advisory_ids.contains(&"INTEL-SA-MODULE".to_string()));
+    assert!(v
+        .claims
+        .tcb
+        .advisory_ids
+        .contains(&"INTEL-SA-MODULE".to_string()));
     s.pck_comps[0] = 5;
-    assert_eq!(run(&s).expect("verifies").claims.tcb.tcb_status, TcbStatus::OutOfDateConfigurationNeeded);
+    assert_eq!(
+        run(&s).expect("verifies").claims.tcb.tcb_status,
+        TcbStatus::OutOfDateConfigurationNeeded
+    );
 
     // TDX_02 is not listed.
     let mut s = Scenario::default();
     s.tee_tcb_svn[1] = 2;
-    assert!(matches!(run(&s), Err(DcapError::TdxModuleMismatch { .. })), "{:?}", run(&s).err());
+    assert!(
+        matches!(run(&s), Err(DcapError::TdxModuleMismatch { .. })),
+        "{:?}",
+        run(&s).err()
+    );
     // MRSIGNER_SEAM differs from the identity.
     let mut s = Scenario::default();
     s.mr_signer_seam = [1; 48];
-    assert!(matches!(run(&s), Err(DcapError::TdxModuleMismatch { field: "MRSIGNER_SEAM", .. })));
+    assert!(matches!(
+        run(&s),
+        Err(DcapError::TdxModuleMismatch {
+            field: "MRSIGNER_SEAM",
+            ..
+        })
+    ));
     // Major version 0: bytes 0-1 are compared, and TEE_TCB_SVN[0] = 3 < 9.
     let mut s = Scenario::default();
     s.tee_tcb_svn[1] = 0;
@@ -415,10 +466,21 @@ fn qe_identity_status_and_mismatch() {
     assert_eq!(v.claims.tcb.qe_tcb_status, TcbStatus::OutOfDate);
     assert_eq!(v.claims.tcb.tcb_status, TcbStatus::OutOfDate);
     s.qe_isv_svn = 3;
-    assert!(matches!(run(&s), Err(DcapError::NoMatchingTcbLevel { what: "QE identity" })));
+    assert!(matches!(
+        run(&s),
+        Err(DcapError::NoMatchingTcbLevel {
+            what: "QE identity"
+        })
+    ));
     let mut s = Scenario::default();
     s.qe_mrsigner = [0xee; 32];
-    assert!(matches!(run(&s), Err(DcapError::QeIdentityMismatch { field: "MRSIGNER", .. })));
+    assert!(matches!(
+        run(&s),
+        Err(DcapError::QeIdentityMismatch {
+            field: "MRSIGNER",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -426,16 +488,32 @@ fn revocation_by_both_crls() {
     let mut s = Scenario::default();
     s.revoke_pck = true;
     match run(&s) {
-        Err(DcapError::Revoked { crl: Item::PckCrl, serial, .. }) => assert_eq!(serial, "04"),
+        Err(DcapError::Revoked {
+            crl: Item::PckCrl,
+            serial,
+            ..
+        }) => assert_eq!(serial, "04"),
         other => panic!("expected PCK revoked, got {other:?}"),
     }
     let mut s = Scenario::default();
     s.revoke_ca = true;
-    assert!(matches!(run(&s), Err(DcapError::Revoked { crl: Item::RootCaCrl, .. })));
+    assert!(matches!(
+        run(&s),
+        Err(DcapError::Revoked {
+            crl: Item::RootCaCrl,
+            ..
+        })
+    ));
     // A stale PCK CRL is rejected, naming it.
     let mut s = Scenario::default();
     s.pck_crl_next = (2025, 1, 10);
-    assert!(matches!(run(&s), Err(DcapError::Stale { item: Item::PckCrl, .. })));
+    assert!(matches!(
+        run(&s),
+        Err(DcapError::Stale {
+            item: Item::PckCrl,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -443,15 +521,34 @@ fn bindings_and_anchor() {
     // FMSPC of the PCK differs from the TCB info's.
     let mut s = Scenario::default();
     s.pck_fmspc = [9; 6];
-    assert!(matches!(run(&s), Err(DcapError::CollateralMismatch { item: Item::TcbInfo, .. })));
+    assert!(matches!(
+        run(&s),
+        Err(DcapError::CollateralMismatch {
+            item: Item::TcbInfo,
+            ..
+        })
+    ));
     // The generated root is not Intel's: the default verifier rejects the chain.
     let b = build(&Scenario::default());
     let bag = Collateral::from_inputs(&b.collateral).expect("bag");
     let r = tee_dcap::verify(&b.quote, &bag, now());
-    assert!(matches!(r, Err(DcapError::Chain { item: Item::PckChain, .. })), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(DcapError::Chain {
+                item: Item::PckChain,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
     // Moving now past the collateral's nextUpdate.
-    let v = Verifier::with_trust_anchor(bag, &b.root_der, VerifyOptions::default()).expect("anchor");
+    let v =
+        Verifier::with_trust_anchor(bag, &b.root_der, VerifyOptions::default()).expect("anchor");
     let late = tee_dcap::pcs::parse_time("2025-03-01T00:00:00Z").expect("time");
-    assert!(matches!(v.verify(&b.quote, late), Err(DcapError::Stale { .. })));
+    assert!(matches!(
+        v.verify(&b.quote, late),
+        Err(DcapError::Stale { .. })
+    ));
     assert!(v.verify(&b.quote, now()).is_ok());
 }

@@ -194,13 +194,18 @@ fn manifest_vectors_behave_as_documented() {
     let mut failures = Vec::new();
     let mut ran = 0;
     for c in cases() {
-        let Some(mut q) = quote_bytes(c.quote) else { return };
+        let Some(mut q) = quote_bytes(c.quote) else {
+            return;
+        };
         if let Some(n) = c.truncate {
             q.truncate(n);
         }
-        let Some(mut bag) = bag(c.collateral) else { return };
+        let Some(mut bag) = bag(c.collateral) else {
+            return;
+        };
         for (i, e) in c.extra.iter().enumerate() {
-            bag.add_input(100 + i, e.as_bytes()).expect("extra collateral");
+            bag.add_input(100 + i, e.as_bytes())
+                .expect("extra collateral");
         }
         let r = tee_dcap::verify(&q, &bag, at(c.as_of));
         ran += 1;
@@ -222,16 +227,25 @@ fn manifest_vectors_behave_as_documented() {
             (_, Err(e)) => failures.push(format!("{}: error {e}", c.id)),
         }
     }
-    assert!(failures.is_empty(), "{ran} run, failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{ran} run, failures:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// The go-tdx-guest SPR E4 file carries 39 bytes of text after the 4935-byte quote:
 /// trailing garbage is rejected, naming the offset.
 #[test]
 fn trailing_garbage_is_rejected_with_offset() {
-    let Some(q) = quote_bytes("tdx-quote-v4/tdx-v4-spr-e4-gotdxguest.dat") else { return };
+    let Some(q) = quote_bytes("tdx-quote-v4/tdx-v4-spr-e4-gotdxguest.dat") else {
+        return;
+    };
     match tee_dcap::Quote::parse(&q) {
-        Err(tee_dcap::QuoteError::TrailingBytes { offset: 4935, count: 39 }) => {}
+        Err(tee_dcap::QuoteError::TrailingBytes {
+            offset: 4935,
+            count: 39,
+        }) => {}
         other => panic!("expected trailing-bytes error, got {other:?}"),
     }
     assert!(!tee_dcap::detect(&q));
@@ -241,7 +255,9 @@ fn trailing_garbage_is_rejected_with_offset() {
 /// GCP quotes are 8000-byte buffers: zero padding is tolerated and reported.
 #[test]
 fn gcp_zero_padding_is_reported() {
-    let Some(q) = quote_bytes("tdx-quote-v4/tdx-v4-gcp-cos113-gotdxguest.dat") else { return };
+    let Some(q) = quote_bytes("tdx-quote-v4/tdx-v4-gcp-cos113-gotdxguest.dat") else {
+        return;
+    };
     let p = tee_dcap::Quote::parse(&q).expect("parses");
     assert_eq!(p.raw.len(), 4935);
     assert_eq!(p.padding, 8000 - 4935);
