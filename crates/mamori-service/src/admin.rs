@@ -1,0 +1,165 @@
+//! Admin authentication: a compact JWT signed by a key whose public half is
+//! in the configuration. Ed25519 (`EdDSA`, what Confidential Containers'
+//! kbs-client sends) and P-256 (`ES256`) are accepted. `exp` is required;
+//! keys are never taken from the token.
+
+use crate::error::ServiceError;
+use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ED25519};
+use base64::Engine;
+use serde::Deserialize;
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+const OID_ED25519: &str = "1.3.101.112";
+const OID_EC: &str = "1.2.840.10045.2.1";
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+/// Clock skew tolerated on `exp`/`iat`, seconds.
+const LEEWAY: i64 = 60;
+/// Admin tokens may not claim a lifetime beyond this (limits a stolen token).
+const MAX_LIFETIME: i64 = 24 * 3600;
+
+#[derive(Clone, Debug)]
+pub struct AdminKey {
+    /// SHA-256 of the SubjectPublicKeyInfo, hex: names the key in the audit log.
+    pub id: String,
+    alg: AdminAlg,
+    raw: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AdminAlg {
+    Ed25519,
+    Es256,
+}
+
+/// Parses a PEM (or DER) SubjectPublicKeyInfo of an Ed25519 or P-256 key.
+pub fn parse_public_key(bytes: &[u8]) -> Result<AdminKey, String> {
+    let der = if bytes.starts_with(b"-----BEGIN") || bytes.windows(10).any(|w| w == b"-----BEGIN") {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(bytes).map_err(|e| format!("PEM: {e}"))?;
+        if pem.label != "PUBLIC KEY" {
+            return Err(format!("PEM label {:?}, expected PUBLIC KEY", pem.label));
+        }
+        pem.contents
+    } else {
+        bytes.to_vec()
+    };
+    let (rest, spki) =
+        SubjectPublicKeyInfo::from_der(&der).map_err(|e| format!("SubjectPublicKeyInfo: {e}"))?;
+    if !rest.is_empty() {
+        return Err("trailing bytes after the public key".into());
+    }
+    let alg_oid = spki.algorithm.algorithm.to_id_string();
+    let raw = spki.subject_public_key.data.to_vec();
+    let alg = match alg_oid.as_str() {
+        OID_ED25519 if raw.len() == 32 => AdminAlg::Ed25519,
+        OID_EC => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string());
+            if curve.as_deref() != Some(OID_P256) {
+                return Err("EC admin keys must be P-256".into());
+            }
+            AdminAlg::Es256
+        }
+        other => return Err(format!("unsupported admin key algorithm {other}")),
+    };
+    let id = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der));
+    Ok(AdminKey { id, alg, raw })
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    jwk: Option<serde_json::Value>,
+    #[serde(default)]
+    jku: Option<String>,
+    #[serde(default)]
+    x5c: Option<serde_json::Value>,
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    exp: Option<i64>,
+    iat: Option<i64>,
+    nbf: Option<i64>,
+}
+
+fn b64(part: &str) -> Result<Vec<u8>, ServiceError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| ServiceError::AdminAuth("token is not base64url".into()))
+}
+
+/// Verifies an admin bearer token; returns the key id that signed it.
+pub fn verify(token: &str, keys: &[AdminKey], now: i64) -> Result<String, ServiceError> {
+    let err = |m: &str| ServiceError::AdminAuth(m.to_owned());
+    if keys.is_empty() {
+        return Err(err("no admin public key is configured on this server"));
+    }
+    if token.len() > 16 * 1024 {
+        return Err(err("token too large"));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(err("not a compact JWT"));
+    };
+    let header: Header = serde_json::from_slice(&b64(h)?).map_err(|_| err("header is not JSON"))?;
+    if header.jwk.is_some() || header.jku.is_some() || header.x5c.is_some() {
+        return Err(err("keys carried in the token are never trusted"));
+    }
+    if header.crit.is_some() {
+        return Err(err("crit header not supported"));
+    }
+    let alg = match header.alg.as_str() {
+        "EdDSA" => AdminAlg::Ed25519,
+        "ES256" => AdminAlg::Es256,
+        other => {
+            return Err(ServiceError::AdminAuth(format!(
+                "algorithm {other:?} not accepted"
+            )))
+        }
+    };
+    let sig = b64(s)?;
+    let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
+    let key = keys
+        .iter()
+        .filter(|k| k.alg == alg)
+        .find(|k| {
+            let v: &'static dyn aws_lc_rs::signature::VerificationAlgorithm = match k.alg {
+                AdminAlg::Ed25519 => &ED25519,
+                AdminAlg::Es256 => &ECDSA_P256_SHA256_FIXED,
+            };
+            UnparsedPublicKey::new(v, &k.raw)
+                .verify(signed, &sig)
+                .is_ok()
+        })
+        .ok_or_else(|| err("signature does not verify with any configured admin key"))?;
+    let claims: Claims =
+        serde_json::from_slice(&b64(p)?).map_err(|_| err("claims are not JSON"))?;
+    let exp = claims.exp.ok_or_else(|| err("exp claim is required"))?;
+    if now > exp + LEEWAY {
+        return Err(err("token expired"));
+    }
+    if let Some(nbf) = claims.nbf {
+        if now + LEEWAY < nbf {
+            return Err(err("token not yet valid"));
+        }
+    }
+    if let Some(iat) = claims.iat {
+        if now + LEEWAY < iat {
+            return Err(err("token issued in the future"));
+        }
+        if exp - iat > MAX_LIFETIME {
+            return Err(err("token lifetime exceeds 24 hours"));
+        }
+    }
+    Ok(key.id.clone())
+}

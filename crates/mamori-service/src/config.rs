@@ -1,0 +1,264 @@
+//! The one configuration file. Every key has a default, so an empty file (or
+//! none) gives a working single node: loopback listener, embedded store in
+//! `./mamori-data`, sample TEE off.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listen address. Anything but loopback requires `[tls]`.
+    pub listen: SocketAddr,
+    /// Where the embedded database and the key-encryption key live.
+    pub data_dir: PathBuf,
+    pub tls: Option<TlsConfig>,
+    pub token: TokenConfig,
+    pub session: SessionConfig,
+    pub admin: AdminConfig,
+    pub kek: KekConfig,
+    pub snp: SnpConfig,
+    pub limits: LimitsConfig,
+    /// Accept the unsigned `sample` TEE (development only; its results are
+    /// never affirming). Logged loudly at start-up.
+    pub insecure_allow_sample_tee: bool,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("mamori-data"),
+            tls: None,
+            token: TokenConfig::default(),
+            session: SessionConfig::default(),
+            admin: AdminConfig::default(),
+            kek: KekConfig::default(),
+            snp: SnpConfig::default(),
+            limits: LimitsConfig::default(),
+            insecure_allow_sample_tee: false,
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Lifetime of attestation-result tokens, seconds.
+    pub lifetime_secs: i64,
+    /// Rotate the signing key when it is older than this (0 = never).
+    pub rotate_after_secs: i64,
+    /// `ear.verifier-id.developer`.
+    pub developer: String,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            lifetime_secs: 300,
+            rotate_after_secs: 0,
+            developer: "https://github.com/mamori-attestation".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// How long a challenge nonce stays usable, seconds.
+    pub nonce_ttl_secs: i64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            nonce_ttl_secs: 300,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// PEM public keys (Ed25519 or P-256) whose signed JWTs may administer.
+    pub public_keys: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KekConfig {
+    /// Key file (32 random bytes, created with mode 0600 on first start).
+    /// Relative paths are under `data_dir`.
+    pub file: PathBuf,
+    /// If set, the hex key is read from this environment variable instead.
+    pub env: Option<String>,
+}
+
+impl Default for KekConfig {
+    fn default() -> Self {
+        KekConfig {
+            file: PathBuf::from("kek.key"),
+            env: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnpConfig {
+    /// Extra SEV-SNP roots trusted besides AMD's pinned ARKs (PEM files),
+    /// e.g. the development root of `mamori sim snp`. Logged at start-up.
+    pub trust_anchors: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+    /// Largest resource accepted, bytes.
+    pub max_resource_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_bytes: 1 << 20,
+            max_resource_bytes: 256 << 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// tracing filter, e.g. `info` or `mamori=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("listen address {0} is not loopback: configure [tls] (cert, key) to serve beyond this machine")]
+    InsecureListener(SocketAddr),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML file; unknown keys are errors (a typo must not silently
+    /// fall back to a default).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Checks the secure defaults that depend on several keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.listen.ip().is_loopback() && self.tls.is_none() {
+            return Err(ConfigError::InsecureListener(self.listen));
+        }
+        if self.token.lifetime_secs <= 0 {
+            return Err(ConfigError::Invalid(
+                "token.lifetime_secs must be positive".into(),
+            ));
+        }
+        if self.session.nonce_ttl_secs <= 0 {
+            return Err(ConfigError::Invalid(
+                "session.nonce_ttl_secs must be positive".into(),
+            ));
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "log.format {:?}: expected text or json",
+                self.log.format
+            )));
+        }
+        Ok(())
+    }
+
+    /// The key file path, resolved against `data_dir`.
+    pub fn kek_path(&self) -> PathBuf {
+        if self.kek.file.is_absolute() {
+            self.kek.file.clone()
+        } else {
+            self.data_dir.join(&self.kek.file)
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("mamori.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn typos_are_errors() {
+        assert!(Config::from_toml("listne = \"127.0.0.1:1\"").is_err());
+        assert!(Config::from_toml("[token]\nlifetime = 5").is_err());
+    }
+
+    #[test]
+    fn public_listener_needs_tls() {
+        let c = Config::from_toml("listen = \"0.0.0.0:8080\"").unwrap();
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::InsecureListener(_))
+        ));
+        let c = Config::from_toml(
+            "listen = \"0.0.0.0:8080\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"",
+        )
+        .unwrap();
+        c.validate().unwrap();
+    }
+}

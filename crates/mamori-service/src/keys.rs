@@ -1,0 +1,88 @@
+//! The token-signing keys: the active signer, and a verifier (and JWKS)
+//! that also holds recently retired keys until their tokens have expired.
+
+use crate::error::ServiceError;
+use crate::kek::Kek;
+use mamori_store::{SigningKeyRecord, Store};
+use mamori_token::{Jwk, TokenSigner, TokenVerifier};
+
+pub struct KeyRing {
+    pub signer: TokenSigner,
+    pub verifier: TokenVerifier,
+    pub jwks: serde_json::Value,
+    pub active_created_at: i64,
+}
+
+fn kid_for(jwk: &Jwk) -> Result<String, ServiceError> {
+    jwk.thumbprint_sha256()
+        .map_err(|e| ServiceError::Internal(format!("key thumbprint: {e}")))
+}
+
+/// Creates, seals and stores a new signing key, retiring the others.
+pub async fn rotate(store: &Store, kek: &Kek, now: i64) -> Result<String, ServiceError> {
+    let (signer, pkcs8) = TokenSigner::generate()
+        .map_err(|e| ServiceError::Internal(format!("key generation: {e}")))?;
+    let kid = kid_for(signer.public_jwk())?;
+    let sealed = kek
+        .seal(&format!("signing-key/{kid}"), &pkcs8)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let public_jwk = serde_json::to_string(signer.public_jwk())
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    store
+        .put_signing_key(&SigningKeyRecord {
+            kid: kid.clone(),
+            sealed,
+            public_jwk,
+            created_at: now,
+            retired_at: None,
+        })
+        .await?;
+    store.retire_signing_keys_except(&kid, now).await?;
+    Ok(kid)
+}
+
+/// Loads the key ring, creating the first key on first start. Retired keys
+/// stay verifiable for `keep_retired_secs` (the token lifetime).
+pub async fn load(
+    store: &Store,
+    kek: &Kek,
+    now: i64,
+    keep_retired_secs: i64,
+) -> Result<KeyRing, ServiceError> {
+    store.drop_retired_keys(now - keep_retired_secs).await?;
+    let mut records = store.list_signing_keys().await?;
+    if !records.iter().any(|r| r.retired_at.is_none()) {
+        rotate(store, kek, now).await?;
+        records = store.list_signing_keys().await?;
+    }
+    let active = records
+        .iter()
+        .filter(|r| r.retired_at.is_none())
+        .max_by_key(|r| (r.created_at, r.kid.clone()))
+        .ok_or_else(|| ServiceError::Internal("no active signing key".into()))?;
+    let pkcs8 = kek
+        .open(&format!("signing-key/{}", active.kid), &active.sealed)
+        .map_err(|e| ServiceError::Internal(format!("signing key {}: {e}", active.kid)))?;
+    let signer = TokenSigner::new(active.kid.clone(), &pkcs8)
+        .map_err(|e| ServiceError::Internal(format!("signing key {}: {e}", active.kid)))?;
+    let mut verifier = TokenVerifier::new();
+    let mut public = Vec::new();
+    for r in &records {
+        let jwk: Jwk = serde_json::from_str(&r.public_jwk)
+            .map_err(|e| ServiceError::Internal(format!("stored JWK {}: {e}", r.kid)))?;
+        let jwk = jwk
+            .with_kid(r.kid.clone())
+            .with_alg("ES256")
+            .with_use("sig");
+        verifier
+            .add_jwk(&jwk)
+            .map_err(|e| ServiceError::Internal(format!("stored JWK {}: {e}", r.kid)))?;
+        public.push(jwk);
+    }
+    Ok(KeyRing {
+        signer,
+        verifier,
+        jwks: mamori_token::jwks(&public),
+        active_created_at: active.created_at,
+    })
+}

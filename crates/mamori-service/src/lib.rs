@@ -1,0 +1,24 @@
+//! Mamori's service layer: everything between the HTTP handlers and the pure
+//! crates. It issues challenges, verifies evidence, checks that the evidence
+//! binds the session nonce and the TEE's key, appraises the claims under
+//! Rego policies, signs EAR tokens, keeps secrets sealed at rest and
+//! releases them encrypted to attested TEEs, applies admin changes and
+//! appends every decision to the audit log. Time comes in as a parameter.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod config;
+mod error;
+pub mod evidence;
+pub mod kek;
+mod keys;
+pub mod metrics;
+mod policies;
+mod service;
+
+pub use config::{Config, ConfigError};
+pub use error::ServiceError;
+pub use service::{
+    expected_report_data, AttestRequest, Attested, Challenge, Credential, DryRun, Service,
+    StartError,
+};

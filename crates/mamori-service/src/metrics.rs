@@ -1,0 +1,110 @@
+//! Counters and latency histograms in the Prometheus text format. Written
+//! by hand: a handful of atomics is all a single binary needs, and it keeps
+//! the hot path free of locks and allocations.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Upper bounds of the latency buckets, seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+pub struct Histogram {
+    counts: [AtomicU64; 12],
+    over: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, secs: f64) {
+        match BUCKETS.iter().position(|b| secs <= *b) {
+            Some(i) => self.counts[i].fetch_add(1, Relaxed),
+            None => self.over.fetch_add(1, Relaxed),
+        };
+        self.sum_micros.fetch_add((secs * 1e6) as u64, Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cum = 0;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            cum += self.counts[i].load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cum}");
+        }
+        cum += self.over.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cum}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}\n{name}_count {cum}",
+            self.sum_micros.load(Relaxed) as f64 / 1e6
+        );
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub challenges: AtomicU64,
+    pub attestations_ok: AtomicU64,
+    pub attestations_rejected: AtomicU64,
+    pub releases_ok: AtomicU64,
+    pub releases_denied: AtomicU64,
+    pub releases_failed: AtomicU64,
+    pub admin_changes: AtomicU64,
+    pub attest_latency: Histogram,
+    pub release_latency: Histogram,
+}
+
+impl Metrics {
+    pub fn render(&self, open_sessions: i64) -> String {
+        let mut o = String::new();
+        let counter = |o: &mut String, name: &str, help: &str, v: &AtomicU64| {
+            let _ = writeln!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Relaxed)
+            );
+        };
+        counter(
+            &mut o,
+            "mamori_challenges_total",
+            "Challenges (nonces) issued.",
+            &self.challenges,
+        );
+        let _ = writeln!(
+            o,
+            "# HELP mamori_attestations_total Attestations by result.\n# TYPE mamori_attestations_total counter\nmamori_attestations_total{{result=\"ok\"}} {}\nmamori_attestations_total{{result=\"rejected\"}} {}",
+            self.attestations_ok.load(Relaxed),
+            self.attestations_rejected.load(Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP mamori_releases_total Secret releases by result.\n# TYPE mamori_releases_total counter\nmamori_releases_total{{result=\"ok\"}} {}\nmamori_releases_total{{result=\"denied\"}} {}\nmamori_releases_total{{result=\"error\"}} {}",
+            self.releases_ok.load(Relaxed),
+            self.releases_denied.load(Relaxed),
+            self.releases_failed.load(Relaxed)
+        );
+        counter(
+            &mut o,
+            "mamori_admin_changes_total",
+            "Admin changes applied.",
+            &self.admin_changes,
+        );
+        let _ = writeln!(
+            o,
+            "# HELP mamori_open_sessions Sessions whose nonce is still usable.\n# TYPE mamori_open_sessions gauge\nmamori_open_sessions {open_sessions}"
+        );
+        self.attest_latency.render(
+            &mut o,
+            "mamori_attest_seconds",
+            "Attestation latency inside the service.",
+        );
+        self.release_latency.render(
+            &mut o,
+            "mamori_release_seconds",
+            "Release latency inside the service.",
+        );
+        o
+    }
+}

@@ -1,0 +1,109 @@
+//! Compiled policies and reference values, held in memory so that no
+//! request parses Rego or reads them from the database. Reloaded after every
+//! admin change (and periodically, for other nodes' changes).
+
+use crate::error::ServiceError;
+use mamori_policy::{defaults, AppraisalPolicy, ResourcePolicy};
+use mamori_store::{ReferenceValue, Store};
+use std::collections::{BTreeMap, HashMap};
+
+pub struct PolicySet {
+    /// TEE kind → (policy id, compiled policy).
+    appraisal: HashMap<String, (String, AppraisalPolicy)>,
+    /// Resource path prefixes, longest first.
+    resource: Vec<(String, ResourcePolicy)>,
+    default_resource: ResourcePolicy,
+    reference: Vec<ReferenceValue>,
+    /// Digest of what was loaded, to skip needless rebuilds.
+    pub fingerprint: String,
+}
+
+fn policy_err(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Policy(e.to_string())
+}
+
+impl PolicySet {
+    pub async fn load(store: &Store) -> Result<Self, ServiceError> {
+        let mut fp = String::new();
+        let mut appraisal = HashMap::new();
+        for tee in ["snp", "sample"] {
+            let d = defaults::appraisal_for_tee(tee);
+            appraisal.insert(
+                tee.to_owned(),
+                (
+                    d.id.to_owned(),
+                    AppraisalPolicy::compile(d.source).map_err(policy_err)?,
+                ),
+            );
+        }
+        for p in store.list_policies("appraisal").await? {
+            fp.push_str(&p.digest);
+            match AppraisalPolicy::compile(&p.source) {
+                Ok(c) => {
+                    appraisal.insert(
+                        p.id.clone(),
+                        (
+                            format!("{}@{}", p.id, &p.digest[..12.min(p.digest.len())]),
+                            c,
+                        ),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(policy = %p.id, error = %e, "stored appraisal policy does not compile; keeping the previous one")
+                }
+            }
+        }
+        let mut resource = Vec::new();
+        for p in store.list_policies("resource").await? {
+            fp.push_str(&p.digest);
+            match ResourcePolicy::compile(&p.source) {
+                Ok(c) => resource.push((p.id.clone(), c)),
+                Err(e) => {
+                    tracing::error!(policy = %p.id, error = %e, "stored resource policy does not compile; ignored")
+                }
+            }
+        }
+        resource.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        let reference = store.list_reference_values().await?;
+        for r in &reference {
+            fp.push_str(&format!("{}:{}:{:?};", r.name, r.updated_at, r.expires_at));
+        }
+        Ok(PolicySet {
+            appraisal,
+            resource,
+            default_resource: defaults::resource_policy().map_err(policy_err)?,
+            reference,
+            fingerprint: fp,
+        })
+    }
+
+    pub fn appraisal(&self, tee: &str) -> Option<&(String, AppraisalPolicy)> {
+        self.appraisal.get(tee)
+    }
+
+    /// The resource policy for `path`: the longest configured prefix that
+    /// matches on a segment boundary, else the default.
+    pub fn resource(&self, path: &str) -> (&str, &ResourcePolicy) {
+        for (prefix, p) in &self.resource {
+            let p_trim = prefix.trim_end_matches('/');
+            if p_trim.is_empty()
+                || path == p_trim
+                || path
+                    .strip_prefix(p_trim)
+                    .is_some_and(|rest| rest.starts_with('/'))
+            {
+                return (prefix, p);
+            }
+        }
+        (defaults::RESOURCE_POLICY_ID, &self.default_resource)
+    }
+
+    /// Reference values that have not expired at `now`.
+    pub fn reference(&self, now: i64) -> BTreeMap<String, Vec<serde_json::Value>> {
+        self.reference
+            .iter()
+            .filter(|r| r.expires_at.is_none_or(|e| e > now))
+            .map(|r| (r.name.clone(), r.values.clone()))
+            .collect()
+    }
+}

@@ -1,0 +1,991 @@
+use crate::admin::{self, AdminKey};
+use crate::config::Config;
+use crate::error::ServiceError;
+use crate::evidence::{verify_sample, SnpVerifier, VerifiedEvidence};
+use crate::kek::Kek;
+use crate::keys::{self, KeyRing};
+use crate::metrics::Metrics;
+use crate::policies::PolicySet;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use mamori_policy::{AppraisalInput, Binding, PolicyKind, ResourceInput};
+use mamori_store::{NewAuditEntry, NonceUse, PolicyRecord, ReferenceValue, SessionRecord, Store};
+use mamori_token::{EarClaims, Jwk, Submod, TrustClaim, TrustVector, VerifierId, EAR_PROFILE};
+use mamori_verifier::UnixTime;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// A challenge: a session with a single-use nonce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    pub session_id: String,
+    /// 32 random bytes, standard base64 (as the KBS protocol carries it).
+    pub nonce: String,
+    pub expires_at: i64,
+}
+
+/// Evidence submitted for a session.
+#[derive(Clone, Debug)]
+pub struct AttestRequest {
+    pub session_id: String,
+    /// The nonce the attester echoes (must equal the session's).
+    pub nonce: String,
+    /// The TEE's public key as a JWK, exactly as received (it is hashed).
+    pub tee_pubkey: Value,
+    /// KBS protocol: the `additional_evidence` string, part of the binding.
+    /// `None` for Mamori's native API, whose binding has no such member.
+    pub additional_evidence: Option<String>,
+    pub evidence: Value,
+    /// KBS `init-data` (`{"format": "toml", "body": ...}`), if any.
+    pub init_data: Option<Value>,
+}
+
+/// A successful attestation.
+#[derive(Clone, Debug)]
+pub struct Attested {
+    pub token: String,
+    pub claims: EarClaims,
+}
+
+/// How a resource request proves its attestation.
+#[derive(Clone, Copy, Debug)]
+pub enum Credential<'a> {
+    /// An EAR token (passport model, `Authorization: Bearer`).
+    Token(&'a str),
+    /// A KBS session cookie of an attested session.
+    Session(&'a str),
+}
+
+/// What a policy dry run evaluates.
+#[derive(Clone, Debug)]
+pub enum DryRun {
+    Appraisal {
+        source: Option<String>,
+        tee: String,
+        input: Value,
+    },
+    Resource {
+        source: Option<String>,
+        path: String,
+        input: Value,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] crate::ConfigError),
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Kek(#[from] crate::kek::KekError),
+    #[error("admin public key {path}: {reason}")]
+    AdminKey { path: String, reason: String },
+    #[error("SNP trust anchor {path}: {reason}")]
+    TrustAnchor { path: String, reason: String },
+    #[error("{0}")]
+    Service(#[from] ServiceError),
+    #[error("store: {0}")]
+    Store(#[from] mamori_store::StoreError),
+}
+
+/// The running service: cheap to share (`Arc`), safe across threads.
+pub struct Service {
+    cfg: Config,
+    store: Store,
+    kek: Kek,
+    snp: SnpVerifier,
+    admin_keys: Vec<AdminKey>,
+    keys: RwLock<Arc<KeyRing>>,
+    policies: RwLock<Arc<PolicySet>>,
+    pub metrics: Metrics,
+}
+
+const NONCE_BYTES: usize = 32;
+const MAX_PATH_SEGMENTS: usize = 8;
+
+fn random_b64(n: usize) -> Result<String, ServiceError> {
+    let mut b = vec![0u8; n];
+    SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| ServiceError::Internal("random generator failed".into()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(b))
+}
+
+fn random_hex(n: usize) -> Result<String, ServiceError> {
+    let mut b = vec![0u8; n];
+    SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| ServiceError::Internal("random generator failed".into()))?;
+    Ok(hex::encode(b))
+}
+
+/// SHA-384 of the RFC 8785 canonical form of the runtime data: what the
+/// evidence's report data must carry. With `additional_evidence` (the KBS
+/// protocol) the object has three members, otherwise two.
+pub fn expected_report_data(
+    nonce: &str,
+    tee_pubkey: &Value,
+    additional_evidence: Option<&str>,
+) -> Result<Vec<u8>, ServiceError> {
+    let mut obj = serde_json::Map::new();
+    obj.insert("nonce".into(), Value::String(nonce.to_owned()));
+    obj.insert("tee-pubkey".into(), tee_pubkey.clone());
+    if let Some(a) = additional_evidence {
+        obj.insert("additional-evidence".into(), Value::String(a.to_owned()));
+    }
+    let canonical = mamori_token::jcs::canonicalize_to_vec(&Value::Object(obj))
+        .map_err(|e| ServiceError::BadRequest(format!("runtime data: {e}")))?;
+    Ok(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, &canonical)
+            .as_ref()
+            .to_vec(),
+    )
+}
+
+/// Checks a resource path: 1–8 segments of letters, digits, `.`, `_`, `-`.
+pub fn check_path(path: &str) -> Result<(), ServiceError> {
+    let segs: Vec<&str> = path.split('/').collect();
+    let ok = !path.is_empty()
+        && segs.len() <= MAX_PATH_SEGMENTS
+        && segs.iter().all(|s| {
+            !s.is_empty()
+                && *s != "."
+                && *s != ".."
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::BadRequest(format!(
+            "resource path {path:?}: expected 1-{MAX_PATH_SEGMENTS} segments of [A-Za-z0-9._-]"
+        )))
+    }
+}
+
+fn tee_key(v: &Value) -> Result<Jwk, ServiceError> {
+    let jwk: Jwk = serde_json::from_value(v.clone())
+        .map_err(|e| ServiceError::TeeKey(format!("not a JWK: {e}")))?;
+    if jwk.alg.as_deref() == Some("RSA1_5") {
+        return Err(ServiceError::TeeKey(
+            "RSA1_5 key transport is refused (use RSA-OAEP-256 or ECDH-ES+A256KW)".into(),
+        ));
+    }
+    jwk.key_material()
+        .map_err(|e| ServiceError::TeeKey(e.to_string()))?;
+    Ok(jwk)
+}
+
+fn vector_of(v: &mamori_policy::TrustVector) -> TrustVector {
+    let mut out = TrustVector::default();
+    for (claim, value) in v.iter() {
+        if let Some(c) = TrustClaim::from_name(claim.name()) {
+            out.set(c, Some(value));
+        }
+    }
+    out
+}
+
+impl Service {
+    /// Opens the data directory, the key-encryption key and the store, and
+    /// loads keys and policies.
+    pub async fn start(cfg: Config, now: i64) -> Result<Arc<Self>, StartError> {
+        cfg.validate()?;
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|source| StartError::DataDir {
+            path: cfg.data_dir.display().to_string(),
+            source,
+        })?;
+        let kek = match &cfg.kek.env {
+            Some(var) => match Kek::from_env(var)? {
+                Some(k) => k,
+                None => Kek::load_or_create(&cfg.kek_path())?,
+            },
+            None => Kek::load_or_create(&cfg.kek_path())?,
+        };
+        let store = Store::open(&cfg.database_path()).await?;
+        Self::with_parts(cfg, store, kek, now).await
+    }
+
+    /// Builds the service over an opened store (tests, embedding).
+    pub async fn with_parts(
+        cfg: Config,
+        store: Store,
+        kek: Kek,
+        now: i64,
+    ) -> Result<Arc<Self>, StartError> {
+        let mut admin_keys = Vec::new();
+        for p in &cfg.admin.public_keys {
+            let bytes = std::fs::read(p).map_err(|e| StartError::AdminKey {
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            admin_keys.push(admin::parse_public_key(&bytes).map_err(|reason| {
+                StartError::AdminKey {
+                    path: p.display().to_string(),
+                    reason,
+                }
+            })?);
+        }
+        let mut trust = tee_snp::TrustStore::amd();
+        for p in &cfg.snp.trust_anchors {
+            let err = |reason: String| StartError::TrustAnchor {
+                path: p.display().to_string(),
+                reason,
+            };
+            let bytes = std::fs::read(p).map_err(|e| err(e.to_string()))?;
+            let blobs = mamori_x509::split_blobs(&bytes)
+                .map_err(|e| err(e.to_string()))?
+                .ok_or_else(|| err("not a certificate".into()))?;
+            for b in blobs {
+                if let mamori_x509::Blob::Certificate(c) = b {
+                    tracing::warn!(subject = %c.subject(), "trusting an extra SEV-SNP root (not one of AMD's pinned roots)");
+                    trust = trust.with_anchor(*c);
+                }
+            }
+        }
+        if cfg.insecure_allow_sample_tee {
+            tracing::warn!("INSECURE: the unsigned `sample` TEE is accepted (development only; its results are never affirming)");
+        }
+        let ring = keys::load(&store, &kek, now, cfg.token.lifetime_secs + 60).await?;
+        let policies = PolicySet::load(&store).await?;
+        Ok(Arc::new(Service {
+            snp: SnpVerifier::new(trust),
+            admin_keys,
+            keys: RwLock::new(Arc::new(ring)),
+            policies: RwLock::new(Arc::new(policies)),
+            metrics: Metrics::default(),
+            cfg,
+            store,
+            kek,
+        }))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn ring(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn policy_set(&self) -> Arc<PolicySet> {
+        match self.policies.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads policies, reference values and keys (after an admin change,
+    /// and periodically so that other nodes' changes arrive).
+    pub async fn reload(&self, now: i64) -> Result<(), ServiceError> {
+        let set = PolicySet::load(&self.store).await?;
+        if set.fingerprint != self.policy_set().fingerprint {
+            if let Ok(mut g) = self.policies.write() {
+                *g = Arc::new(set);
+            }
+        }
+        let ring = keys::load(
+            &self.store,
+            &self.kek,
+            now,
+            self.cfg.token.lifetime_secs + 60,
+        )
+        .await?;
+        if let Ok(mut g) = self.keys.write() {
+            *g = Arc::new(ring);
+        }
+        Ok(())
+    }
+
+    /// The token-signing public keys (current and recently retired).
+    pub fn jwks(&self) -> Value {
+        self.ring().jwks.clone()
+    }
+
+    pub fn supports_tee(&self, tee: &str) -> Result<(), ServiceError> {
+        match tee {
+            "snp" => Ok(()),
+            "sample" if self.cfg.insecure_allow_sample_tee => Ok(()),
+            "sample" => Err(ServiceError::TeeDisabled(tee.into())),
+            other => Err(ServiceError::UnknownTee(other.into())),
+        }
+    }
+
+    // ---- challenge / attest / release ------------------------------------
+
+    pub async fn challenge(&self, tee: &str, now: i64) -> Result<Challenge, ServiceError> {
+        self.supports_tee(tee)?;
+        let c = Challenge {
+            session_id: random_hex(16)?,
+            nonce: random_b64(NONCE_BYTES)?,
+            expires_at: now + self.cfg.session.nonce_ttl_secs,
+        };
+        self.store
+            .insert_session(&SessionRecord {
+                id: c.session_id.clone(),
+                tee: tee.to_owned(),
+                nonce: c.nonce.clone(),
+                created_at: now,
+                expires_at: c.expires_at,
+                used: false,
+                token: None,
+                token_exp: None,
+            })
+            .await?;
+        self.metrics.challenges.fetch_add(1, Relaxed);
+        Ok(c)
+    }
+
+    pub async fn attest(&self, req: AttestRequest, now: i64) -> Result<Attested, ServiceError> {
+        let started = Instant::now();
+        let result = self.attest_inner(&req, now).await;
+        self.metrics
+            .attest_latency
+            .observe(started.elapsed().as_secs_f64());
+        let (outcome, detail) = match &result {
+            Ok(a) => {
+                self.metrics.attestations_ok.fetch_add(1, Relaxed);
+                let sub = a.claims.submods.get("cpu0");
+                (
+                    "ok",
+                    json!({
+                        "status": sub.map(|s| s.status.as_str()),
+                        "policy": sub.and_then(|s| s.policy_id.clone()),
+                        "jti": a.claims.jti,
+                        "measurement": sub.and_then(|s| s.annotated_evidence.as_ref()).and_then(|e| e.get("measurement")).cloned(),
+                    }),
+                )
+            }
+            Err(e) => {
+                self.metrics.attestations_rejected.fetch_add(1, Relaxed);
+                (
+                    "rejected",
+                    json!({"error": e.kind(), "detail": e.to_string()}),
+                )
+            }
+        };
+        if !matches!(result, Err(ServiceError::Store(_))) {
+            self.audit(
+                &format!("tee:{}", req.session_id),
+                "attestation",
+                "",
+                outcome,
+                detail,
+                now,
+            )
+            .await?;
+        }
+        result
+    }
+
+    async fn attest_inner(&self, req: &AttestRequest, now: i64) -> Result<Attested, ServiceError> {
+        let session = match self.store.consume_nonce(&req.session_id, now).await? {
+            NonceUse::Fresh(s) => s,
+            NonceUse::Unknown => {
+                return Err(ServiceError::Session(
+                    "unknown session (request a new challenge)",
+                ))
+            }
+            NonceUse::AlreadyUsed => {
+                return Err(ServiceError::Session("the nonce was already used"))
+            }
+            NonceUse::Expired => return Err(ServiceError::Session("the nonce expired")),
+        };
+        if req.nonce != session.nonce {
+            return Err(ServiceError::NonceMismatch);
+        }
+        let jwk = tee_key(&req.tee_pubkey)?;
+        self.supports_tee(&session.tee)?;
+        let verified: VerifiedEvidence = match session.tee.as_str() {
+            "snp" => self.snp.verify(&req.evidence, UnixTime(now))?,
+            "sample" => verify_sample(&req.evidence)?,
+            other => return Err(ServiceError::UnknownTee(other.into())),
+        };
+        let expected = expected_report_data(
+            &session.nonce,
+            &req.tee_pubkey,
+            req.additional_evidence.as_deref(),
+        )?;
+        let bound = match verified.tee {
+            // SNP: the 48-byte digest, zero-padded to REPORT_DATA's 64 bytes.
+            "snp" => {
+                verified.report_data.get(..expected.len()) == Some(expected.as_slice())
+                    && verified
+                        .report_data
+                        .iter()
+                        .skip(expected.len())
+                        .all(|b| *b == 0)
+            }
+            _ => verified.report_data == expected,
+        };
+        if !bound {
+            return Err(ServiceError::Binding(
+                "report data is not SHA-384 of the canonical runtime data (nonce and TEE public key)".into(),
+            ));
+        }
+        let (init_data_bound, init_data_claims) =
+            self.check_init_data(req.init_data.as_ref(), &verified)?;
+        if !self.store.record_evidence(&verified.digest, now).await? {
+            return Err(ServiceError::Replay);
+        }
+        let set = self.policy_set();
+        let (policy_id, policy) = set.appraisal(verified.tee).ok_or_else(|| {
+            ServiceError::Internal(format!("no appraisal policy for {}", verified.tee))
+        })?;
+        let input = AppraisalInput {
+            tee: verified.tee.to_owned(),
+            claims: verified.claims.clone(),
+            reference: set.reference(now),
+            binding: Binding {
+                report_data_bound: true,
+                init_data_bound,
+                extra: Default::default(),
+            },
+            init_data: init_data_claims.clone(),
+        };
+        let outcome = policy
+            .evaluate(&input)
+            .map_err(|e| ServiceError::Policy(format!("appraisal policy {policy_id}: {e}")))?;
+        let mut annotated = verified.claims.clone();
+        if let Value::Object(m) = &mut annotated {
+            // Where Trustee-compatible consumers look for the bound key.
+            let mut rd = json!({"nonce": session.nonce, "tee-pubkey": req.tee_pubkey});
+            if let Some(a) = &req.additional_evidence {
+                rd["additional-evidence"] = json!(a);
+            }
+            m.insert("runtime_data_claims".into(), rd);
+            if let Some(c) = init_data_claims {
+                m.insert("init_data_claims".into(), c);
+            }
+        }
+        let mut submod = Submod::from_vector(vector_of(&outcome.vector));
+        submod.policy_id = Some(policy_id.clone());
+        submod.annotated_evidence = Some(annotated);
+        if !outcome.reasons.is_empty() {
+            submod.policy_claims = Some(json!({"reasons": outcome.reasons}));
+        }
+        submod.tee_pubkey = Some(jwk);
+        let claims = EarClaims {
+            profile: EAR_PROFILE.to_owned(),
+            iat: now,
+            exp: now + self.cfg.token.lifetime_secs,
+            nbf: None,
+            iss: None,
+            jti: random_hex(16)?,
+            verifier_id: VerifierId {
+                developer: self.cfg.token.developer.clone(),
+                build: format!("mamori {}", env!("CARGO_PKG_VERSION")),
+            },
+            nonce: Some(session.nonce.clone()),
+            submods: [("cpu0".to_owned(), submod)].into_iter().collect(),
+        };
+        let token = self
+            .ring()
+            .signer
+            .sign(&claims)
+            .map_err(|e| ServiceError::Internal(format!("token signing: {e}")))?;
+        self.store
+            .set_session_token(&session.id, &token, claims.exp)
+            .await?;
+        Ok(Attested { token, claims })
+    }
+
+    /// KBS init-data: `{"format": "toml", "body": "<TOML>"}`; its digest
+    /// (algorithm named in the TOML) must equal SNP HOST_DATA.
+    fn check_init_data(
+        &self,
+        init: Option<&Value>,
+        ev: &VerifiedEvidence,
+    ) -> Result<(Option<bool>, Option<Value>), ServiceError> {
+        let Some(init) = init.filter(|v| !v.is_null()) else {
+            return Ok((None, None));
+        };
+        let format = init.get("format").and_then(Value::as_str).unwrap_or("");
+        if format != "toml" {
+            return Err(ServiceError::BadRequest(format!(
+                "init-data format {format:?}: only toml is supported"
+            )));
+        }
+        let body = init
+            .get("body")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ServiceError::BadRequest("init-data body missing".into()))?;
+        let doc: toml::Value = toml::from_str(body)
+            .map_err(|e| ServiceError::BadRequest(format!("init-data TOML: {e}")))?;
+        let alg = match doc.get("algorithm").and_then(toml::Value::as_str) {
+            Some("sha256") => &aws_lc_rs::digest::SHA256,
+            Some("sha384") => &aws_lc_rs::digest::SHA384,
+            Some("sha512") => &aws_lc_rs::digest::SHA512,
+            other => {
+                return Err(ServiceError::BadRequest(format!(
+                    "init-data algorithm {other:?}: expected sha256, sha384 or sha512"
+                )))
+            }
+        };
+        let digest = aws_lc_rs::digest::digest(alg, body.as_bytes());
+        let claims = doc
+            .get("data")
+            .map(|d| serde_json::to_value(d).unwrap_or(Value::Null));
+        let bound = match &ev.host_data {
+            Some(h) => {
+                let mut expected = digest.as_ref().to_vec();
+                expected.resize(h.len(), 0);
+                &expected == h
+            }
+            None => false,
+        };
+        if !bound {
+            return Err(ServiceError::Binding(
+                "init-data digest does not match the evidence's HOST_DATA".into(),
+            ));
+        }
+        Ok((Some(true), claims))
+    }
+
+    /// Verifies a token (or finds an attested session's) and returns its claims.
+    async fn credential_claims(
+        &self,
+        cred: Credential<'_>,
+        now: i64,
+    ) -> Result<EarClaims, ServiceError> {
+        let token = match cred {
+            Credential::Token(t) => t.to_owned(),
+            Credential::Session(id) => {
+                let s = self
+                    .store
+                    .get_session(id)
+                    .await?
+                    .ok_or(ServiceError::Session("unknown session"))?;
+                match (s.token, s.token_exp) {
+                    (Some(t), Some(exp)) if exp > now => t,
+                    (Some(_), _) => {
+                        return Err(ServiceError::Session("the session's attestation expired"))
+                    }
+                    _ => return Err(ServiceError::Session("the session is not attested")),
+                }
+            }
+        };
+        self.ring()
+            .verifier
+            .verify(&token, now)
+            .map_err(|e| ServiceError::Token(e.to_string()))
+    }
+
+    /// Releases the resource at `path` to the attested TEE, as a JWE
+    /// encrypted to the key bound in its evidence.
+    pub async fn release(
+        &self,
+        cred: Credential<'_>,
+        path: &str,
+        now: i64,
+    ) -> Result<String, ServiceError> {
+        let started = Instant::now();
+        let actor = match cred {
+            Credential::Token(_) => "tee:token".to_owned(),
+            Credential::Session(id) => format!("tee:{id}"),
+        };
+        let result = self.release_inner(cred, path, now).await;
+        self.metrics
+            .release_latency
+            .observe(started.elapsed().as_secs_f64());
+        let (outcome, detail) = match &result {
+            Ok((jti, _)) => {
+                self.metrics.releases_ok.fetch_add(1, Relaxed);
+                ("ok", json!({"jti": jti}))
+            }
+            Err(e @ ServiceError::Denied { .. }) => {
+                self.metrics.releases_denied.fetch_add(1, Relaxed);
+                (
+                    "denied",
+                    json!({"error": e.kind(), "detail": e.to_string()}),
+                )
+            }
+            Err(e) => {
+                self.metrics.releases_failed.fetch_add(1, Relaxed);
+                ("error", json!({"error": e.kind(), "detail": e.to_string()}))
+            }
+        };
+        if !matches!(result, Err(ServiceError::Store(_))) {
+            self.audit(&actor, "release", path, outcome, detail, now)
+                .await?;
+        }
+        result.map(|(_, jwe)| jwe)
+    }
+
+    async fn release_inner(
+        &self,
+        cred: Credential<'_>,
+        path: &str,
+        now: i64,
+    ) -> Result<(String, String), ServiceError> {
+        check_path(path)?;
+        let claims = self.credential_claims(cred, now).await?;
+        let set = self.policy_set();
+        let (policy_id, policy) = set.resource(path);
+        let token_json =
+            serde_json::to_value(&claims).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let decision = policy
+            .evaluate(&ResourceInput {
+                token: token_json,
+                resource: path.to_owned(),
+            })
+            .map_err(|e| ServiceError::Policy(format!("resource policy {policy_id}: {e}")))?;
+        if !decision.allow {
+            let reasons = if decision.reasons.is_empty() {
+                format!("resource policy {policy_id} does not allow it")
+            } else {
+                decision.reasons.join("; ")
+            };
+            return Err(ServiceError::Denied {
+                path: path.to_owned(),
+                reasons,
+            });
+        }
+        let key = claims
+            .tee_pubkey()
+            .ok_or_else(|| ServiceError::TeeKey("the token binds no TEE public key".into()))?;
+        let sealed = self
+            .store
+            .get_resource(path)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("resource {path}")))?;
+        let secret = self
+            .kek
+            .open(&format!("resource/{path}"), &sealed)
+            .map_err(|e| ServiceError::Internal(format!("resource {path}: {e}")))?;
+        let jwe =
+            mamori_jwe::encrypt(key, &secret).map_err(|e| ServiceError::TeeKey(e.to_string()))?;
+        Ok((claims.jti, jwe.to_json()))
+    }
+
+    // ---- admin -------------------------------------------------------------
+
+    /// Checks an admin bearer token; returns the actor name for the audit log.
+    pub fn authorize_admin(&self, token: &str, now: i64) -> Result<String, ServiceError> {
+        admin::verify(token, &self.admin_keys, now).map(|id| format!("admin:{}", &id[..16]))
+    }
+
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        outcome: &str,
+        detail: Value,
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        self.store
+            .append_audit(&NewAuditEntry {
+                at: now,
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                subject: subject.to_owned(),
+                outcome: outcome.to_owned(),
+                detail: detail.to_string(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn admin_done(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: Value,
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        self.metrics.admin_changes.fetch_add(1, Relaxed);
+        self.audit(actor, action, subject, "ok", detail, now)
+            .await?;
+        self.reload(now).await
+    }
+
+    pub async fn set_resource(
+        &self,
+        actor: &str,
+        path: &str,
+        secret: &[u8],
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        check_path(path)?;
+        if secret.len() > self.cfg.limits.max_resource_bytes {
+            return Err(ServiceError::TooLarge(format!(
+                "resource of {} bytes exceeds {}",
+                secret.len(),
+                self.cfg.limits.max_resource_bytes
+            )));
+        }
+        let sealed = self
+            .kek
+            .seal(&format!("resource/{path}"), secret)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        self.store.put_resource(path, &sealed, now).await?;
+        let digest = hex::encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            secret,
+        ));
+        self.admin_done(
+            actor,
+            "resource.set",
+            path,
+            json!({"bytes": secret.len(), "sha256": digest}),
+            now,
+        )
+        .await
+    }
+
+    pub async fn delete_resource(
+        &self,
+        actor: &str,
+        path: &str,
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        check_path(path)?;
+        if !self.store.delete_resource(path).await? {
+            return Err(ServiceError::NotFound(format!("resource {path}")));
+        }
+        self.admin_done(actor, "resource.delete", path, json!({}), now)
+            .await
+    }
+
+    pub async fn list_resources(&self) -> Result<Vec<String>, ServiceError> {
+        Ok(self.store.list_resources().await?)
+    }
+
+    /// Sets the resource policy of a path or path prefix (`default` or ``
+    /// for every path).
+    pub async fn set_resource_policy(
+        &self,
+        actor: &str,
+        prefix: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<String, ServiceError> {
+        let prefix = prefix.trim_matches('/');
+        if !prefix.is_empty() {
+            check_path(prefix)?;
+        }
+        let compiled = mamori_policy::compile(PolicyKind::Resource, source)
+            .map_err(|e| ServiceError::Policy(e.to_string()))?;
+        let digest = compiled.digest().to_owned();
+        self.store
+            .put_policy(&PolicyRecord {
+                kind: "resource".into(),
+                id: prefix.to_owned(),
+                source: source.to_owned(),
+                digest: digest.clone(),
+                updated_at: now,
+            })
+            .await?;
+        self.admin_done(
+            actor,
+            "resource-policy.set",
+            prefix,
+            json!({"digest": digest}),
+            now,
+        )
+        .await?;
+        Ok(digest)
+    }
+
+    /// Sets the appraisal policy used for a TEE kind.
+    pub async fn set_appraisal_policy(
+        &self,
+        actor: &str,
+        tee: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<String, ServiceError> {
+        if ![
+            "snp",
+            "sample",
+            "tdx",
+            "sgx",
+            "az-snp-vtpm",
+            "az-tdx-vtpm",
+            "nvidia",
+            "tpm",
+            "cca",
+            "csv",
+            "se",
+        ]
+        .contains(&tee)
+        {
+            return Err(ServiceError::UnknownTee(tee.into()));
+        }
+        let compiled = mamori_policy::compile(PolicyKind::Appraisal, source)
+            .map_err(|e| ServiceError::Policy(e.to_string()))?;
+        let digest = compiled.digest().to_owned();
+        self.store
+            .put_policy(&PolicyRecord {
+                kind: "appraisal".into(),
+                id: tee.to_owned(),
+                source: source.to_owned(),
+                digest: digest.clone(),
+                updated_at: now,
+            })
+            .await?;
+        self.admin_done(
+            actor,
+            "attestation-policy.set",
+            tee,
+            json!({"digest": digest}),
+            now,
+        )
+        .await?;
+        Ok(digest)
+    }
+
+    pub async fn list_policies(&self, kind: &str) -> Result<Vec<PolicyRecord>, ServiceError> {
+        Ok(self.store.list_policies(kind).await?)
+    }
+
+    pub async fn set_reference_value(
+        &self,
+        actor: &str,
+        name: &str,
+        values: Vec<Value>,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        if name.is_empty()
+            || name.len() > 128
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return Err(ServiceError::BadRequest(format!(
+                "reference value name {name:?}: expected [A-Za-z0-9._-]{{1,128}}"
+            )));
+        }
+        if let Some(e) = expires_at {
+            if e <= now {
+                return Err(ServiceError::BadRequest(
+                    "reference value expires in the past".into(),
+                ));
+            }
+        }
+        self.store
+            .put_reference_value(&ReferenceValue {
+                name: name.to_owned(),
+                values: values.clone(),
+                expires_at,
+                updated_at: now,
+            })
+            .await?;
+        self.admin_done(
+            actor,
+            "reference-value.set",
+            name,
+            json!({"values": values, "expires_at": expires_at}),
+            now,
+        )
+        .await
+    }
+
+    pub async fn list_reference_values(&self) -> Result<Vec<ReferenceValue>, ServiceError> {
+        Ok(self.store.list_reference_values().await?)
+    }
+
+    pub async fn rotate_signing_key(&self, actor: &str, now: i64) -> Result<String, ServiceError> {
+        let kid = keys::rotate(&self.store, &self.kek, now).await?;
+        self.admin_done(actor, "signing-key.rotate", &kid, json!({}), now)
+            .await?;
+        Ok(kid)
+    }
+
+    /// Rotates the signing key when it is older than the configured age.
+    pub async fn rotate_if_due(&self, now: i64) -> Result<(), ServiceError> {
+        let age = self.cfg.token.rotate_after_secs;
+        if age > 0 && now - self.ring().active_created_at >= age {
+            self.rotate_signing_key("system", now).await?;
+        }
+        Ok(())
+    }
+
+    /// Evaluates a policy (given, or the one in force) without side effects.
+    pub fn dry_run(&self, req: DryRun, now: i64) -> Result<Value, ServiceError> {
+        let set = self.policy_set();
+        match req {
+            DryRun::Appraisal {
+                source,
+                tee,
+                mut input,
+            } => {
+                let policy = match source {
+                    Some(s) => mamori_policy::AppraisalPolicy::compile(&s)
+                        .map_err(|e| ServiceError::Policy(e.to_string()))?,
+                    None => set
+                        .appraisal(&tee)
+                        .map(|(_, p)| p.clone())
+                        .ok_or_else(|| ServiceError::UnknownTee(tee.clone()))?,
+                };
+                if let Value::Object(m) = &mut input {
+                    m.entry("tee").or_insert(json!(tee));
+                    m.entry("reference").or_insert(json!(set.reference(now)));
+                }
+                let out = policy
+                    .evaluate_json(&input)
+                    .map_err(|e| ServiceError::Policy(e.to_string()))?;
+                serde_json::to_value(out).map_err(|e| ServiceError::Internal(e.to_string()))
+            }
+            DryRun::Resource {
+                source,
+                path,
+                input,
+            } => {
+                let policy = match source {
+                    Some(s) => mamori_policy::ResourcePolicy::compile(&s)
+                        .map_err(|e| ServiceError::Policy(e.to_string()))?,
+                    None => set.resource(&path).1.clone(),
+                };
+                let out = policy
+                    .evaluate(&ResourceInput {
+                        token: input,
+                        resource: path,
+                    })
+                    .map_err(|e| ServiceError::Policy(e.to_string()))?;
+                serde_json::to_value(out).map_err(|e| ServiceError::Internal(e.to_string()))
+            }
+        }
+    }
+
+    pub async fn audit_list(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<mamori_store::AuditEntry>, ServiceError> {
+        Ok(self.store.list_audit(after, limit.clamp(1, 1000)).await?)
+    }
+
+    pub async fn audit_verify(&self) -> Result<mamori_store::AuditCheck, ServiceError> {
+        Ok(self.store.verify_audit().await?)
+    }
+
+    pub async fn open_sessions(&self, now: i64) -> i64 {
+        self.store.count_open_sessions(now).await.unwrap_or(-1)
+    }
+
+    /// Periodic housekeeping: expired sessions and old evidence digests.
+    pub async fn purge(&self, now: i64) -> Result<u64, ServiceError> {
+        let keep = self
+            .cfg
+            .token
+            .lifetime_secs
+            .max(self.cfg.session.nonce_ttl_secs);
+        Ok(self.store.purge(now - keep, now - 2 * keep).await?)
+    }
+}
