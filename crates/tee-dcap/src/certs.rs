@@ -472,7 +472,13 @@ mod tests {
     #[test]
     fn root_alone_is_not_a_chain() {
         let r = intel_root();
-        let e = validate_chain(&[r.clone()], &r, Item::PckChain, 1_700_000_000, &NoMemo);
+        let e = validate_chain(
+            std::slice::from_ref(&r),
+            &r,
+            Item::PckChain,
+            1_700_000_000,
+            &NoMemo,
+        );
         assert!(matches!(e, Err(DcapError::Chain { .. })));
     }
 
