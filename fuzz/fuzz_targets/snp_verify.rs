@@ -66,9 +66,10 @@ fn state() -> &'static State {
             .iter()
             .filter(|c| tee_snp::EndorsementInfo::is_endorsement_key(c))
         {
-            if let Some(s) = TIMES.iter().find_map(|t| {
-                VerifiedSigner::validate(c, &certs, &[], &trust, UnixTime(*t)).ok()
-            }) {
+            if let Some(s) = TIMES
+                .iter()
+                .find_map(|t| VerifiedSigner::validate(c, &certs, &[], &trust, UnixTime(*t)).ok())
+            {
                 signers.push(s);
             }
         }

@@ -82,12 +82,12 @@ fn benches(c: &mut Criterion, report: &[u8], vcek: &Certificate) {
     let parsed = Report::parse(report).expect("report parses");
     let signed = parsed.signed_bytes();
     let sig = parsed.signature_fixed();
-    key.verify_sig(signed, &sig).expect("the real signature verifies");
+    key.verify_sig(signed, &sig)
+        .expect("the real signature verifies");
     bench(c, "raw_ecdsa_p384", || key.verify_sig(signed, &sig).is_ok());
 
     // (b) cached chain: what a server does per report.
-    let signer =
-        VerifiedSigner::validate(vcek, &[], &[], &trust, now).expect("the VCEK validates");
+    let signer = VerifiedSigner::validate(vcek, &[], &[], &trust, now).expect("the VCEK validates");
     signer.verify(report, now).expect("the report verifies");
     bench(c, "cached_signer_verify_claims", || {
         signer.verify(report, now).map(|v| v.claims())
