@@ -48,6 +48,7 @@ impl SigMemo for Memo {
 struct PckEntry {
     chain: Vec<Arc<Cert>>,
     ext: PckExtensions,
+    summaries: Vec<CertSummary>,
 }
 
 /// A verifier bound to one collateral bag and trust anchor; caches parsed PCK chains
@@ -130,7 +131,12 @@ impl Verifier {
             DcapError::PckExtension("SGX extensions (1.2.840.113741.1.13.1) missing".into())
         })?;
         let ext = PckExtensions::parse(ext_der).map_err(DcapError::PckExtension)?;
-        let entry = Arc::new(PckEntry { chain, ext });
+        let summaries = summarize(&chain);
+        let entry = Arc::new(PckEntry {
+            chain,
+            ext,
+            summaries,
+        });
         if let Ok(mut m) = self.pck_cache.write() {
             if m.len() >= PCK_CACHE_MAX {
                 m.clear();
@@ -490,7 +496,14 @@ impl Verifier {
         };
         Ok(VerifiedQuote {
             claims,
-            info: QuoteInfo::new(&q, container, Some(&pck.chain)),
+            info: QuoteInfo::new(
+                &q,
+                container,
+                Some((
+                    pck.summaries.clone(),
+                    Some(PlatformClaims::new(&pck.ext, pck_ca_kind)),
+                )),
+            ),
         })
     }
 }
@@ -564,24 +577,35 @@ pub struct CertSummary {
     pub not_after: String,
 }
 
+fn summarize(chain: &[Arc<Cert>]) -> Vec<CertSummary> {
+    chain
+        .iter()
+        .map(|c| CertSummary {
+            subject: c.subject.clone(),
+            issuer: c.issuer.clone(),
+            serial: hex::encode(&c.serial),
+            not_before: fmt_time(c.not_before),
+            not_after: fmt_time(c.not_after),
+        })
+        .collect()
+}
+
+type PckFacts = (Vec<CertSummary>, Option<PlatformClaims>);
+
 impl QuoteInfo {
-    fn new(q: &Quote<'_>, container: Container, chain: Option<&[Arc<Cert>]>) -> Self {
-        let parsed;
-        let chain: &[Arc<Cert>] = match chain {
-            Some(c) => c,
-            None => {
-                parsed = parse_pem_chain(q.signature.qe.pck_chain_pem).unwrap_or_default();
-                &parsed
-            }
-        };
-        let pck = chain.first().and_then(|l| {
-            let ext = PckExtensions::parse(l.sgx_extension.as_deref()?).ok()?;
-            let kind = match chain.get(1).map(|c| c.subject_cn.as_str()) {
-                Some("Intel SGX PCK Platform CA") => "platform",
-                Some("Intel SGX PCK Processor CA") => "processor",
-                _ => "other",
-            };
-            Some(PlatformClaims::new(&ext, kind))
+    fn new(q: &Quote<'_>, container: Container, pck_facts: Option<PckFacts>) -> Self {
+        let (pck_chain, pck) = pck_facts.unwrap_or_else(|| {
+            let chain = parse_pem_chain(q.signature.qe.pck_chain_pem).unwrap_or_default();
+            let pck = chain.first().and_then(|l| {
+                let ext = PckExtensions::parse(l.sgx_extension.as_deref()?).ok()?;
+                let kind = match chain.get(1).map(|c| c.subject_cn.as_str()) {
+                    Some("Intel SGX PCK Platform CA") => "platform",
+                    Some("Intel SGX PCK Processor CA") => "processor",
+                    _ => "other",
+                };
+                Some(PlatformClaims::new(&ext, kind))
+            });
+            (summarize(&chain), pck)
         });
         let qe = &q.signature.qe;
         QuoteInfo {
@@ -603,16 +627,7 @@ impl QuoteInfo {
             qe_isv_prod_id: qe.qe_report.isv_prod_id,
             qe_isv_svn: qe.qe_report.isv_svn,
             qe_auth_data_len: qe.qe_auth_data.len(),
-            pck_chain: chain
-                .iter()
-                .map(|c| CertSummary {
-                    subject: c.subject.clone(),
-                    issuer: c.issuer.clone(),
-                    serial: hex::encode(&c.serial),
-                    not_before: fmt_time(c.not_before),
-                    not_after: fmt_time(c.not_after),
-                })
-                .collect(),
+            pck_chain,
             pck,
         }
     }
