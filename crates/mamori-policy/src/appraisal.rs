@@ -137,10 +137,31 @@ impl AppraisalPolicy {
         self.evaluate_value(to_regorus(input)?)
     }
 
+    /// Whether this policy runs on regorus's compiled (VM) form; `false`
+    /// means the VM compiler did not take it and it runs on the interpreter.
+    pub fn is_compiled(&self) -> bool {
+        self.inner.prepared.is_compiled()
+    }
+
+    /// Diagnostics: evaluate on regorus's interpreter even when the policy
+    /// has a compiled form (to compare the two). Not for the request path.
+    #[doc(hidden)]
+    pub fn evaluate_json_interpreted(
+        &self,
+        input: &serde_json::Value,
+    ) -> Result<AppraisalOutcome, PolicyError> {
+        let out = self.inner.prepared.eval_interpreted(to_regorus(input)?)?;
+        self.read_output(&out)
+    }
+
     fn evaluate_value(&self, input: Value) -> Result<AppraisalOutcome, PolicyError> {
         let out = self.inner.prepared.eval(input)?;
+        self.read_output(&out)
+    }
+
+    fn read_output(&self, out: &Value) -> Result<AppraisalOutcome, PolicyError> {
         let l = &self.inner.limits;
-        let field = |name: &str| output(&out, name);
+        let field = |name: &str| output(out, name);
         let vector = trust_vector(field(TRUST_VECTOR_RULE))?;
         let reasons = reasons(field(REASONS_RULE), l.max_reasons, l.max_reason_len)?;
         Ok(AppraisalOutcome {

@@ -1,15 +1,23 @@
 //! The one place that talks to regorus: compiling a policy once, checking it
 //! against its contract, and evaluating the prepared form.
 //!
-//! A policy is parsed, checked and prepared exactly once ([`Prepared::new`]).
-//! Each evaluation clones the prepared engine (reference-counted modules and
-//! schedule; the clone copies no policy text and re-parses nothing) so that
-//! concurrent evaluations on different tokio workers never share mutable state.
+//! A policy is parsed, checked and compiled exactly once ([`Prepared::new`]):
+//! into regorus's register VM program (RVM) when regorus can compile it, else
+//! into a prepared interpreter engine. Both forms are immutable and shared
+//! (`Arc`); each evaluation gets its own small VM (or engine clone), so
+//! concurrent evaluations on different tokio workers share no mutable state.
+//!
+//! Measured on the default SNP policy (see the `policy` bench): the VM is
+//! about 4–5× faster than the interpreter, and its instruction budget bounds
+//! a hostile policy deterministically.
 
 use crate::error::PolicyError;
 use crate::Limits;
+use regorus::rvm::vm::{RegoVM, VmError};
+use regorus::utils::limits::ExecutionTimerConfig;
 use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 /// The file name regorus reports in its messages for the uploaded source.
 pub(crate) const SOURCE_NAME: &str = "policy.rego";
@@ -32,7 +40,21 @@ pub(crate) struct Contract {
 /// A policy compiled once and ready to evaluate any number of times.
 #[derive(Clone)]
 pub(crate) struct Prepared {
+    backend: Backend,
+    /// The prepared interpreter is kept next to the VM program so that the
+    /// two forms can be compared (tests, and the hidden
+    /// `evaluate_json_interpreted` diagnostics).
     engine: regorus::Engine,
+    max_instructions: usize,
+    timer: ExecutionTimerConfig,
+}
+
+#[derive(Clone)]
+enum Backend {
+    /// regorus's compiled form: a register-VM program.
+    Vm(Arc<regorus::rvm::Program>),
+    /// The prepared interpreter, for policies the VM compiler does not take.
+    Interpreter,
 }
 
 impl Prepared {
@@ -127,21 +149,75 @@ impl Prepared {
         // only at preparation (unsafe variables, unknown functions, rule
         // conflicts it can see statically) surface at upload time, and the
         // engine every evaluation clones is already prepared.
-        engine
+        let compiled = engine
             .compile_with_entrypoint(&ENTRY_RULE.into())
             .map_err(|e| compile_error(&e))?;
 
-        Ok(Prepared { engine })
+        // The VM compiler covers less of Rego than the interpreter; a policy
+        // it does not take still works, on the interpreter.
+        let backend = match regorus::languages::rego::compiler::Compiler::compile_from_policy(
+            &compiled,
+            &[ENTRY_RULE],
+        ) {
+            Ok(program) => Backend::Vm(program),
+            Err(_) => Backend::Interpreter,
+        };
+        Ok(Prepared {
+            backend,
+            engine,
+            max_instructions: limits.max_instructions,
+            timer: timer_config(limits),
+        })
+    }
+
+    /// Whether this policy runs on regorus's compiled (VM) form.
+    pub(crate) fn is_compiled(&self) -> bool {
+        matches!(self.backend, Backend::Vm(_))
     }
 
     /// Evaluate the entry rule over `input`. Returns an object from each
     /// declared contract rule's name to a set holding its value, or empty
     /// when the rule is undefined for this input.
     pub(crate) fn eval(&self, input: regorus::Value) -> Result<regorus::Value, PolicyError> {
-        catch_unwind(AssertUnwindSafe(|| {
-            let mut engine = self.engine.clone();
-            engine.set_input(input);
-            engine.eval_rule(ENTRY_RULE.into()).map_err(eval_error)
+        self.eval_with(input, false)
+    }
+
+    /// Evaluate on the interpreter even when a VM program exists.
+    pub(crate) fn eval_interpreted(
+        &self,
+        input: regorus::Value,
+    ) -> Result<regorus::Value, PolicyError> {
+        self.eval_with(input, true)
+    }
+
+    fn eval_with(
+        &self,
+        input: regorus::Value,
+        interpreter: bool,
+    ) -> Result<regorus::Value, PolicyError> {
+        let backend = if interpreter {
+            &Backend::Interpreter
+        } else {
+            &self.backend
+        };
+        catch_unwind(AssertUnwindSafe(|| match backend {
+            Backend::Vm(program) => {
+                let mut vm = RegoVM::new();
+                vm.load_program(program.clone());
+                vm.set_max_instructions(self.max_instructions);
+                vm.set_execution_timer_config(Some(self.timer));
+                // The interpreter's `data` is an empty object; give the VM
+                // the same so both forms evaluate a policy alike.
+                vm.set_data(regorus::Value::new_object())
+                    .map_err(vm_error)?;
+                vm.set_input(input);
+                vm.execute().map_err(vm_error)
+            }
+            Backend::Interpreter => {
+                let mut engine = self.engine.clone();
+                engine.set_input(input);
+                engine.eval_rule(ENTRY_RULE.into()).map_err(eval_error)
+            }
         }))
         .unwrap_or_else(|_| {
             Err(PolicyError::Evaluation(
@@ -151,16 +227,20 @@ impl Prepared {
     }
 }
 
+fn timer_config(limits: &Limits) -> ExecutionTimerConfig {
+    ExecutionTimerConfig {
+        limit: limits.max_eval_time,
+        // Reading the clock every 16 work units keeps the overrun of a
+        // hostile loop small while costing nothing measurable.
+        check_interval: NonZeroU32::MIN.saturating_add(15),
+    }
+}
+
 fn new_engine(limits: &Limits, rego_v0: bool) -> regorus::Engine {
     let mut engine = regorus::Engine::new();
     engine.set_rego_v0(rego_v0);
     engine.set_gather_prints(false);
-    engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
-        limit: limits.max_eval_time,
-        // Checking the clock every few work units keeps the overrun of a
-        // hostile loop in the microseconds while costing nothing measurable.
-        check_interval: NonZeroU32::MIN.saturating_add(15),
-    });
+    engine.set_execution_timer_config(timer_config(limits));
     engine
 }
 
@@ -178,6 +258,15 @@ fn compile_error(e: &anyhow::Error) -> PolicyError {
     PolicyError::Compile {
         line: line_of(&message),
         message,
+    }
+}
+
+fn vm_error(e: VmError) -> PolicyError {
+    match e {
+        VmError::InstructionLimitExceeded { .. }
+        | VmError::TimeLimitExceeded { .. }
+        | VmError::MemoryLimitExceeded { .. } => PolicyError::LimitExceeded(e.to_string()),
+        e => PolicyError::Evaluation(e.to_string()),
     }
 }
 

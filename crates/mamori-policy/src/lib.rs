@@ -42,6 +42,10 @@ pub struct Limits {
     /// with [`PolicyError::LimitExceeded`] beyond it. Our policies take
     /// microseconds; the default (100 ms) only stops runaway policies.
     pub max_eval_time: Duration,
+    /// Instruction budget of one evaluation on regorus's VM: deterministic,
+    /// so a runaway policy fails the same way on every machine. Our default
+    /// policies use a few thousand.
+    pub max_instructions: usize,
     /// At most this many reasons are kept (a summary line follows).
     pub max_reasons: usize,
     /// Each reason is cut to this many bytes.
@@ -52,6 +56,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_eval_time: Duration::from_millis(100),
+            max_instructions: 1_000_000,
             max_reasons: 64,
             max_reason_len: 1024,
         }

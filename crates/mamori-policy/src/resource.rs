@@ -127,9 +127,30 @@ impl ResourcePolicy {
         self.evaluate_value(to_regorus(input)?)
     }
 
+    /// Whether this policy runs on regorus's compiled (VM) form; `false`
+    /// means the VM compiler did not take it and it runs on the interpreter.
+    pub fn is_compiled(&self) -> bool {
+        self.inner.prepared.is_compiled()
+    }
+
+    /// Diagnostics: evaluate on regorus's interpreter even when the policy
+    /// has a compiled form (to compare the two). Not for the request path.
+    #[doc(hidden)]
+    pub fn evaluate_json_interpreted(
+        &self,
+        input: &serde_json::Value,
+    ) -> Result<Decision, PolicyError> {
+        let out = self.inner.prepared.eval_interpreted(to_regorus(input)?)?;
+        self.read_output(&out)
+    }
+
     fn evaluate_value(&self, input: Value) -> Result<Decision, PolicyError> {
         let out = self.inner.prepared.eval(input)?;
-        let field = |name: &str| output(&out, name);
+        self.read_output(&out)
+    }
+
+    fn read_output(&self, out: &Value) -> Result<Decision, PolicyError> {
+        let field = |name: &str| output(out, name);
         // Undefined `allow` denies (what `default allow := false` says
         // explicitly); any other non-boolean is a broken policy, reported.
         let allow = match field(ALLOW_RULE) {

@@ -33,48 +33,42 @@ reference := r if {
 
 guest_policy := object.get(claims, "policy", {})
 
-# Allowed values for a reference name; [] when none are configured.
-refs(name) := v if {
-	v := reference[name]
-	is_array(v)
-} else := []
+reported_tcb := object.get(claims, "reported_tcb", {})
 
-hex_in(value, allowed) if {
-	is_string(value)
-	some a in allowed
-	is_string(a)
-	lower(a) == lower(value)
-}
+# Allowed values as a set of lower-case strings, so hex compares case-blind.
+lower_set(values) := {lower(v) | some v in values; is_string(v)}
 
-highest(values) := max({v | some v in values; is_number(v)})
+allowed_measurements := lower_set(object.get(reference, "snp_launch_measurement", []))
+
+allowed_host_data := lower_set(object.get(reference, "snp_host_data", []))
+
+allowed_id_key_digests := lower_set(object.get(reference, "snp_id_key_digest", []))
+
+allowed_vmpls := object.get(reference, "snp_vmpl", [])
+
+measurement := object.get(claims, "measurement", null)
+
+host_data := object.get(claims, "host_data", null)
+
+id_key_digest := object.get(claims, "id_key_digest", null)
+
+vmpl := object.get(claims, "vmpl", null)
 
 # --- instance-identity: the TEE's key is bound into the report data -----------
 
 instance_identity := 2 if input.binding.report_data_bound == true else := 96
 
-identity_reasons contains "binding.report_data_bound: the report data does not bind the session nonce and the TEE public key" if {
-	instance_identity == 96
-}
-
 # --- hardware: genuine (verified), unsafe when below a minimum TCB -----------
 
+# Iterates the configured references (few) rather than every TCB component.
 tcb_shortfalls contains msg if {
-	some component in ["bootloader", "tee", "snp", "microcode", "fmc"]
-	name := sprintf("snp_min_tcb_%s", [component])
-	minimum := highest(refs(name))
-	actual := object.get(object.get(claims, "reported_tcb", {}), component, null)
-	is_number(actual)
-	actual < minimum
-	msg := sprintf("reported_tcb.%s: %d is below the minimum %d (reference %s)", [component, actual, minimum, name])
-}
-
-tcb_shortfalls contains msg if {
-	some component in ["bootloader", "tee", "snp", "microcode", "fmc"]
-	name := sprintf("snp_min_tcb_%s", [component])
-	count(refs(name)) > 0
-	not is_number(object.get(object.get(claims, "reported_tcb", {}), component, null))
-	component != "fmc"
-	msg := sprintf("reported_tcb.%s: missing from the claims but a minimum is configured (reference %s)", [component, name])
+	some name, values in reference
+	startswith(name, "snp_min_tcb_")
+	component := substring(name, 12, -1)
+	minimum := max(values)
+	actual := object.get(reported_tcb, component, null)
+	not actual >= minimum
+	msg := sprintf("reported_tcb.%s: %v is below the minimum %v (reference %s)", [component, actual, minimum, name])
 }
 
 hardware := 32 if count(tcb_shortfalls) > 0 else := 2
@@ -94,34 +88,32 @@ config_findings contains [96, sprintf("policy.%s: missing from the claims", [bit
 	not is_boolean(object.get(guest_policy, bit, null))
 }
 
-config_findings contains [96, sprintf("host_data: %v is not an allowed value (reference snp_host_data)", [object.get(claims, "host_data", null)])] if {
-	count(refs("snp_host_data")) > 0
-	not hex_in(object.get(claims, "host_data", null), refs("snp_host_data"))
+config_findings contains [96, sprintf("host_data: %v is not an allowed value (reference snp_host_data)", [host_data])] if {
+	count(allowed_host_data) > 0
+	not lower(host_data) in allowed_host_data
 }
 
-config_findings contains [96, sprintf("id_key_digest: %v is not an allowed value (reference snp_id_key_digest)", [object.get(claims, "id_key_digest", null)])] if {
-	count(refs("snp_id_key_digest")) > 0
-	not hex_in(object.get(claims, "id_key_digest", null), refs("snp_id_key_digest"))
+config_findings contains [96, sprintf("id_key_digest: %v is not an allowed value (reference snp_id_key_digest)", [id_key_digest])] if {
+	count(allowed_id_key_digests) > 0
+	not lower(id_key_digest) in allowed_id_key_digests
 }
 
-config_findings contains [96, sprintf("vmpl: the report was requested from VMPL %v, which is not allowed (reference snp_vmpl)", [object.get(claims, "vmpl", null)])] if {
-	count(refs("snp_vmpl")) > 0
-	not object.get(claims, "vmpl", null) in refs("snp_vmpl")
+config_findings contains [96, sprintf("vmpl: the report was requested from VMPL %v, which is not allowed (reference snp_vmpl)", [vmpl])] if {
+	count(allowed_vmpls) > 0
+	not vmpl in allowed_vmpls
 }
 
 # A report requested from a VMPL other than 0 comes from a guest layered
 # under a more privileged component (an SVSM or a paravisor) that these
 # reference values do not describe: a warning until the operator lists the
 # VMPLs it expects in snp_vmpl.
-config_findings contains [32, sprintf("vmpl: the report was requested from VMPL %v, not VMPL 0, and no snp_vmpl reference allows it", [object.get(claims, "vmpl", null)])] if {
-	count(refs("snp_vmpl")) == 0
-	object.get(claims, "vmpl", 0) != 0
+config_findings contains [32, sprintf("vmpl: the report was requested from VMPL %v, not VMPL 0, and no snp_vmpl reference allows it", [vmpl])] if {
+	count(allowed_vmpls) == 0
+	vmpl != 0
 }
 
-config_values := {f[0] | some f in config_findings}
-
-configuration := max(config_values) if {
-	count(config_values) > 0
+configuration := max({f[0] | some f in config_findings}) if {
+	count(config_findings) > 0
 } else := 2 if {
 	guest_policy.debug == false
 	guest_policy.migrate_ma == false
@@ -129,33 +121,28 @@ configuration := max(config_values) if {
 
 # --- executables: the launch measurement --------------------------------------
 
-measurements := refs("snp_launch_measurement")
-
-measurement := object.get(claims, "measurement", null)
-
 exec_findings contains [33, "measurement: no reference launch measurements are configured (reference snp_launch_measurement), so the guest image is unrecognized"] if {
-	count(measurements) == 0
+	count(allowed_measurements) == 0
 }
 
 exec_findings contains [96, sprintf("measurement: %v is not an allowed launch measurement (reference snp_launch_measurement)", [measurement])] if {
-	count(measurements) > 0
-	not hex_in(measurement, measurements)
+	count(allowed_measurements) > 0
+	not lower(measurement) in allowed_measurements
 }
 
-exec_findings contains [32, sprintf("guest_svn: %v is below the minimum %v (reference snp_min_guest_svn)", [object.get(claims, "guest_svn", null), highest(refs("snp_min_guest_svn"))])] if {
-	minimum := highest(refs("snp_min_guest_svn"))
-	not object.get(claims, "guest_svn", -1) >= minimum
+exec_findings contains [32, sprintf("guest_svn: %v is below the minimum %v (reference snp_min_guest_svn)", [guest_svn, minimum])] if {
+	minimum := max(reference.snp_min_guest_svn)
+	guest_svn := object.get(claims, "guest_svn", null)
+	not guest_svn >= minimum
 }
-
-exec_values := {f[0] | some f in exec_findings}
 
 # 3 = "approved boot": the launch measurement covers what was loaded at launch
 # (firmware, and with measured direct boot the kernel, initrd and command
 # line), not what the guest loads afterwards.
-executables := max(exec_values) if {
-	count(exec_values) > 0
+executables := max({f[0] | some f in exec_findings}) if {
+	count(exec_findings) > 0
 } else := 3 if {
-	hex_in(measurement, measurements)
+	lower(measurement) in allowed_measurements
 } else := 96
 
 # --- runtime-opaque: guest memory is encrypted unless debugging opens it ------
@@ -172,7 +159,9 @@ trust_vector := {
 	"runtime-opaque": runtime_opaque,
 }
 
-reasons contains msg if some msg in identity_reasons
+reasons contains "binding.report_data_bound: the report data does not bind the session nonce and the TEE public key" if {
+	instance_identity == 96
+}
 
 reasons contains msg if some msg in tcb_shortfalls
 
