@@ -145,6 +145,9 @@ impl FlattenedJwe {
                 max: MAX_JWE_JSON_LEN,
             });
         }
+        if text.trim_start().as_bytes().first() != Some(&b'{') {
+            return Err(JweError::Json("not a JSON object".to_owned()));
+        }
         let raw: FlattenedIn =
             serde_json::from_str(text).map_err(|e| JweError::Json(e.to_string()))?;
         for (name, present) in [
@@ -669,6 +672,10 @@ pub fn decrypt_with(
     options: &DecryptOptions,
 ) -> Result<Vec<u8>, JweError> {
     let header_bytes = b64::decode(&jwe.protected).map_err(|_| JweError::Base64("protected"))?;
+    // serde's derived structs also accept JSON arrays; a header is an object.
+    if header_bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(JweError::Header("not a JSON object".to_owned()));
+    }
     let header: ProtectedHeader =
         serde_json::from_slice(&header_bytes).map_err(|e| JweError::Header(e.to_string()))?;
     let alg = KeyManagement::from_name(&header.alg)?;

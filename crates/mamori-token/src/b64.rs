@@ -33,6 +33,7 @@ pub fn decode(text: &str) -> Result<Vec<u8>, Base64Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

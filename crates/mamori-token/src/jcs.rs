@@ -22,6 +22,9 @@
 //! - non-integers are already doubles: their ES shortest round-trip form is
 //!   produced (`1e21`, `1e-7`, `0.000001`, `-0` → `0` …);
 //! - `NaN`/`Infinity` cannot occur in a `Value`;
+//! - text is parsed to the correctly rounded double only with serde_json's
+//!   `float_roundtrip` feature, which this crate enables (the default parser
+//!   can be one ULP off: `333333333.33333329` would become `…33325`);
 //! - duplicate member names cannot be detected here (the parser already kept
 //!   the last one); callers that must refuse them have to parse strictly.
 
@@ -154,8 +157,9 @@ fn write_es_double(f: f64, out: &mut String) {
     // same digits ES requires: the smallest k), as `d[.ddd]e<exp>`.
     let sci = format!("{:e}", f.abs());
     let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     let exp: i32 = exp.parse().unwrap_or(0);
+    tie_to_even(f.abs(), exp, &mut digits);
     let k = i32::try_from(digits.len()).unwrap_or(i32::MAX);
     // ES: value = 0.d1…dk × 10^n with n = exp + 1.
     let n = exp + 1;
@@ -190,6 +194,60 @@ fn write_es_double(f: f64, out: &mut String) {
         }
         let _ = write!(out, "{e}");
     }
+}
+
+/// ECMA-262 picks, among the shortest digit strings that round-trip, the one
+/// closest to the exact value, and on a tie the even one. Rust's shortest
+/// formatting is closest but does not promise the even choice on an exact
+/// tie (RFC 8785 Appendix B: 1424953923781206.25 must print as `…206.2`).
+/// Two shortest candidates can only both round-trip with ≥ 16 digits (any
+/// two distinct 15-digit decimals map to distinct doubles), so the exact
+/// expansion is only computed then.
+fn tie_to_even(f: f64, exp: i32, digits: &mut String) {
+    let k = digits.len();
+    if k < 16 {
+        return;
+    }
+    // Rust prints the exact binary value with enough precision (≤ 767
+    // significant digits for an f64), so 800 fraction digits are exact.
+    let exact = format!("{f:.800e}");
+    let Some((mantissa, exact_exp)) = exact.split_once('e') else {
+        return;
+    };
+    if exact_exp.parse::<i32>().ok() != Some(exp) {
+        return;
+    }
+    let exact_digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    let (Some(low), Some(rest)) = (exact_digits.get(..k), exact_digits.get(k..)) else {
+        return;
+    };
+    let is_midpoint = rest.first() == Some(&b'5') && rest.iter().skip(1).all(|b| *b == b'0');
+    if !is_midpoint {
+        return;
+    }
+    let last = low.last().copied().unwrap_or(b'0');
+    if last % 2 == 0 {
+        // The even candidate is the truncation.
+        let candidate = String::from_utf8_lossy(low).into_owned();
+        if round_trips(&candidate, exp, f) {
+            *digits = candidate;
+        }
+    } else if last != b'9' {
+        // The even candidate is truncation + 1 in the last place (no carry).
+        let mut up = low.to_vec();
+        if let Some(d) = up.last_mut() {
+            *d += 1;
+        }
+        let candidate = String::from_utf8_lossy(&up).into_owned();
+        if round_trips(&candidate, exp, f) {
+            *digits = candidate;
+        }
+    }
+}
+
+fn round_trips(digits: &str, exp: i32, f: f64) -> bool {
+    let (first, rest) = digits.split_at(1.min(digits.len()));
+    format!("{first}.{rest}e{exp}").parse::<f64>().ok() == Some(f)
 }
 
 #[cfg(test)]

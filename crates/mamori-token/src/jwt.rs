@@ -338,6 +338,9 @@ impl TokenVerifier {
         now_unix: i64,
     ) -> Result<T, TokenError> {
         let payload = self.verify_signature(token)?;
+        if !is_json_object(&payload) {
+            return Err(TokenError::ClaimsJson("not a JSON object".to_owned()));
+        }
         let times: TimeClaims =
             serde_json::from_slice(&payload).map_err(|e| TokenError::ClaimsJson(e.to_string()))?;
         let leeway = self.leeway_secs;
@@ -374,6 +377,9 @@ impl TokenVerifier {
         };
         let header_bytes =
             b64::decode(header_b64).map_err(|_| TokenError::Base64(TokenPart::Header))?;
+        if !is_json_object(&header_bytes) {
+            return Err(TokenError::HeaderJson("not a JSON object".to_owned()));
+        }
         let header: HeaderIn = serde_json::from_slice(&header_bytes)
             .map_err(|e| TokenError::HeaderJson(e.to_string()))?;
         if header.alg != ALG_ES256 {
@@ -416,6 +422,12 @@ impl TokenVerifier {
             .map_err(|_| TokenError::BadSignature)?;
         b64::decode(payload_b64).map_err(|_| TokenError::Base64(TokenPart::Payload))
     }
+}
+
+/// serde's derived structs also accept a JSON *array* (fields by position);
+/// a JOSE header or claims set must be an object, so look before parsing.
+fn is_json_object(bytes: &[u8]) -> bool {
+    bytes.trim_ascii_start().first() == Some(&b'{')
 }
 
 // Compile-time proof that the signer and verifier can be shared across threads.
