@@ -7,7 +7,7 @@ use mamori_token::{TrustClaim, TrustTier, TrustVector};
 fn tier_of_every_claim_value() {
     for v in i8::MIN..=i8::MAX {
         let expected = match v {
-            -1 | 0 | 1 => TrustTier::None,
+            -1..=1 => TrustTier::None,
             2..=31 | -32..=-2 => TrustTier::Affirming,
             32..=95 | -96..=-33 => TrustTier::Warning,
             _ => TrustTier::Contraindicated,
