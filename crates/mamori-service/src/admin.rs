@@ -163,3 +163,88 @@ pub fn verify(token: &str, keys: &[AdminKey], now: i64) -> Result<String, Servic
     }
     Ok(key.id.clone())
 }
+
+/// A new Ed25519 admin key pair as PEM: (PKCS#8 private key, SPKI public key).
+pub fn generate_key_pair() -> Result<(String, String), String> {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+        .map_err(|_| "key generation failed".to_owned())?;
+    let kp = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| e.to_string())?;
+    // SubjectPublicKeyInfo for Ed25519: fixed 12-byte prefix + 32-byte key.
+    let mut spki = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    spki.extend_from_slice(kp.public_key().as_ref());
+    Ok((pem("PRIVATE KEY", pkcs8.as_ref()), pem("PUBLIC KEY", &spki)))
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Signs an admin token (`EdDSA`, `{"iat", "exp"}`) with a PEM or DER
+/// PKCS#8 Ed25519 private key, as kbs-client does.
+pub fn sign_token(private_key: &[u8], now: i64, ttl_secs: i64) -> Result<String, String> {
+    use aws_lc_rs::signature::Ed25519KeyPair;
+    let der = if private_key.windows(10).any(|w| w == b"-----BEGIN") {
+        let (_, p) =
+            x509_parser::pem::parse_x509_pem(private_key).map_err(|e| format!("PEM: {e}"))?;
+        p.contents
+    } else {
+        private_key.to_vec()
+    };
+    let kp = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+        .map_err(|e| format!("not an Ed25519 PKCS#8 private key: {e}"))?;
+    let e = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let header = e(br#"{"typ":"JWT","alg":"EdDSA"}"#);
+    let claims = e(serde_json::json!({"iat": now, "exp": now + ttl_secs})
+        .to_string()
+        .as_bytes());
+    let signing_input = format!("{header}.{claims}");
+    let sig = kp.sign(signing_input.as_bytes());
+    Ok(format!("{signing_input}.{}", e(sig.as_ref())))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn generated_keys_sign_tokens_that_verify() {
+        let (private, public) = generate_key_pair().unwrap();
+        let key = parse_public_key(public.as_bytes()).unwrap();
+        let t = sign_token(private.as_bytes(), 1000, 300).unwrap();
+        assert_eq!(
+            verify(&t, std::slice::from_ref(&key), 1000).unwrap(),
+            key.id
+        );
+        // expired, other key, tampered, unsigned
+        assert!(verify(&t, std::slice::from_ref(&key), 1000 + 300 + LEEWAY + 1).is_err());
+        let (_, other) = generate_key_pair().unwrap();
+        let other = parse_public_key(other.as_bytes()).unwrap();
+        assert!(verify(&t, &[other], 1000).is_err());
+        let mut bad = t.clone();
+        bad.pop();
+        bad.push(if t.ends_with('A') { 'B' } else { 'A' });
+        assert!(verify(&bad, std::slice::from_ref(&key), 1000).is_err());
+        let none = format!(
+            "{}.{}.",
+            e64(br#"{"alg":"none"}"#),
+            e64(br#"{"exp":9999999999}"#)
+        );
+        assert!(verify(&none, std::slice::from_ref(&key), 1000).is_err());
+        assert!(verify(&t, &[], 1000).is_err());
+    }
+
+    fn e64(b: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+}

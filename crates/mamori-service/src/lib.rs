@@ -22,3 +22,9 @@ pub use service::{
     expected_report_data, AttestRequest, Attested, Challenge, Credential, DryRun, Service,
     StartError,
 };
+
+/// The shipped default resource policy (release only when every submodule
+/// is affirming).
+pub fn default_resource_policy() -> &'static str {
+    mamori_policy::defaults::RESOURCE
+}

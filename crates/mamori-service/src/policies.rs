@@ -8,8 +8,10 @@ use mamori_store::{ReferenceValue, Store};
 use std::collections::{BTreeMap, HashMap};
 
 pub struct PolicySet {
-    /// TEE kind → (policy id, compiled policy).
+    /// Stored appraisal policies: TEE kind (or `default`) → (id, policy).
     appraisal: HashMap<String, (String, AppraisalPolicy)>,
+    /// The shipped defaults: TEE kind → (id, policy); `*` for other kinds.
+    builtin: HashMap<String, (String, AppraisalPolicy)>,
     /// Resource path prefixes, longest first.
     resource: Vec<(String, ResourcePolicy)>,
     default_resource: ResourcePolicy,
@@ -25,10 +27,10 @@ fn policy_err(e: impl std::fmt::Display) -> ServiceError {
 impl PolicySet {
     pub async fn load(store: &Store) -> Result<Self, ServiceError> {
         let mut fp = String::new();
-        let mut appraisal = HashMap::new();
-        for tee in ["snp", "sample"] {
+        let mut builtin = HashMap::new();
+        for tee in ["snp", "sample", "*"] {
             let d = defaults::appraisal_for_tee(tee);
-            appraisal.insert(
+            builtin.insert(
                 tee.to_owned(),
                 (
                     d.id.to_owned(),
@@ -36,6 +38,7 @@ impl PolicySet {
                 ),
             );
         }
+        let mut appraisal = HashMap::new();
         for p in store.list_policies("appraisal").await? {
             fp.push_str(&p.digest);
             match AppraisalPolicy::compile(&p.source) {
@@ -70,6 +73,7 @@ impl PolicySet {
         }
         Ok(PolicySet {
             appraisal,
+            builtin,
             resource,
             default_resource: defaults::resource_policy().map_err(policy_err)?,
             reference,
@@ -77,8 +81,22 @@ impl PolicySet {
         })
     }
 
+    /// The policy for a TEE kind: its own, else the stored `default`, else
+    /// the shipped default for the kind. The `sample` TEE never falls back to
+    /// a stored `default`: a policy written for hardware must not appraise
+    /// unsigned evidence.
     pub fn appraisal(&self, tee: &str) -> Option<&(String, AppraisalPolicy)> {
-        self.appraisal.get(tee)
+        self.appraisal
+            .get(tee)
+            .or_else(|| {
+                if tee == "sample" {
+                    None
+                } else {
+                    self.appraisal.get("default")
+                }
+            })
+            .or_else(|| self.builtin.get(tee))
+            .or_else(|| self.builtin.get("*"))
     }
 
     /// The resource policy for `path`: the longest configured prefix that

@@ -1,0 +1,84 @@
+//! One error type for every handler, mapped to a status and a JSON body.
+//! Under `/kbs/v0` the body is the KBS protocol's ErrorInformation
+//! (`{"type": ".../kbs/errors/<Variant>", "detail"}`), which stock clients
+//! parse for every status; elsewhere it is `{"error", "detail"}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use mamori_service::ServiceError;
+use serde_json::json;
+
+/// KBS error type URLs keep the historical prefix that clients expect.
+pub const KBS_ERROR_PREFIX: &str = "https://github.com/confidential-containers/kbs/errors/";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    Native,
+    Kbs,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub api: Api,
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(
+        api: Api,
+        status: StatusCode,
+        kind: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            api,
+            status,
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn from_service(api: Api, e: ServiceError) -> Self {
+        use ServiceError as E;
+        let status = match &e {
+            E::BadRequest(_) | E::UnknownTee(_) | E::TeeDisabled(_) | E::Policy(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            E::ProtocolVersion(_)
+            | E::Session(_)
+            | E::NonceMismatch
+            | E::EvidenceRejected { .. }
+            | E::Binding(_)
+            | E::Replay
+            | E::Token(_)
+            | E::TeeKey(_)
+            | E::AdminAuth(_) => StatusCode::UNAUTHORIZED,
+            E::Denied { .. } => StatusCode::FORBIDDEN,
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            E::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, "request failed");
+        } else {
+            tracing::info!(error = %e, "request refused");
+        }
+        ApiError::new(api, status, e.kind(), e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match self.api {
+            Api::Kbs => {
+                json!({"type": format!("{KBS_ERROR_PREFIX}{}", self.kind), "detail": self.detail})
+            }
+            Api::Native => json!({"error": self.kind, "detail": self.detail}),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

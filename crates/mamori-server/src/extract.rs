@@ -1,0 +1,67 @@
+//! Request bodies read with our own limit and parsed with our own errors, so
+//! that an oversized or malformed body gets the API's JSON error (413/400)
+//! rather than the framework's plain text.
+
+use crate::error::{Api, ApiError};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+
+pub async fn read_body(api: Api, body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .map(|s| s.to_string().contains("length limit"))
+            .unwrap_or(false)
+            || e.to_string().contains("length limit");
+        if too_large {
+            ApiError::new(
+                api,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "TooLarge",
+                format!("request body exceeds {limit} bytes"),
+            )
+        } else {
+            ApiError::new(
+                api,
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                format!("request body: {e}"),
+            )
+        }
+    })
+}
+
+pub fn parse_json<T: DeserializeOwned>(api: Api, bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            api,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("request body is not the expected JSON: {e}"),
+        )
+    })
+}
+
+/// The token of an `Authorization: Bearer` header, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// The value of one cookie.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}

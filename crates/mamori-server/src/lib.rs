@@ -1,0 +1,90 @@
+//! Mamori's HTTP server: the native API (`/v1`), the Confidential Containers
+//! key-broker API (`/kbs/v0`, protocol 0.4.0), admin endpoints, JWKS,
+//! health and Prometheus metrics, over one [`mamori_service::Service`].
+#![forbid(unsafe_code)]
+
+mod admin;
+pub mod error;
+mod extract;
+mod kbs;
+mod native;
+mod openapi;
+pub mod tls;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use mamori_service::Service;
+use std::sync::Arc;
+
+/// Shared handler state.
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Arc<Service>,
+}
+
+impl AppState {
+    pub fn body_limit(&self) -> usize {
+        self.svc.config().limits.max_body_bytes
+    }
+}
+
+/// Seconds since the Unix epoch: the only clock of the server.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The whole application.
+pub fn router(svc: Arc<Service>) -> Router {
+    let state = AppState { svc };
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/v1/openapi.json", get(openapi::document))
+        .merge(native::routes())
+        .merge(admin::routes())
+        .merge(kbs::routes())
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    let open = s.svc.open_sessions(now()).await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.svc.metrics.render(open),
+    )
+}
+
+async fn jwks(State(s): State<AppState>) -> impl IntoResponse {
+    Json(s.svc.jwks())
+}
+
+/// Runs periodic housekeeping until the process ends: purge expired
+/// sessions, pick up other nodes' changes, rotate the signing key when due.
+pub fn spawn_housekeeping(svc: Arc<Service>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            n += 1;
+            let t = now();
+            if let Err(e) = svc.reload(t).await {
+                tracing::warn!(error = %e, "reload failed");
+            }
+            if let Err(e) = svc.rotate_if_due(t).await {
+                tracing::warn!(error = %e, "key rotation failed");
+            }
+            if n % 12 == 0 {
+                match svc.purge(t).await {
+                    Ok(k) if k > 0 => tracing::debug!(removed = k, "purged expired sessions"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purge failed"),
+                }
+            }
+        }
+    })
+}
