@@ -325,7 +325,24 @@ impl TokenVerifier {
     /// # Errors
     /// The [`TokenError`] variant naming the first failed check.
     pub fn verify(&self, token: &str, now_unix: i64) -> Result<EarClaims, TokenError> {
-        self.verify_json(token, now_unix)
+        // One parse: the EAR struct carries the time claims itself.
+        let payload = self.verify_signature(token)?;
+        if !is_json_object(&payload) {
+            return Err(TokenError::ClaimsJson("not a JSON object".to_owned()));
+        }
+        match serde_json::from_slice::<EarClaims>(&payload) {
+            Ok(claims) => {
+                self.check_times(Some(claims.exp), claims.nbf, Some(claims.iat), now_unix)?;
+                Ok(claims)
+            }
+            Err(shape) => {
+                // Report a time failure before a shape failure, as verify_json does.
+                let times: TimeClaims = serde_json::from_slice(&payload)
+                    .map_err(|_| TokenError::ClaimsJson(shape.to_string()))?;
+                self.check_times(times.exp, times.nbf, times.iat, now_unix)?;
+                Err(TokenError::ClaimsJson(shape.to_string()))
+            }
+        }
     }
 
     /// As [`TokenVerifier::verify`], deserialising the claims into `T`.
@@ -343,22 +360,33 @@ impl TokenVerifier {
         }
         let times: TimeClaims =
             serde_json::from_slice(&payload).map_err(|e| TokenError::ClaimsJson(e.to_string()))?;
+        self.check_times(times.exp, times.nbf, times.iat, now_unix)?;
+        serde_json::from_slice(&payload).map_err(|e| TokenError::ClaimsJson(e.to_string()))
+    }
+
+    fn check_times(
+        &self,
+        exp: Option<i64>,
+        nbf: Option<i64>,
+        iat: Option<i64>,
+        now_unix: i64,
+    ) -> Result<(), TokenError> {
         let leeway = self.leeway_secs;
-        let exp = times.exp.ok_or(TokenError::MissingExpiry)?;
+        let exp = exp.ok_or(TokenError::MissingExpiry)?;
         if now_unix >= exp.saturating_add(leeway) {
             return Err(TokenError::Expired { exp, now: now_unix });
         }
-        if let Some(nbf) = times.nbf {
+        if let Some(nbf) = nbf {
             if now_unix.saturating_add(leeway) < nbf {
                 return Err(TokenError::NotYetValid { nbf, now: now_unix });
             }
         }
-        if let Some(iat) = times.iat {
+        if let Some(iat) = iat {
             if now_unix.saturating_add(leeway) < iat {
                 return Err(TokenError::IssuedInFuture { iat, now: now_unix });
             }
         }
-        serde_json::from_slice(&payload).map_err(|e| TokenError::ClaimsJson(e.to_string()))
+        Ok(())
     }
 
     /// Checks size, encoding, header and signature; returns the payload bytes.
