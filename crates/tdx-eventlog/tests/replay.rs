@@ -6,13 +6,18 @@ fn read(rel: &str) -> Option<Vec<u8>> {
 
 #[test]
 fn ccel_table_parses() {
-    let Some(t) = read("tdx-quote-v4/tdx-v4-gcp-cos113-ccel-table-gotdxguest.bin") else { return };
+    let Some(t) = read("tdx-quote-v4/tdx-v4-gcp-cos113-ccel-table-gotdxguest.bin") else {
+        return;
+    };
     let c = tdx_eventlog::parse_ccel(&t).expect("ccel");
     assert_eq!(c.cc_type, 2);
     assert_eq!(c.log_area_min_len, 0x40000);
     let mut bad = t.clone();
     bad[40] ^= 1;
-    assert!(tdx_eventlog::parse_ccel(&bad).is_err(), "checksum must catch a flip");
+    assert!(
+        tdx_eventlog::parse_ccel(&bad).is_err(),
+        "checksum must catch a flip"
+    );
 }
 
 #[test]
@@ -36,7 +41,12 @@ fn event_log_replays_to_quote_rtmrs() {
     assert!(j["events"].as_array().is_some_and(|a| !a.is_empty()));
 
     // A flipped digest byte changes the replay, naming the register.
-    let first_rtmr1 = el.events.iter().find(|e| e.rtmr() == Some(1)).expect("rtmr1 event").offset;
+    let first_rtmr1 = el
+        .events
+        .iter()
+        .find(|e| e.rtmr() == Some(1))
+        .expect("rtmr1 event")
+        .offset;
     let mut bad = log.clone();
     bad[first_rtmr1 + 14 + 5] ^= 1; // inside the SHA-384 digest
     let el2 = tdx_eventlog::parse(&bad).expect("still parses");
@@ -48,7 +58,9 @@ fn event_log_replays_to_quote_rtmrs() {
 
 #[test]
 fn truncated_logs_never_panic() {
-    let Some(log) = read("tdx-quote-v4/tdx-v4-gcp-cos113-ccel-data-gotdxguest.bin") else { return };
+    let Some(log) = read("tdx-quote-v4/tdx-v4-gcp-cos113-ccel-data-gotdxguest.bin") else {
+        return;
+    };
     for n in (0..19000).step_by(13) {
         let _ = tdx_eventlog::parse(&log[..n]);
     }
