@@ -3,15 +3,15 @@
 //! flags plus the ID block fields it hard-codes).
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest::{self, SHA256};
 use base64::Engine as _;
 use clap::builder::PossibleValue;
 
-use crate::firmware::Firmware;
-use crate::gctx::LaunchDigest;
+use crate::firmware::{Firmware, FOUR_GIB};
+use crate::gctx::{page_digest, Gpa, GuestContext, LaunchDigest, PAGE_SIZE};
 use crate::hashes::{KernelHashes, Sha256};
 use crate::id_block::{GuestPolicy, IdBlock, IdBlockError, SignedIdBlock, SigningKey};
 use crate::launch::{self, Guest, Image, LaunchError, Vcpus};
@@ -317,22 +317,214 @@ fn vcpu_signature(a: &SnpArgs) -> Option<VcpuSignature> {
     a.vcpu_type.map(VcpuType::signature)
 }
 
+/// Bytes first read from the end of a firmware file: the footer table and
+/// SEV metadata of OVMF builds sit within the last few KiB (next to the
+/// reset vector); when a table or the metadata lies further back, the
+/// parser says how much is needed and that much is read.
+const TAIL_LEN: u64 = 16 * 1024;
+/// Firmware is hashed through buffers of this size rather than read whole:
+/// touching fresh memory costs a page fault per 4 KiB, about as much as
+/// hashing the page.
+const STREAM_CHUNK: usize = 64 * 1024;
+
+/// What was read of the OVMF file.
+struct OvmfInput {
+    /// The whole file, or only its end (see [`OvmfRead`]).
+    bytes: Vec<u8>,
+    /// The file's length.
+    len: u64,
+    /// The SNP digest of its pages, when they were streamed.
+    pages_digest: Option<LaunchDigest>,
+}
+
+/// How much of the OVMF file a mode needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OvmfRead {
+    /// All of it in memory (SEV/SEV-ES hash it whole, SVSM too).
+    Whole,
+    /// Its SNP page digest, computed as it is read, and its end.
+    StreamPages,
+    /// Only its end (SNP with a pre-computed OVMF hash).
+    TailOnly,
+}
+
+fn read_ovmf(path: &Path, how: OvmfRead) -> Result<OvmfInput, MeasureError> {
+    let err = |source| MeasureError::Read {
+        what: "OVMF",
+        path: path.to_owned(),
+        source,
+    };
+    if how == OvmfRead::Whole {
+        let bytes = read_file("OVMF", path)?;
+        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        return Ok(OvmfInput {
+            bytes,
+            len,
+            pages_digest: None,
+        });
+    }
+    let mut file = File::open(path).map_err(err)?;
+    let len = file.metadata().map_err(err)?.len();
+    let mut tail = read_tail(&mut file, len, TAIL_LEN.min(len)).map_err(err)?;
+    // The metadata may lie further back than the first guess.
+    for _ in 0..3 {
+        match Firmware::parse_tail(&tail, len, Gpa(FOUR_GIB)) {
+            Err(crate::firmware::FirmwareError::TailTooShort { need, .. })
+                if u64::try_from(need)
+                    .is_ok_and(|n| n <= len && n > u64::try_from(tail.len()).unwrap_or(0)) =>
+            {
+                tail =
+                    read_tail(&mut file, len, u64::try_from(need).unwrap_or(len)).map_err(err)?;
+            }
+            _ => break,
+        }
+    }
+    let pages_digest = if how == OvmfRead::StreamPages && len % PAGE_SIZE as u64 == 0 {
+        Some(stream_pages_digest(&mut file, len).map_err(err)?)
+    } else {
+        // A length that is not whole pages is reported by the measurement
+        // itself, from the tail, with the same message as for a whole file.
+        None
+    };
+    Ok(OvmfInput {
+        bytes: tail,
+        len,
+        pages_digest,
+    })
+}
+
+/// The last `n` bytes of a file of length `len`.
+fn read_tail(file: &mut File, len: u64, n: u64) -> io::Result<Vec<u8>> {
+    file.seek(SeekFrom::Start(len.saturating_sub(n)))?;
+    let mut tail = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+    file.take(n).read_to_end(&mut tail)?;
+    if u64::try_from(tail.len()).ok() != Some(n) {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "file changed while being read",
+        ));
+    }
+    Ok(tail)
+}
+
+/// The SNP launch digest of the file's pages mapped to end at 4 GiB.
+///
+/// Page digests are independent, so each worker hashes its own contiguous
+/// share of the file, read with positional reads into its own small buffer;
+/// only the chaining through PAGE_INFO is sequential.
+fn stream_pages_digest(file: &mut File, len: u64) -> io::Result<LaunchDigest> {
+    let invalid = |msg: &str| io::Error::new(io::ErrorKind::InvalidData, msg.to_owned());
+    let gpa = FOUR_GIB
+        .checked_sub(len)
+        .ok_or_else(|| invalid("firmware larger than 4 GiB"))?;
+    let pages = len / PAGE_SIZE as u64;
+    // Below ~64 pages per worker a thread costs more than it saves.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| u64::try_from(n.get()).unwrap_or(1))
+        .min(8)
+        .min(pages.div_ceil(64))
+        .max(1);
+    let per_worker = pages.div_ceil(workers);
+    let shares: Vec<(u64, u64)> = (0..workers)
+        .map(|w| {
+            let first = w * per_worker;
+            (first.min(pages), (first + per_worker).min(pages))
+        })
+        .collect();
+    let file: &File = file;
+    let digests = std::thread::scope(|scope| -> io::Result<Vec<[u8; 48]>> {
+        let mut shares = shares.into_iter();
+        let own = shares.next().unwrap_or((0, 0));
+        let spawned: Vec<_> = shares
+            .map(|share| {
+                let handle = std::thread::Builder::new()
+                    .spawn_scoped(scope, move || hash_share(file, share))
+                    .ok();
+                (share, handle)
+            })
+            .collect();
+        let mut all = hash_share(file, own)?;
+        for (share, handle) in spawned {
+            let part = match handle.map(|h| h.join()) {
+                Some(Ok(part)) => part?,
+                // Not started, or died: do that share here.
+                _ => hash_share(file, share)?,
+            };
+            all.extend(part);
+        }
+        Ok(all)
+    })?;
+    if u64::try_from(digests.len()).ok() != Some(pages) {
+        return Err(invalid("file changed while being read"));
+    }
+    let mut g = GuestContext::new();
+    g.update_normal_page_digests(Gpa(gpa), &digests)
+        .map_err(|e| invalid(&e.to_string()))?;
+    Ok(g.digest())
+}
+
+/// Page digests of pages `first..end` of the file.
+fn hash_share(file: &File, (first, end): (u64, u64)) -> io::Result<Vec<[u8; 48]>> {
+    let page = PAGE_SIZE as u64;
+    let mut out = Vec::with_capacity(usize::try_from(end.saturating_sub(first)).unwrap_or(0));
+    let mut buf = vec![0u8; STREAM_CHUNK];
+    let chunk_pages = (STREAM_CHUNK / PAGE_SIZE) as u64;
+    let mut next = first;
+    while next < end {
+        let n = chunk_pages.min(end - next);
+        let bytes = usize::try_from(n * page).unwrap_or(STREAM_CHUNK);
+        let chunk = buf.get_mut(..bytes).unwrap_or_default();
+        read_exact_at(file, chunk, next * page)?;
+        out.extend(chunk.chunks_exact(PAGE_SIZE).map(page_digest));
+        next += n;
+    }
+    Ok(out)
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, offset) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = buf.get_mut(n..).unwrap_or_default();
+                offset = offset.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn run_snp(a: &SnpArgs, out: &mut dyn Write) -> Result<(), MeasureError> {
-    let ovmf = read_file("OVMF", &a.ovmf)?;
     let launch_err = |path: &Path| {
         let path = path.to_owned();
         move |source| MeasureError::Launch { path, source }
     };
+    let ovmf_fw_err = |source| MeasureError::Launch {
+        path: a.ovmf.clone(),
+        source: LaunchError::Firmware {
+            image: Image::Ovmf,
+            source,
+        },
+    };
 
     if a.mode == Mode::SnpOvmfHash {
-        let fw = Firmware::parse(&ovmf).map_err(|source| MeasureError::Launch {
-            path: a.ovmf.clone(),
-            source: LaunchError::Firmware {
-                image: Image::Ovmf,
-                source,
-            },
-        })?;
-        let digest = launch::snp_ovmf_hash(&fw).map_err(launch_err(&a.ovmf))?;
+        let input = read_ovmf(&a.ovmf, OvmfRead::StreamPages)?;
+        // Parsed for its errors: the reference refuses a bad table or
+        // metadata here too.
+        let fw =
+            Firmware::parse_tail(&input.bytes, input.len, Gpa(FOUR_GIB)).map_err(ovmf_fw_err)?;
+        let digest = match input.pages_digest {
+            Some(d) => d,
+            None => launch::snp_ovmf_hash(&fw).map_err(launch_err(&a.ovmf))?,
+        };
         // Always hex, whatever --output-format says: this is the form
         // --snp-ovmf-hash takes back, and what the reference prints.
         return writeln!(out, "{}", digest.to_hex()).map_err(MeasureError::Write);
@@ -392,17 +584,29 @@ fn run_snp(a: &SnpArgs, out: &mut dyn Write) -> Result<(), MeasureError> {
         }
     };
 
+    let user_ovmf_hash = a
+        .snp_ovmf_hash
+        .as_deref()
+        .map(LaunchDigest::from_hex)
+        .transpose()
+        .map_err(|e| usage(format!("--snp-ovmf-hash: {e}")))?;
+    let how = match (a.mode, user_ovmf_hash) {
+        (Mode::Snp, Some(_)) => OvmfRead::TailOnly,
+        (Mode::Snp, None) => OvmfRead::StreamPages,
+        _ => OvmfRead::Whole,
+    };
+    let input = read_ovmf(&a.ovmf, how)?;
+    let fw = Firmware::parse_tail(&input.bytes, input.len, Gpa(FOUR_GIB)).map_err(ovmf_fw_err)?;
+
     let svsm_data;
     let guest = match a.mode {
         Mode::Sev => Guest::Sev { kernel },
         Mode::SevEs => Guest::SevEs { kernel, vcpus },
         Mode::Snp => {
-            let ovmf_hash = a
-                .snp_ovmf_hash
-                .as_deref()
-                .map(LaunchDigest::from_hex)
-                .transpose()
-                .map_err(|e| usage(format!("--snp-ovmf-hash: {e}")))?;
+            let ovmf_hash = match user_ovmf_hash {
+                Some(h) => Some(h),
+                None => input.pages_digest,
+            };
             Guest::Snp {
                 kernel,
                 vcpus,
@@ -464,10 +668,19 @@ fn run_snp(a: &SnpArgs, out: &mut dyn Write) -> Result<(), MeasureError> {
         path: blame(&source),
         source,
     };
-    let measurement = launch::launch_digest(&ovmf, &guest).map_err(to_err)?;
+    let measurement = launch::launch_digest_of(&fw, &guest).map_err(to_err)?;
+    if a.mode == Mode::Snp && fw.metadata_sections().is_empty() {
+        // The reference prints a value here too, so we do; but no secrets or
+        // CPUID page will be set up, which is almost never what was meant.
+        eprintln!(
+            "warning: {} declares no SEV metadata sections (no secrets or CPUID page): \
+             it is probably not an SEV-SNP capable OVMF build",
+            a.ovmf.display()
+        );
+    }
 
     if a.dump_vmsa {
-        let pages = launch::vmsa_pages(&ovmf, &guest).map_err(to_err)?;
+        let pages = launch::vmsa_pages_of(&fw, &guest).map_err(to_err)?;
         for (i, page) in pages.iter().enumerate() {
             let path = PathBuf::from(format!("vmsa{i}.bin"));
             std::fs::write(&path, page.as_slice()).map_err(MeasureError::Write)?;
@@ -708,6 +921,131 @@ mod tests {
             Some(VcpuType::EpycGenoa.signature())
         );
         assert_eq!(parse(&[]), None);
+    }
+
+    fn temp_file(name: &str, data: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("snp-measure-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(name);
+        std::fs::write(&path, data).expect("write temp file");
+        path
+    }
+
+    fn run_args(args: &[&str]) -> Result<String, MeasureError> {
+        let mut argv = vec!["measure", "snp"];
+        argv.extend_from_slice(args);
+        let parsed = MeasureArgs::try_parse_from(argv).expect("parses");
+        let mut out = Vec::new();
+        run(&parsed, &mut out)?;
+        Ok(String::from_utf8(out).expect("utf-8"))
+    }
+
+    /// The streamed, tail-parsed path gives what the library gives on the
+    /// whole image, including when the metadata lies far from the end and
+    /// around the streaming chunk size.
+    #[test]
+    fn streamed_firmware_matches_whole_image() {
+        use crate::firmware::tests::build_image;
+        use crate::guid;
+        let chunk_pages = STREAM_CHUNK / PAGE_SIZE;
+        for pages in [
+            1,
+            40,
+            chunk_pages - 1,
+            chunk_pages,
+            chunk_pages + 1,
+            3 * chunk_pages + 7,
+        ] {
+            let img = build_image(
+                pages,
+                &[(guid::SEV_ES_RESET_BLOCK, vec![4, 0xb0, 0x80, 0])],
+                Some(&[
+                    (0x80_0000, 0x2000, 1),
+                    (0x80_d000, 0x1000, 2),
+                    (0x80_e000, 0x1000, 3),
+                ]),
+            );
+            let path = temp_file(&format!("stream-{pages}.fd"), &img);
+            let p = path.to_str().expect("utf-8 path");
+            let sig = VcpuType::EpycGenoa.signature();
+            let whole = launch::launch_digest(
+                &img,
+                &Guest::Snp {
+                    kernel: None,
+                    vcpus: Vcpus {
+                        count: 3,
+                        signature: Some(sig),
+                        vmm: VmmType::Qemu,
+                    },
+                    features: GuestFeatures(1),
+                    ovmf_hash: None,
+                },
+            )
+            .expect("measures");
+            let ours = run_args(&["--vcpus", "3", "--vcpu-type", "EPYC-Genoa", "--ovmf", p])
+                .expect("runs");
+            assert_eq!(ours.trim(), whole.to_hex(), "{pages} pages");
+            let hash = run_args(&["--mode", "snp:ovmf-hash", "--ovmf", p]).expect("runs");
+            let fw = Firmware::parse(&img).expect("parses");
+            assert_eq!(
+                hash.trim(),
+                launch::snp_ovmf_hash(&fw).expect("hash").to_hex()
+            );
+            let seeded = run_args(&[
+                "--vcpus",
+                "3",
+                "--vcpu-type",
+                "EPYC-Genoa",
+                "--ovmf",
+                p,
+                "--snp-ovmf-hash",
+                hash.trim(),
+            ])
+            .expect("runs");
+            assert_eq!(seeded, ours);
+        }
+    }
+
+    #[test]
+    fn streamed_firmware_errors_match_whole_image() {
+        use crate::firmware::tests::build_image;
+        use crate::guid;
+        let mut img = build_image(
+            300,
+            &[(guid::SEV_ES_RESET_BLOCK, vec![4, 0xb0, 0x80, 0])],
+            Some(&[(0x80_0000, 0x2000, 1)]),
+        );
+        img.drain(..100);
+        let path = temp_file("odd.fd", &img);
+        let p = path.to_str().expect("utf-8 path");
+        let whole = launch::launch_digest(
+            &img,
+            &Guest::Snp {
+                kernel: None,
+                vcpus: Vcpus {
+                    count: 1,
+                    signature: Some(VcpuSignature(1)),
+                    vmm: VmmType::Qemu,
+                },
+                features: GuestFeatures(1),
+                ovmf_hash: None,
+            },
+        )
+        .expect_err("not whole pages");
+        for mode in ["snp", "snp:ovmf-hash"] {
+            let err = run_args(&[
+                "--mode",
+                mode,
+                "--vcpus",
+                "1",
+                "--vcpu-sig",
+                "1",
+                "--ovmf",
+                p,
+            ])
+            .expect_err("not whole pages");
+            assert_eq!(err.to_string(), format!("{p}: {whole}"));
+        }
     }
 
     #[test]

@@ -42,6 +42,26 @@ pub enum FirmwareError {
         /// Where it must end.
         end: Gpa,
     },
+    /// Only the end of the image was given, and more of it is needed.
+    #[error(
+        "only the last {have} bytes of the {len}-byte image were read; the last {need} are needed"
+    )]
+    TailTooShort {
+        /// Bytes given.
+        have: usize,
+        /// Image length.
+        len: usize,
+        /// Bytes from the end that are needed.
+        need: usize,
+    },
+    /// More bytes were given as the image's end than the image has.
+    #[error("{have} bytes given as the end of a {len}-byte image")]
+    TailLongerThanImage {
+        /// Bytes given.
+        have: usize,
+        /// Image length.
+        len: usize,
+    },
     /// The footer entry's size runs past the start of the image.
     #[error(
         "footer table at offset {offset:#x} claims {size} bytes, beyond the start of the image"
@@ -178,10 +198,39 @@ pub struct HashesTableLocation {
     pub gpa: u32,
 }
 
+/// The bytes of an image that were given: all of it, or only its last
+/// part (enough for the footer table and SEV metadata, which sit at the
+/// end, when the contents are hashed elsewhere as they are read).
+#[derive(Clone, Copy, Debug)]
+struct ImageBytes<'a> {
+    /// `image[base..len]`.
+    tail: &'a [u8],
+    base: usize,
+    len: usize,
+}
+
+impl<'a> ImageBytes<'a> {
+    /// Bytes `start..end` of the image: `None` if the range is not inside
+    /// the image, an error if it is but lies before the part given.
+    fn get(&self, start: usize, end: usize) -> Result<Option<&'a [u8]>, FirmwareError> {
+        if start > end || end > self.len {
+            return Ok(None);
+        }
+        if start < self.base {
+            return Err(FirmwareError::TailTooShort {
+                have: self.tail.len(),
+                len: self.len,
+                need: self.len - start,
+            });
+        }
+        Ok(self.tail.get(start - self.base..end - self.base))
+    }
+}
+
 /// A parsed firmware image mapped to end at a given address.
 #[derive(Clone, Debug)]
 pub struct Firmware<'a> {
-    data: &'a [u8],
+    bytes: ImageBytes<'a>,
     gpa: Gpa,
     /// Entries in the order they were read (from the end of the table
     /// towards its start).
@@ -198,15 +247,34 @@ impl<'a> Firmware<'a> {
     /// Parses an image mapped to end at `end` (an SVSM binary sits below
     /// OVMF and its variable store).
     pub fn parse_ending_at(data: &'a [u8], end: Gpa) -> Result<Self, FirmwareError> {
-        let len = data.len();
-        let gpa = u64::try_from(len)
-            .ok()
-            .and_then(|l| end.0.checked_sub(l))
+        Self::parse_tail(data, u64::try_from(data.len()).unwrap_or(u64::MAX), end)
+    }
+
+    /// Parses an image of `image_len` bytes from its last `tail.len()`
+    /// bytes. Fails with [`FirmwareError::TailTooShort`] (saying how many
+    /// bytes from the end are needed) when the table or metadata lie
+    /// earlier; [`contents`](Self::contents) is then unavailable unless the
+    /// tail is the whole image.
+    pub fn parse_tail(tail: &'a [u8], image_len: u64, end: Gpa) -> Result<Self, FirmwareError> {
+        let len = usize::try_from(image_len).map_err(|_| FirmwareError::DoesNotFit {
+            len: usize::MAX,
+            end,
+        })?;
+        let base = len
+            .checked_sub(tail.len())
+            .ok_or(FirmwareError::TailLongerThanImage {
+                have: tail.len(),
+                len,
+            })?;
+        let gpa = end
+            .0
+            .checked_sub(image_len)
             .map(Gpa)
             .ok_or(FirmwareError::DoesNotFit { len, end })?;
-        let table = parse_footer_table(data)?;
+        let bytes = ImageBytes { tail, base, len };
+        let table = parse_footer_table(bytes)?;
         let mut fw = Firmware {
-            data,
+            bytes,
             gpa,
             table,
             sections: Vec::new(),
@@ -215,9 +283,28 @@ impl<'a> Firmware<'a> {
         Ok(fw)
     }
 
-    /// The image bytes.
-    pub fn data(&self) -> &'a [u8] {
-        self.data
+    /// The whole image, if it was given whole.
+    pub fn contents(&self) -> Result<&'a [u8], FirmwareError> {
+        if self.bytes.base == 0 {
+            Ok(self.bytes.tail)
+        } else {
+            Err(FirmwareError::TailTooShort {
+                have: self.bytes.tail.len(),
+                len: self.bytes.len,
+                need: self.bytes.len,
+            })
+        }
+    }
+
+    /// Length of the image in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len
+    }
+
+    /// Whether the image is empty (never true of a parsed image: it holds
+    /// at least the footer).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.len == 0
     }
 
     /// Guest-physical address of the first byte.
@@ -228,7 +315,7 @@ impl<'a> Firmware<'a> {
     /// Whether the image length is a whole number of pages (needed to add
     /// it with `SNP_LAUNCH_UPDATE`).
     pub fn is_page_multiple(&self) -> bool {
-        self.data.len() % PAGE_SIZE == 0
+        self.bytes.len % PAGE_SIZE == 0
     }
 
     /// The data of a footer-table entry. When a GUID appears twice, the one
@@ -302,21 +389,20 @@ impl<'a> Firmware<'a> {
             None => return Ok(Vec::new()),
             Some(_) => self.table_u32(&guid::OVMF_SEV_METADATA, "SEV metadata")?,
         };
-        let len = self.data.len();
+        let len = self.bytes.len;
+        let out_of_bounds = FirmwareError::MetadataOutOfBounds {
+            offset_from_end,
+            len,
+        };
         let start = usize::try_from(offset_from_end)
             .ok()
             .and_then(|o| len.checked_sub(o))
             .filter(|s| s.saturating_add(METADATA_HEADER_LEN) <= len)
-            .ok_or(FirmwareError::MetadataOutOfBounds {
-                offset_from_end,
-                len,
-            })?;
-        let header = self.data.get(start..start + METADATA_HEADER_LEN).ok_or(
-            FirmwareError::MetadataOutOfBounds {
-                offset_from_end,
-                len,
-            },
-        )?;
+            .ok_or(out_of_bounds.clone())?;
+        let header = self
+            .bytes
+            .get(start, start + METADATA_HEADER_LEN)?
+            .ok_or(out_of_bounds)?;
         let mut signature = [0u8; 4];
         signature.copy_from_slice(header.get(0..4).unwrap_or(&[0; 4]));
         if signature != METADATA_SIGNATURE {
@@ -349,8 +435,8 @@ impl<'a> Firmware<'a> {
             return Err(size_error);
         }
         let list = self
-            .data
-            .get(start + METADATA_HEADER_LEN..start + needed)
+            .bytes
+            .get(start + METADATA_HEADER_LEN, start + needed)?
             .ok_or(size_error)?;
         Ok(list
             .chunks_exact(METADATA_ITEM_LEN)
@@ -369,14 +455,13 @@ impl<'a> Firmware<'a> {
 /// Reads the GUIDed table that ends 32 bytes before the end of the image.
 /// An image without the footer GUID has an empty table (not an error: the
 /// caller decides which entries it needs).
-fn parse_footer_table(data: &[u8]) -> Result<Vec<(Guid, &[u8])>, FirmwareError> {
-    let len = data.len();
+fn parse_footer_table(img: ImageBytes<'_>) -> Result<Vec<(Guid, &[u8])>, FirmwareError> {
+    let len = img.len;
     let footer_trailer = len
         .checked_sub(FOOTER_TABLE_END_FROM_IMAGE_END + ENTRY_TRAILER)
         .ok_or(FirmwareError::TooSmall { len })?;
-    let Some((footer_size, footer_guid)) = read_trailer(data, footer_trailer) else {
-        return Err(FirmwareError::TooSmall { len });
-    };
+    let (footer_size, footer_guid) =
+        read_trailer(img, footer_trailer)?.ok_or(FirmwareError::TooSmall { len })?;
     if footer_guid != guid::OVMF_TABLE_FOOTER {
         return Ok(Vec::new());
     }
@@ -398,7 +483,7 @@ fn parse_footer_table(data: &[u8]) -> Result<Vec<(Guid, &[u8])>, FirmwareError> 
     // such a remainder and so do we.
     while end - table_start >= ENTRY_TRAILER {
         let trailer = end - ENTRY_TRAILER;
-        let Some((size, guid)) = read_trailer(data, trailer) else {
+        let Some((size, guid)) = read_trailer(img, trailer)? else {
             break;
         };
         let size_usize = usize::from(size);
@@ -410,20 +495,24 @@ fn parse_footer_table(data: &[u8]) -> Result<Vec<(Guid, &[u8])>, FirmwareError> 
                 offset: trailer,
                 size,
             })?;
-        let entry_data = data.get(entry_start..trailer).unwrap_or(&[]);
+        let entry_data = img.get(entry_start, trailer)?.unwrap_or_default();
         entries.push((guid, entry_data));
         end = entry_start;
     }
     Ok(entries)
 }
 
-/// Reads an entry trailer (`u16 size`, GUID) at `offset`.
-fn read_trailer(data: &[u8], offset: usize) -> Option<(u16, Guid)> {
-    let bytes = data.get(offset..offset.checked_add(ENTRY_TRAILER)?)?;
-    let (size, guid) = bytes.split_at_checked(2)?;
-    let size = u16::from_le_bytes(size.try_into().ok()?);
-    let guid = Guid::from_bytes(guid.try_into().ok()?);
-    Some((size, guid))
+/// Reads an entry trailer (`u16 size`, GUID) at image offset `offset`.
+fn read_trailer(img: ImageBytes<'_>, offset: usize) -> Result<Option<(u16, Guid)>, FirmwareError> {
+    let Some(bytes) = img.get(offset, offset.saturating_add(ENTRY_TRAILER))? else {
+        return Ok(None);
+    };
+    let parsed = bytes.split_at_checked(2).and_then(|(size, guid)| {
+        let size = u16::from_le_bytes(size.try_into().ok()?);
+        let guid = Guid::from_bytes(guid.try_into().ok()?);
+        Some((size, guid))
+    });
+    Ok(parsed)
 }
 
 pub(crate) fn read_u32(data: &[u8], offset: usize) -> Option<u32> {

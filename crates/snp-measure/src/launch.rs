@@ -203,23 +203,30 @@ fn pages_err(image: Image, what: &'static str) -> impl Fn(PageUpdateError) -> La
 /// Measures `guest` booted with the OVMF image `ovmf`.
 pub fn launch_digest(ovmf: &[u8], guest: &Guest<'_>) -> Result<Measurement, LaunchError> {
     let fw = Firmware::parse(ovmf).map_err(fw_err(Image::Ovmf))?;
+    launch_digest_of(&fw, guest)
+}
+
+/// Measures `guest` booted with an already parsed OVMF image. An image
+/// parsed from its tail only is enough for SNP with a pre-computed OVMF
+/// hash.
+pub fn launch_digest_of(fw: &Firmware<'_>, guest: &Guest<'_>) -> Result<Measurement, LaunchError> {
     match guest {
-        Guest::Sev { kernel } => sev_launch_digest(&fw, kernel.as_ref()).map(Measurement::Sha256),
+        Guest::Sev { kernel } => sev_launch_digest(fw, kernel.as_ref()).map(Measurement::Sha256),
         Guest::SevEs { kernel, vcpus } => {
-            seves_launch_digest(&fw, kernel.as_ref(), vcpus).map(Measurement::Sha256)
+            seves_launch_digest(fw, kernel.as_ref(), vcpus).map(Measurement::Sha256)
         }
         Guest::Snp {
             kernel,
             vcpus,
             features,
             ovmf_hash,
-        } => snp_launch_digest(&fw, kernel.as_ref(), vcpus, *features, *ovmf_hash)
+        } => snp_launch_digest(fw, kernel.as_ref(), vcpus, *features, *ovmf_hash)
             .map(Measurement::Sha384),
         Guest::SnpSvsm {
             svsm,
             vars_size,
             vcpus,
-        } => svsm_launch_digest(&fw, svsm, *vars_size, vcpus).map(Measurement::Sha384),
+        } => svsm_launch_digest(fw, svsm, *vars_size, vcpus).map(Measurement::Sha384),
     }
 }
 
@@ -227,6 +234,11 @@ pub fn launch_digest(ovmf: &[u8], guest: &Guest<'_>) -> Result<Measurement, Laun
 /// for SEV, which has none).
 pub fn vmsa_pages(ovmf: &[u8], guest: &Guest<'_>) -> Result<Vec<VmsaPage>, LaunchError> {
     let fw = Firmware::parse(ovmf).map_err(fw_err(Image::Ovmf))?;
+    vmsa_pages_of(&fw, guest)
+}
+
+/// [`vmsa_pages`] for an already parsed OVMF image.
+pub fn vmsa_pages_of(fw: &Firmware<'_>, guest: &Guest<'_>) -> Result<Vec<VmsaPage>, LaunchError> {
     let per_vcpu = |first: &[u8; PAGE_SIZE], rest: Option<&[u8; PAGE_SIZE]>, count: u32| {
         (0..count)
             .map(|i| {
@@ -239,13 +251,13 @@ pub fn vmsa_pages(ovmf: &[u8], guest: &Guest<'_>) -> Result<Vec<VmsaPage>, Launc
     match guest {
         Guest::Sev { .. } => Ok(Vec::new()),
         Guest::SevEs { vcpus, .. } => {
-            let v = ovmf_vmsas(&fw, vcpus, GuestFeatures(0))?;
+            let v = ovmf_vmsas(fw, vcpus, GuestFeatures(0))?;
             per_vcpu(v.bsp(), v.ap(), vcpus.count)
         }
         Guest::Snp {
             vcpus, features, ..
         } => {
-            let v = ovmf_vmsas(&fw, vcpus, *features)?;
+            let v = ovmf_vmsas(fw, vcpus, *features)?;
             per_vcpu(v.bsp(), v.ap(), vcpus.count)
         }
         Guest::SnpSvsm {
@@ -253,7 +265,7 @@ pub fn vmsa_pages(ovmf: &[u8], guest: &Guest<'_>) -> Result<Vec<VmsaPage>, Launc
             vars_size,
             vcpus,
         } => {
-            let page = svsm_page(&fw, svsm, *vars_size, vcpus)?.1;
+            let page = svsm_page(fw, svsm, *vars_size, vcpus)?.1;
             per_vcpu(&page, Some(&page), vcpus.count)
         }
     }
@@ -295,7 +307,7 @@ impl Sha256Ctx {
 
 fn sev_hash(ovmf: &Firmware<'_>, kernel: Option<&KernelHashes>) -> Result<Sha256Ctx, LaunchError> {
     let mut ctx = digest::Context::new(&SHA256);
-    ctx.update(ovmf.data());
+    ctx.update(ovmf.contents().map_err(fw_err(Image::Ovmf))?);
     if let Some(k) = kernel {
         if !ovmf.supports_sev_hashes_table() {
             return Err(LaunchError::HashesTableUnsupported);
@@ -321,8 +333,7 @@ fn ovmf_vmsas(
 /// a pre-computed OVMF hash.
 pub fn snp_ovmf_hash(ovmf: &Firmware<'_>) -> Result<LaunchDigest, LaunchError> {
     let mut g = GuestContext::new();
-    g.update_normal_pages(ovmf.gpa(), ovmf.data())
-        .map_err(pages_err(Image::Ovmf, "firmware pages"))?;
+    add_firmware_pages(&mut g, ovmf, Image::Ovmf)?;
     Ok(g.digest())
 }
 
@@ -339,8 +350,7 @@ pub fn snp_launch_digest(
         Some(seed) => GuestContext::with_seed(seed),
         None => {
             let mut g = GuestContext::new();
-            g.update_normal_pages(ovmf.gpa(), ovmf.data())
-                .map_err(pages_err(Image::Ovmf, "firmware pages"))?;
+            add_firmware_pages(&mut g, ovmf, Image::Ovmf)?;
             g
         }
     };
@@ -390,16 +400,41 @@ pub fn svsm_launch_digest(
 ) -> Result<LaunchDigest, LaunchError> {
     let (svsm_fw, page) = svsm_page(ovmf, svsm, vars_size, vcpus)?;
     let mut g = GuestContext::new();
-    g.update_normal_pages(ovmf.gpa(), ovmf.data())
-        .map_err(pages_err(Image::Ovmf, "firmware pages"))?;
-    g.update_normal_pages(svsm_fw.gpa(), svsm_fw.data())
-        .map_err(pages_err(Image::Svsm, "SVSM pages"))?;
+    add_firmware_pages(&mut g, ovmf, Image::Ovmf)?;
+    add_firmware_pages(&mut g, &svsm_fw, Image::Svsm)?;
     update_metadata_pages(&mut g, &svsm_fw, Image::Svsm, None, VmmType::Qemu)?;
     let digest = sha384(page.as_slice());
     for _ in 0..vcpus.count {
         g.update_vmsa_page_digest(&digest);
     }
     Ok(g.digest())
+}
+
+/// Adds a whole image as normal pages at its GPA.
+fn add_firmware_pages(
+    g: &mut GuestContext,
+    fw: &Firmware<'_>,
+    image: Image,
+) -> Result<(), LaunchError> {
+    let what = match image {
+        Image::Ovmf => "firmware pages",
+        Image::Svsm => "SVSM pages",
+    };
+    // Checked before the contents are asked for, so that an image given by
+    // its tail only gets the same answer as a whole one.
+    if !fw.is_page_multiple() {
+        return Err(LaunchError::Pages {
+            image,
+            what,
+            source: PageUpdateError::NotPageMultiple {
+                gpa: fw.gpa(),
+                len: u64::try_from(fw.len()).unwrap_or(u64::MAX),
+            },
+        });
+    }
+    let contents = fw.contents().map_err(fw_err(image))?;
+    g.update_normal_pages(fw.gpa(), contents)
+        .map_err(pages_err(image, what))
 }
 
 /// Adds the pages the SEV metadata declares, as QEMU/EC2/GCE do.

@@ -11,8 +11,10 @@ import json
 import sys
 
 from sevsnpmeasure import guest
+from sevsnpmeasure.ovmf import OVMF, SVSM
 from sevsnpmeasure.sev_mode import SevMode
 from sevsnpmeasure.vmm_types import VMMType
+from sevsnpmeasure.vmsa import VMSA, VMSA_SVSM
 
 
 def measure(case):
@@ -34,6 +36,20 @@ def measure(case):
         case.get("vars_size", 0),
     )
     return ld.hex()
+
+
+def vmsa_pages(case):
+    """The VMSA pages, as --dump-vmsa would write them, hex, comma-separated."""
+    ovmf = OVMF(case["ovmf"])
+    if case["mode"] == "snp:svsm":
+        svsm = SVSM(case["svsm"], end_at=ovmf.gpa() - case["vars_size"])
+        pages = VMSA_SVSM(svsm.sev_es_reset_eip(), case["vcpu_sig"]).pages(case["vcpus"])
+    else:
+        features = case.get("guest_features", 1) if case["mode"] == "snp" else 0
+        mode = SevMode.from_str(case["mode"])
+        vmsa = VMSA(mode, ovmf.sev_es_reset_eip(), case["vcpu_sig"], features, VMMType[case.get("vmm", "QEMU")])
+        pages = vmsa.pages(case["vcpus"])
+    return ",".join(p.hex() for p in pages)
 
 
 def verify_id_auth(case):
@@ -68,6 +84,8 @@ def main():
         try:
             if case.get("op") == "verify_id_auth":
                 results.append({"ok": verify_id_auth(case)})
+            elif case.get("op") == "vmsa":
+                results.append({"ok": vmsa_pages(case)})
             else:
                 results.append({"ok": measure(case)})
         except BaseException as e:  # the reference signals errors in several ways
