@@ -31,12 +31,25 @@ reference := r if {
 	is_object(r)
 } else := {}
 
-guest_policy := object.get(claims, "policy", {})
+guest_policy := p if {
+	p := claims.policy
+	is_object(p)
+} else := {}
 
-reported_tcb := object.get(claims, "reported_tcb", {})
+reported_tcb := t if {
+	t := claims.reported_tcb
+	is_object(t)
+} else := {}
 
 # Allowed values as a set of lower-case strings, so hex compares case-blind.
 lower_set(values) := {lower(v) | some v in values; is_string(v)}
+
+# A claim is allowed when it is a string whose lower case is in the set (a
+# claim of another type is never allowed, and never an evaluation error).
+allowed(value, set) if {
+	is_string(value)
+	lower(value) in set
+}
 
 allowed_measurements := lower_set(object.get(reference, "snp_launch_measurement", []))
 
@@ -64,6 +77,7 @@ instance_identity := 2 if input.binding.report_data_bound == true else := 96
 tcb_shortfalls contains msg if {
 	some name, values in reference
 	startswith(name, "snp_min_tcb_")
+	is_array(values)
 	component := substring(name, 12, -1)
 	minimum := max(values)
 	actual := object.get(reported_tcb, component, null)
@@ -90,12 +104,12 @@ config_findings contains [96, sprintf("policy.%s: missing from the claims", [bit
 
 config_findings contains [96, sprintf("host_data: %v is not an allowed value (reference snp_host_data)", [host_data])] if {
 	count(allowed_host_data) > 0
-	not lower(host_data) in allowed_host_data
+	not allowed(host_data, allowed_host_data)
 }
 
 config_findings contains [96, sprintf("id_key_digest: %v is not an allowed value (reference snp_id_key_digest)", [id_key_digest])] if {
 	count(allowed_id_key_digests) > 0
-	not lower(id_key_digest) in allowed_id_key_digests
+	not allowed(id_key_digest, allowed_id_key_digests)
 }
 
 config_findings contains [96, sprintf("vmpl: the report was requested from VMPL %v, which is not allowed (reference snp_vmpl)", [vmpl])] if {
@@ -127,10 +141,11 @@ exec_findings contains [33, "measurement: no reference launch measurements are c
 
 exec_findings contains [96, sprintf("measurement: %v is not an allowed launch measurement (reference snp_launch_measurement)", [measurement])] if {
 	count(allowed_measurements) > 0
-	not lower(measurement) in allowed_measurements
+	not allowed(measurement, allowed_measurements)
 }
 
 exec_findings contains [32, sprintf("guest_svn: %v is below the minimum %v (reference snp_min_guest_svn)", [guest_svn, minimum])] if {
+	is_array(reference.snp_min_guest_svn)
 	minimum := max(reference.snp_min_guest_svn)
 	guest_svn := object.get(claims, "guest_svn", null)
 	not guest_svn >= minimum
@@ -142,7 +157,7 @@ exec_findings contains [32, sprintf("guest_svn: %v is below the minimum %v (refe
 executables := max({f[0] | some f in exec_findings}) if {
 	count(exec_findings) > 0
 } else := 3 if {
-	lower(measurement) in allowed_measurements
+	allowed(measurement, allowed_measurements)
 } else := 96
 
 # --- runtime-opaque: guest memory is encrypted unless debugging opens it ------

@@ -1,0 +1,214 @@
+//! The default SEV-SNP appraisal policy over good and bad guests.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+mod common;
+use common::*;
+use mamori_policy::*;
+use serde_json::json;
+
+#[test]
+fn good_guest_is_affirming_everywhere() {
+    let out = appraise(&snp(), &snp_input(snp_claims(), good_reference(), true)).unwrap();
+    assert_eq!(out.status, TrustTier::Affirming, "{out:?}");
+    assert_eq!(out.vector.instance_identity, Some(2));
+    assert_eq!(out.vector.configuration, Some(2));
+    assert_eq!(out.vector.executables, Some(3));
+    assert_eq!(out.vector.hardware, Some(2));
+    assert_eq!(out.vector.runtime_opaque, Some(2));
+    assert_eq!(out.vector.file_system, None);
+    assert!(out.reasons.is_empty(), "{:?}", out.reasons);
+}
+
+#[test]
+fn debug_guest_is_contraindicated_naming_policy_debug() {
+    let mut claims = snp_claims();
+    claims["policy"]["debug"] = json!(true);
+    let out = appraise(&snp(), &snp_input(claims, good_reference(), true)).unwrap();
+    assert_eq!(out.status, TrustTier::Contraindicated);
+    assert_eq!(out.vector.configuration, Some(96));
+    assert_eq!(out.vector.runtime_opaque, Some(96));
+    assert!(mentions(&out, "policy.debug"), "{:?}", out.reasons);
+}
+
+#[test]
+fn migration_agent_is_contraindicated() {
+    let mut claims = snp_claims();
+    claims["policy"]["migrate_ma"] = json!(true);
+    let out = appraise(&snp(), &snp_input(claims, good_reference(), true)).unwrap();
+    assert_eq!(out.vector.configuration, Some(96));
+    assert_eq!(out.status, TrustTier::Contraindicated);
+    assert!(mentions(&out, "policy.migrate_ma"));
+}
+
+#[test]
+fn unknown_measurement_is_contraindicated_naming_measurement() {
+    let reference = json!({"snp_launch_measurement": ["ab".repeat(48)]});
+    let out = appraise(&snp(), &snp_input(snp_claims(), reference, true)).unwrap();
+    assert_eq!(out.vector.executables, Some(96));
+    assert_eq!(out.status, TrustTier::Contraindicated);
+    assert!(mentions(&out, "measurement"), "{:?}", out.reasons);
+    assert!(mentions(&out, "snp_launch_measurement"));
+}
+
+#[test]
+fn measurement_matches_case_blind_and_among_several() {
+    let reference =
+        json!({"snp_launch_measurement": ["ab".repeat(48), MEASUREMENT.to_uppercase()]});
+    let out = appraise(&snp(), &snp_input(snp_claims(), reference, true)).unwrap();
+    assert_eq!(out.vector.executables, Some(3));
+    assert_eq!(out.status, TrustTier::Affirming);
+}
+
+#[test]
+fn no_reference_values_is_a_warning_not_affirming() {
+    let out = appraise(&snp(), &snp_input(snp_claims(), json!({}), true)).unwrap();
+    assert_eq!(out.vector.executables, Some(33));
+    assert_eq!(out.status, TrustTier::Warning);
+    assert!(mentions(&out, "no reference launch measurements"));
+}
+
+#[test]
+fn unbound_report_data_is_contraindicated() {
+    let out = appraise(&snp(), &snp_input(snp_claims(), good_reference(), false)).unwrap();
+    assert_eq!(out.vector.instance_identity, Some(96));
+    assert_eq!(out.status, TrustTier::Contraindicated);
+    assert!(mentions(&out, "binding.report_data_bound"));
+}
+
+#[test]
+fn tcb_below_minimum_is_a_hardware_warning() {
+    let mut reference = good_reference();
+    reference["snp_min_tcb_snp"] = json!([22, 24]);
+    reference["snp_min_tcb_microcode"] = json!([200]);
+    let out = appraise(&snp(), &snp_input(snp_claims(), reference, true)).unwrap();
+    assert_eq!(out.vector.hardware, Some(32));
+    assert_eq!(out.status, TrustTier::Warning);
+    assert!(
+        mentions(&out, "reported_tcb.snp: 23 is below the minimum 24"),
+        "{:?}",
+        out.reasons
+    );
+    assert!(!mentions(&out, "reported_tcb.microcode"));
+
+    let mut reference = good_reference();
+    reference["snp_min_tcb_snp"] = json!([23]);
+    let out = appraise(&snp(), &snp_input(snp_claims(), reference, true)).unwrap();
+    assert_eq!(out.vector.hardware, Some(2));
+}
+
+#[test]
+fn a_minimum_on_a_missing_tcb_component_is_not_met() {
+    let mut reference = good_reference();
+    reference["snp_min_tcb_fmc"] = json!([1]);
+    let out = appraise(&snp(), &snp_input(snp_claims(), reference, true)).unwrap();
+    assert_eq!(out.vector.hardware, Some(32));
+    assert!(mentions(&out, "reported_tcb.fmc"));
+}
+
+#[test]
+fn guest_svn_below_minimum_is_an_executables_warning() {
+    let mut reference = good_reference();
+    reference["snp_min_guest_svn"] = json!([3]);
+    let out = appraise(&snp(), &snp_input(snp_claims(), reference, true)).unwrap();
+    assert_eq!(out.vector.executables, Some(32));
+    assert!(mentions(&out, "guest_svn"));
+}
+
+#[test]
+fn vmpl_other_than_zero_warns_unless_allowed() {
+    let mut claims = snp_claims();
+    claims["vmpl"] = json!(1);
+    let out = appraise(&snp(), &snp_input(claims.clone(), good_reference(), true)).unwrap();
+    assert_eq!(out.vector.configuration, Some(32));
+    assert!(mentions(&out, "vmpl"));
+
+    let mut reference = good_reference();
+    reference["snp_vmpl"] = json!([1]);
+    let out = appraise(&snp(), &snp_input(claims.clone(), reference, true)).unwrap();
+    assert_eq!(out.vector.configuration, Some(2));
+
+    let mut reference = good_reference();
+    reference["snp_vmpl"] = json!([0]);
+    let out = appraise(&snp(), &snp_input(claims, reference, true)).unwrap();
+    assert_eq!(out.vector.configuration, Some(96));
+}
+
+#[test]
+fn host_data_and_id_key_references() {
+    let mut reference = good_reference();
+    reference["snp_host_data"] = json!(["11".repeat(32)]);
+    let out = appraise(&snp(), &snp_input(snp_claims(), reference, true)).unwrap();
+    assert_eq!(out.vector.configuration, Some(96));
+    assert!(mentions(&out, "host_data"));
+
+    let mut reference = good_reference();
+    reference["snp_host_data"] = json!(["00".repeat(32)]);
+    reference["snp_id_key_digest"] = json!(["00".repeat(48)]);
+    let out = appraise(&snp(), &snp_input(snp_claims(), reference, true)).unwrap();
+    assert_eq!(out.status, TrustTier::Affirming);
+}
+
+#[test]
+fn several_failures_are_all_reported() {
+    let mut claims = snp_claims();
+    claims["policy"]["debug"] = json!(true);
+    claims["measurement"] = json!("ff".repeat(48));
+    let out = appraise(&snp(), &snp_input(claims, good_reference(), false)).unwrap();
+    assert!(mentions(&out, "policy.debug"));
+    assert!(mentions(&out, "measurement"));
+    assert!(mentions(&out, "binding.report_data_bound"));
+    assert_eq!(out.status, TrustTier::Contraindicated);
+}
+
+#[test]
+fn missing_or_malformed_claims_are_never_affirming() {
+    for claims in [
+        json!({}),
+        json!(null),
+        json!("text"),
+        json!([1, 2]),
+        json!({"policy": "x"}),
+        json!({"policy": {"debug": "false", "migrate_ma": 0}, "measurement": 5}),
+    ] {
+        let out = appraise(&snp(), &snp_input(claims.clone(), good_reference(), true)).unwrap();
+        assert_eq!(out.status, TrustTier::Contraindicated, "{claims}: {out:?}");
+        assert_ne!(out.vector.configuration, Some(2), "{claims}");
+        assert_ne!(out.vector.executables, Some(3), "{claims}");
+    }
+    // A whole input of the wrong shape still evaluates, to "not affirming".
+    for input in [
+        json!(null),
+        json!({}),
+        json!([]),
+        json!({"reference": "x", "binding": 3}),
+    ] {
+        let out = appraise(&snp(), &input).unwrap();
+        assert_ne!(out.status, TrustTier::Affirming, "{input}");
+    }
+}
+
+#[test]
+fn typed_input_matches_json_input() {
+    let mut input = AppraisalInput {
+        tee: "snp".into(),
+        claims: snp_claims(),
+        ..Default::default()
+    };
+    input
+        .reference
+        .insert("snp_launch_measurement".into(), vec![json!(MEASUREMENT)]);
+    input.binding.report_data_bound = true;
+    let typed = snp().evaluate(&input).unwrap();
+    let json = appraise(&snp(), &serde_json::to_value(&input).unwrap()).unwrap();
+    assert_eq!(typed, json);
+    assert_eq!(typed.status, TrustTier::Affirming);
+    assert_eq!(
+        serde_json::to_value(&input).unwrap()["binding"],
+        json!({"report_data_bound": true})
+    );
+}
+
+#[test]
+fn the_default_snp_policy_runs_compiled() {
+    assert!(snp().is_compiled());
+    assert!(defaults::resource_policy().unwrap().is_compiled());
+}
