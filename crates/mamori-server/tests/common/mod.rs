@@ -1,0 +1,213 @@
+//! A real server on loopback and a guest that speaks to it, for the HTTP
+//! tests: a simulated SEV-SNP platform, the guest's key, the KBS protocol's
+//! evidence JSON and JWE decryption — written the way a Confidential
+//! Containers guest performs them.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use aws_lc_rs::digest::{digest, SHA384};
+use mamori_jwe::PrivateKey;
+use mamori_service::{Config, Service};
+use mamori_token::EcCurve;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use tee_sim::{ReportOptions, SimChainOptions, SnpSimChain};
+
+pub const MEASUREMENT: [u8; 48] = [0x5a; 48];
+
+pub fn chain() -> &'static SnpSimChain {
+    static C: OnceLock<SnpSimChain> = OnceLock::new();
+    C.get_or_init(|| SnpSimChain::generate(SimChainOptions::default()).unwrap())
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "mamori-server-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub struct TestServer {
+    pub url: String,
+    pub dir: PathBuf,
+    pub admin_private: String,
+    pub svc: Arc<Service>,
+    pub task: tokio::task::JoinHandle<()>,
+    pub client: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start(name: &str) -> TestServer {
+        Self::start_in(temp_dir(name), |_| {}).await
+    }
+
+    pub async fn start_in(dir: PathBuf, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let admin_private_path = dir.join("admin.key");
+        let admin_public_path = dir.join("admin.pub");
+        if !admin_private_path.exists() {
+            let (private, public) = mamori_service::admin::generate_key_pair().unwrap();
+            std::fs::write(&admin_private_path, private).unwrap();
+            std::fs::write(&admin_public_path, public).unwrap();
+            std::fs::write(dir.join("ark.pem"), chain().ark_pem()).unwrap();
+        }
+        let mut cfg = Config::default();
+        cfg.data_dir = dir.join("data");
+        cfg.admin.public_keys = vec![admin_public_path];
+        cfg.snp.trust_anchors = vec![dir.join("ark.pem")];
+        cfg.insecure_allow_sample_tee = true;
+        cfg.limits.max_body_bytes = 256 * 1024;
+        tweak(&mut cfg);
+        let svc = Service::start(cfg, mamori_server::now()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = mamori_server::router(svc.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        TestServer {
+            url: format!("http://{addr}"),
+            dir: dir.clone(),
+            admin_private: std::fs::read_to_string(&admin_private_path).unwrap(),
+            svc,
+            task,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        self.svc.store().close().await;
+    }
+
+    pub fn admin_token(&self) -> String {
+        mamori_service::admin::sign_token(self.admin_private.as_bytes(), mamori_server::now(), 300)
+            .unwrap()
+    }
+
+    pub async fn admin_put(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
+        self.client
+            .put(format!("{}{path}", self.url))
+            .bearer_auth(self.admin_token())
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers the expected measurement and a secret, as an operator would.
+    pub async fn provision(&self, resource: &str, secret: &[u8]) {
+        let r = self
+            .admin_put(
+                "/v1/admin/reference-value",
+                json!({"name": "snp_launch_measurement", "values": [hex::encode(MEASUREMENT)]})
+                    .to_string()
+                    .into_bytes(),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let r = self
+            .admin_put(&format!("/v1/admin/resource/{resource}"), secret.to_vec())
+            .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+}
+
+/// The guest: its ephemeral key (EC P-256, the guest default) and the
+/// evidence its simulated TEE produces.
+pub struct Guest {
+    pub key: PrivateKey,
+    pub measurement: [u8; 48],
+    pub policy: u64,
+}
+
+impl Guest {
+    pub fn new() -> Guest {
+        Guest {
+            key: PrivateKey::generate_ec(EcCurve::P256).unwrap(),
+            measurement: MEASUREMENT,
+            policy: 0x30000,
+        }
+    }
+
+    /// The `tee-pubkey` JWK as the KBS client sends it.
+    pub fn jwk(&self) -> Value {
+        let mut j = serde_json::to_value(self.key.public_jwk()).unwrap();
+        j["alg"] = json!("ECDH-ES+A256KW");
+        j
+    }
+
+    /// SHA-384 of the canonical runtime data (the KBS protocol adds
+    /// `additional-evidence`; the native API does not).
+    pub fn report_data(&self, nonce: &str, kbs: bool) -> [u8; 64] {
+        let mut obj = json!({"nonce": nonce, "tee-pubkey": self.jwk()});
+        if kbs {
+            obj["additional-evidence"] = json!("");
+        }
+        let canonical = mamori_token::jcs::canonicalize(&obj).unwrap();
+        let mut out = [0u8; 64];
+        out[..48].copy_from_slice(digest(&SHA384, canonical.as_bytes()).as_ref());
+        out
+    }
+
+    pub fn report(&self, report_data: [u8; 64]) -> Vec<u8> {
+        chain()
+            .report(&ReportOptions {
+                measurement: self.measurement,
+                report_data,
+                policy: self.policy,
+                ..ReportOptions::default()
+            })
+            .unwrap()
+    }
+
+    /// `primary_evidence` for the `snp` TEE, as the CoCo attester sends it.
+    pub fn kbs_evidence(&self, nonce: &str) -> Value {
+        let bytes = self.report(self.report_data(nonce, true));
+        let report = tee_snp::Report::parse(&bytes).unwrap();
+        let bytes_json = |b: &[u8]| Value::Array(b.iter().map(|x| json!(x)).collect());
+        json!({
+            "attestation_report": tee_snp::sev_json::report_json(&report),
+            "cert_chain": [
+                {"cert_type": "VCEK", "data": bytes_json(chain().vcek_der())},
+                {"cert_type": "ASK", "data": bytes_json(chain().ask_der())},
+                {"cert_type": "ARK", "data": bytes_json(chain().ark_der())},
+            ]
+        })
+    }
+
+    /// Mamori's native evidence form.
+    pub fn native_evidence(&self, nonce: &str) -> Value {
+        use base64::Engine;
+        let bytes = self.report(self.report_data(nonce, false));
+        json!({
+            "report": base64::engine::general_purpose::STANDARD.encode(bytes),
+            "certificates": [chain().vcek_pem(), chain().ask_pem()],
+        })
+    }
+
+    pub fn decrypt(&self, jwe: &str) -> Vec<u8> {
+        mamori_jwe::decrypt(jwe, &self.key).unwrap()
+    }
+}
+
+/// The `kbs-session-id` value of a response's Set-Cookie.
+pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.split(';')
+                .next()?
+                .trim()
+                .strip_prefix("kbs-session-id=")
+                .map(str::to_owned)
+        })
+}

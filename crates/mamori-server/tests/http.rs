@@ -1,0 +1,686 @@
+//! End to end over real HTTP on loopback: the KBS protocol exactly as a
+//! Confidential Containers guest performs it, the native passport and
+//! background-check models, and the failures each must refuse.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{session_cookie, Guest, TestServer};
+use serde_json::{json, Value};
+
+const SECRET: &[u8] = b"disk-encryption-key-0123456789abcdef";
+
+/// RCAR as the stock kbs_protocol client runs it.
+async fn kbs_attest(s: &TestServer, g: &Guest) -> (String, reqwest::Response) {
+    let r = s
+        .client
+        .post(format!("{}/kbs/v0/auth", s.url))
+        .json(&json!({"version": "0.4.0", "tee": "snp", "extra-params": {"supported-hash-algorithms": ["sha384"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = session_cookie(&r).expect("kbs-session-id cookie");
+    let challenge: Value = r.json().await.unwrap();
+    assert_eq!(challenge["extra-params"], "");
+    let nonce = challenge["nonce"].as_str().unwrap().to_owned();
+    assert_eq!(nonce.len(), 44, "32 bytes, standard base64");
+    let body = json!({
+        "init-data": null,
+        "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
+        "tee-evidence": {"primary_evidence": g.kbs_evidence(&nonce), "additional_evidence": ""},
+    });
+    let r = s
+        .client
+        .post(format!("{}/kbs/v0/attest", s.url))
+        .header("cookie", format!("kbs-session-id={cookie}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (cookie, r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kbs_protocol_end_to_end_with_cookie_and_bearer() {
+    let s = TestServer::start("kbs").await;
+    s.provision("default/disk-key/vm1", SECRET).await;
+    let g = Guest::new();
+    let (cookie, r) = kbs_attest(&s, &g).await;
+    assert_eq!(r.status(), 200);
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(token.split('.').count(), 3);
+    // Background check: the session cookie.
+    let r = s
+        .client
+        .get(format!("{}/kbs/v0/resource/default/disk-key/vm1", s.url))
+        .header("cookie", format!("kbs-session-id={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let jwe = r.text().await.unwrap();
+    let v: Value = serde_json::from_str(&jwe).unwrap();
+    for k in ["protected", "encrypted_key", "iv", "ciphertext", "tag"] {
+        assert!(v[k].is_string(), "{k}");
+    }
+    assert_eq!(g.decrypt(&jwe), SECRET);
+    // The stock client rebuilds the protected header (alg, enc, then the
+    // other members sorted, nested objects sorted) for the GCM AAD, so the
+    // header must already be in exactly that form.
+    let header = String::from_utf8(base64_url(v["protected"].as_str().unwrap())).unwrap();
+    let parsed: Value = serde_json::from_str(&header).unwrap();
+    let mut rebuilt = format!("{{\"alg\":{},\"enc\":{}", parsed["alg"], parsed["enc"]);
+    for (k, val) in parsed.as_object().unwrap() {
+        if k != "alg" && k != "enc" {
+            rebuilt.push_str(&format!(",{}:{}", json!(k), val));
+        }
+    }
+    rebuilt.push('}');
+    assert_eq!(
+        header, rebuilt,
+        "protected header is not in the client's canonical order"
+    );
+    assert!(
+        header.starts_with(
+            r#"{"alg":"ECDH-ES+A256KW","enc":"A256GCM","epk":{"crv":"P-256","kty":"EC","x":"#
+        ),
+        "{header}"
+    );
+    // Passport: the token as bearer, no cookie.
+    let r = s
+        .client
+        .get(format!("{}/kbs/v0/resource/default/disk-key/vm1", s.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
+    // The token is an EAR whose key is in the JWKS.
+    let jwks: Value = s
+        .client
+        .get(format!("{}/.well-known/jwks.json", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!jwks["keys"].as_array().unwrap().is_empty());
+    let claims: Value =
+        serde_json::from_slice(&base64_url(token.split('.').nth(1).unwrap())).unwrap();
+    assert_eq!(claims["submods"]["cpu0"]["ear.status"], "affirming");
+    assert_eq!(claims["eat_profile"], "tag:github.com,2023:veraison/ear");
+    s.stop().await;
+}
+
+fn base64_url(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_passport_and_background_check() {
+    let s = TestServer::start("native").await;
+    s.provision("apps/model-key/v1", SECRET).await;
+    let g = Guest::new();
+    let c: Value = s
+        .client
+        .post(format!("{}/v1/challenge", s.url))
+        .json(&json!({"tee": "snp"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let nonce = c["nonce"].as_str().unwrap();
+    let r = s
+        .client
+        .post(format!("{}/v1/attest", s.url))
+        .json(&json!({"session_id": c["session_id"], "nonce": nonce, "tee_pubkey": g.jwk(), "evidence": g.native_evidence(nonce)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let a: Value = r.json().await.unwrap();
+    assert_eq!(a["status"], "affirming", "{a}");
+    let r = s
+        .client
+        .get(format!("{}/v1/resource/apps/model-key/v1", s.url))
+        .bearer_auth(a["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
+
+    // Background check: evidence straight to release.
+    let c: Value = s
+        .client
+        .post(format!("{}/v1/challenge", s.url))
+        .json(&json!({"tee": "snp"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let nonce = c["nonce"].as_str().unwrap();
+    let r = s
+        .client
+        .post(format!("{}/v1/release/apps/model-key/v1", s.url))
+        .json(&json!({"session_id": c["session_id"], "nonce": nonce, "tee_pubkey": g.jwk(), "evidence": g.native_evidence(nonce)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
+    s.stop().await;
+}
+
+async fn error_of(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.expect("error bodies are JSON");
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonce_and_session_failures() {
+    let s = TestServer::start("nonce").await;
+    s.provision("default/k/1", SECRET).await;
+    let g = Guest::new();
+    // Wrong nonce in runtime data.
+    let r = s
+        .client
+        .post(format!("{}/kbs/v0/auth", s.url))
+        .json(&json!({"version": "0.4.0", "tee": "snp"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&r).unwrap();
+    let real: Value = r.json().await.unwrap();
+    let wrong = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let body = json!({"runtime-data": {"nonce": wrong, "tee-pubkey": g.jwk()}, "tee-evidence": {"primary_evidence": g.kbs_evidence(wrong), "additional_evidence": ""}});
+    let r = s
+        .client
+        .post(format!("{}/kbs/v0/attest", s.url))
+        .header("cookie", format!("kbs-session-id={cookie}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, e) = error_of(r).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        e["type"],
+        "https://github.com/confidential-containers/kbs/errors/NonceMismatch"
+    );
+    // The session's nonce was consumed by that attempt: reusing it fails.
+    let n = real["nonce"].as_str().unwrap();
+    let body = json!({"runtime-data": {"nonce": n, "tee-pubkey": g.jwk()}, "tee-evidence": {"primary_evidence": g.kbs_evidence(n), "additional_evidence": ""}});
+    let r = s
+        .client
+        .post(format!("{}/kbs/v0/attest", s.url))
+        .header("cookie", format!("kbs-session-id={cookie}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, e) = error_of(r).await;
+    assert_eq!(status, 401);
+    assert!(
+        e["detail"].as_str().unwrap().contains("already used"),
+        "{e}"
+    );
+    // A successful attestation cannot be replayed on its session.
+    let (cookie, r) = kbs_attest(&s, &g).await;
+    assert_eq!(r.status(), 200);
+    let _ = cookie;
+    // Unknown session and missing cookie.
+    let r = s
+        .client
+        .post(format!("{}/kbs/v0/attest", s.url))
+        .header("cookie", "kbs-session-id=ffff")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 401);
+    let r = s
+        .client
+        .post(format!("{}/kbs/v0/attest", s.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 401);
+    // Evidence whose report data binds another key.
+    let r = s
+        .client
+        .post(format!("{}/kbs/v0/auth", s.url))
+        .json(&json!({"version": "0.4.0", "tee": "snp"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&r).unwrap();
+    let n: Value = r.json().await.unwrap();
+    let n = n["nonce"].as_str().unwrap();
+    let other = Guest::new();
+    let body = json!({"runtime-data": {"nonce": n, "tee-pubkey": g.jwk()}, "tee-evidence": {"primary_evidence": other.kbs_evidence(n), "additional_evidence": ""}});
+    let r = s
+        .client
+        .post(format!("{}/kbs/v0/attest", s.url))
+        .header("cookie", format!("kbs-session-id={cookie}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, e) = error_of(r).await;
+    assert_eq!(status, 401);
+    assert!(
+        e["type"].as_str().unwrap().ends_with("BindingFailed"),
+        "{e}"
+    );
+    // Old protocol versions are refused with the stock message.
+    let r = s
+        .client
+        .post(format!("{}/kbs/v0/auth", s.url))
+        .json(&json!({"version": "0.1.0", "tee": "snp"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, e) = error_of(r).await;
+    assert_eq!(status, 401);
+    assert!(e["detail"]
+        .as_str()
+        .unwrap()
+        .contains("KBS Client Protocol Version Mismatch"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_failures() {
+    let s = TestServer::start("token").await;
+    s.provision("default/k/1", SECRET).await;
+    let g = Guest::new();
+    let (_, r) = kbs_attest(&s, &g).await;
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let get = |t: String| {
+        let c = s.client.clone();
+        let url = format!("{}/kbs/v0/resource/default/k/1", s.url);
+        async move { c.get(url).bearer_auth(t).send().await.unwrap() }
+    };
+    // Tampered payload.
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut payload: Value = serde_json::from_slice(&base64_url(&parts[1])).unwrap();
+    payload["exp"] = json!(payload["exp"].as_i64().unwrap() + 86_400);
+    use base64::Engine;
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.to_string());
+    let (status, _) = error_of(get(parts.join(".")).await).await;
+    assert_eq!(status, 401);
+    // Signed by another key (a self-made ES256 token with a real-looking kid).
+    let (signer, _) = mamori_token::TokenSigner::generate().unwrap();
+    let forged = signer.sign_json(&payload).unwrap();
+    assert_eq!(error_of(get(forged).await).await.0, 401);
+    // A key in the header is not trusted.
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({"alg": "ES256", "jwk": signer.public_jwk()}).to_string());
+    let with_jwk = format!("{header}.{}.{}", parts[1], token.split('.').nth(2).unwrap());
+    assert_eq!(error_of(get(with_jwk).await).await.0, 401);
+    // Garbage and no token.
+    assert_eq!(error_of(get("not-a-token".into()).await).await.0, 401);
+    let r = s
+        .client
+        .get(format!("{}/kbs/v0/resource/default/k/1", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 401);
+    // The genuine token still works, and an unknown resource is 404.
+    assert_eq!(get(token.clone()).await.status(), 200);
+    let r = s
+        .client
+        .get(format!("{}/kbs/v0/resource/default/k/none", s.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 404);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_guest_and_wrong_measurement_are_denied() {
+    let s = TestServer::start("deny").await;
+    s.provision("default/k/1", SECRET).await;
+    for (guest, claim) in [
+        (
+            Guest {
+                policy: 0x30000 | (1 << 19),
+                ..Guest::new()
+            },
+            "policy.debug",
+        ),
+        (
+            Guest {
+                measurement: [0x11; 48],
+                ..Guest::new()
+            },
+            "measurement",
+        ),
+    ] {
+        let (cookie, r) = kbs_attest(&s, &guest).await;
+        assert_eq!(
+            r.status(),
+            200,
+            "attestation itself succeeds: the token says contraindicated"
+        );
+        let token = r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let claims: Value =
+            serde_json::from_slice(&base64_url(token.split('.').nth(1).unwrap())).unwrap();
+        assert_eq!(claims["submods"]["cpu0"]["ear.status"], "contraindicated");
+        let reasons =
+            claims["submods"]["cpu0"]["ear.veraison.policy-claims"]["reasons"].to_string();
+        assert!(reasons.contains(claim), "{reasons}");
+        let r = s
+            .client
+            .get(format!("{}/kbs/v0/resource/default/k/1", s.url))
+            .header("cookie", format!("kbs-session-id={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        let (status, e) = error_of(r).await;
+        assert_eq!(status, 403);
+        assert!(e["type"].as_str().unwrap().ends_with("PolicyDeny"));
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_tee_is_never_affirming() {
+    let s = TestServer::start("sample").await;
+    s.provision("default/k/1", SECRET).await;
+    let g = Guest::new();
+    let r = s
+        .client
+        .post(format!("{}/kbs/v0/auth", s.url))
+        .json(&json!({"version": "0.4.0", "tee": "sample"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&r).unwrap();
+    let n: Value = r.json().await.unwrap();
+    let n = n["nonce"].as_str().unwrap();
+    use base64::Engine;
+    let rd = g.report_data(n, true);
+    let evidence = json!({"svn": "1", "report_data": base64::engine::general_purpose::STANDARD.encode(&rd[..48])});
+    let body = json!({"runtime-data": {"nonce": n, "tee-pubkey": g.jwk()}, "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""}});
+    let r = s
+        .client
+        .post(format!("{}/kbs/v0/attest", s.url))
+        .header("cookie", format!("kbs-session-id={cookie}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let claims: Value =
+        serde_json::from_slice(&base64_url(token.split('.').nth(1).unwrap())).unwrap();
+    assert_ne!(claims["submods"]["cpu0"]["ear.status"], "affirming");
+    let r = s
+        .client
+        .get(format!("{}/kbs/v0/resource/default/k/1", s.url))
+        .header("cookie", format!("kbs-session-id={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_oversized_and_unknown_requests() {
+    let s = TestServer::start("malformed").await;
+    let post = |path: &str, body: Vec<u8>| {
+        let c = s.client.clone();
+        let url = format!("{}{path}", s.url);
+        async move {
+            c.post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let (st, e) = error_of(post("/kbs/v0/auth", b"{not json".to_vec()).await).await;
+    assert_eq!(st, 400);
+    assert!(e["type"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://github.com/confidential-containers/kbs/errors/"));
+    let (st, _) = error_of(post("/kbs/v0/auth", vec![b' '; 300 * 1024]).await).await;
+    assert_eq!(st, 413);
+    let (st, e) = error_of(post("/v1/challenge", br#"{"tee": "warp-drive"}"#.to_vec()).await).await;
+    assert_eq!(st, 400);
+    assert_eq!(e["error"], "UnknownTee");
+    let (st, _) = error_of(
+        post(
+            "/kbs/v0/auth",
+            br#"{"version": "0.4.0", "tee": "tdx-of-the-future"}"#.to_vec(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, 400);
+    let (st, _) = error_of(post("/v1/attest", br#"{"session_id": 5}"#.to_vec()).await).await;
+    assert_eq!(st, 400);
+    // Evidence of the right shape but garbage content.
+    let c: Value = s
+        .client
+        .post(format!("{}/v1/challenge", s.url))
+        .json(&json!({"tee": "snp"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let g = Guest::new();
+    let (st, _) = error_of(
+        post(
+            "/v1/attest",
+            json!({"session_id": c["session_id"], "nonce": c["nonce"], "tee_pubkey": g.jwk(), "evidence": {"report": "AAAA"}}).to_string().into_bytes(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, 400);
+    // Admin without or with a bad token.
+    let r = s
+        .client
+        .put(format!("{}/v1/admin/resource/a/b/c", s.url))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 401);
+    let r = s
+        .client
+        .put(format!("{}/v1/admin/resource/a/b/c", s.url))
+        .bearer_auth("x.y.z")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 401);
+    // Bad resource paths.
+    let r = s
+        .admin_put("/v1/admin/resource/a/b%20c", b"x".to_vec())
+        .await;
+    assert!(r.status().is_client_error());
+    // The server is still healthy.
+    assert_eq!(
+        s.client
+            .get(format!("{}/healthz", s.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let m = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("mamori_attestations_total"));
+    let o: Value = s
+        .client
+        .get(format!("{}/v1/openapi.json", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(o["openapi"], "3.1.0");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_keys_policies_resources_and_audit() {
+    let dir = common::temp_dir("restart");
+    let s = TestServer::start_in(dir.clone(), |_| {}).await;
+    s.provision("default/k/1", SECRET).await;
+    let policy = "package mamori.resource\nimport rego.v1\ndefault allow := false\nallow if input.resource.segments[2] == \"1\"\n";
+    let r = s
+        .admin_put(
+            "/v1/admin/resource-policy",
+            json!({"prefix": "default", "policy": policy})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let jwks1: Value = s
+        .client
+        .get(format!("{}/.well-known/jwks.json", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let g = Guest::new();
+    let (_, r) = kbs_attest(&s, &g).await;
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let audit1: Value = s
+        .client
+        .get(format!("{}/v1/admin/audit/verify", s.url))
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    s.stop().await;
+
+    let s = TestServer::start_in(dir, |_| {}).await;
+    let jwks2: Value = s
+        .client
+        .get(format!("{}/.well-known/jwks.json", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks1, jwks2, "the signing key survives a restart");
+    // The old token verifies and the resource is released under the policy.
+    let r = s
+        .client
+        .get(format!("{}/kbs/v0/resource/default/k/1", s.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
+    let policies: Value = s
+        .client
+        .get(format!("{}/v1/admin/policies", s.url))
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(policies["resource"][0]["id"], "default");
+    let audit2: Value = s
+        .client
+        .get(format!("{}/v1/admin/audit/verify", s.url))
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(audit2["first_broken"].is_null(), "{audit2}");
+    assert!(audit2["entries"].as_u64().unwrap() > audit1["entries"].as_u64().unwrap());
+    // Key rotation keeps the old key verifiable.
+    let r = s
+        .client
+        .post(format!("{}/v1/admin/signing-key/rotate", s.url))
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let jwks3: Value = s
+        .client
+        .get(format!("{}/.well-known/jwks.json", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks3["keys"].as_array().unwrap().len(), 2);
+    let r = s
+        .client
+        .get(format!("{}/kbs/v0/resource/default/k/1", s.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    s.stop().await;
+}
