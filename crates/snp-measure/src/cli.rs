@@ -124,7 +124,7 @@ pub enum OutputFormat {
 /// Flags of `measure snp`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SnpArgs {
-    /// Print "Calculated <MODE> guest measurement: …" rather than the bare value
+    /// Print "Calculated SEV_SNP guest measurement: …" (or the mode in use) rather than the bare value
     #[arg(short, long)]
     pub verbose: bool,
     /// Guest mode
@@ -172,7 +172,7 @@ pub struct SnpArgs {
     /// Pre-calculated digest of the OVMF pages (hex, from --mode snp:ovmf-hash)
     #[arg(long, value_name = "HASH")]
     pub snp_ovmf_hash: Option<String>,
-    /// Write the measured VMSAs to vmsa<N>.bin in the current directory
+    /// Write the measured VMSAs to vmsa0.bin, vmsa1.bin, … in the current directory
     #[arg(long)]
     pub dump_vmsa: bool,
     /// Coconut-SVSM binary (snp:svsm mode)
@@ -252,6 +252,14 @@ pub enum MeasureError {
     /// Writing the result failed.
     #[error("cannot write output: {0}")]
     Write(#[source] io::Error),
+    /// Writing a file (a `--dump-vmsa` page) failed.
+    #[error("cannot write {}: {source}", path.display())]
+    WriteFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
 }
 
 /// Runs a `measure` subcommand, writing its result to `out`.
@@ -683,7 +691,8 @@ fn run_snp(a: &SnpArgs, out: &mut dyn Write) -> Result<(), MeasureError> {
         let pages = launch::vmsa_pages_of(&fw, &guest).map_err(to_err)?;
         for (i, page) in pages.iter().enumerate() {
             let path = PathBuf::from(format!("vmsa{i}.bin"));
-            std::fs::write(&path, page.as_slice()).map_err(MeasureError::Write)?;
+            std::fs::write(&path, page.as_slice())
+                .map_err(|source| MeasureError::WriteFile { path, source })?;
         }
     }
 

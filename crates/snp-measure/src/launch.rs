@@ -497,7 +497,7 @@ fn update_section(
         }
         SectionKind::SnpKernelHashes => match kernel {
             Some(k) => {
-                if s.size != PAGE_SIZE as u32 {
+                if u64::from(s.size) != PAGE_SIZE as u64 {
                     return Err(LaunchError::KernelHashesSectionSize {
                         image,
                         index: s.index,
@@ -507,7 +507,8 @@ fn update_section(
                 let table = fw.sev_hashes_table().map_err(fw_err(image))?;
                 // The table sits at the same offset within the section's
                 // page as its own GPA within a page.
-                let offset = (table.gpa & 0xfff) as usize;
+                // Masked to 12 bits, so the conversion cannot fail.
+                let offset = usize::try_from(table.gpa & 0xfff).unwrap_or(PAGE_SIZE);
                 let page = k.page(offset)?;
                 g.update_normal_pages(gpa, page.as_slice())
                     .map_err(pages_err(image, "SNP kernel hashes section"))
