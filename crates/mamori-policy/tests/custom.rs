@@ -329,3 +329,24 @@ fn policies_are_shared_across_threads() {
         assert!(h.join().unwrap().iter().all(|s| *s == want));
     }
 }
+
+#[test]
+fn a_policy_evaluates_normally_after_hitting_its_budget() {
+    let src = r#"
+package mamori.appraisal
+import rego.v1
+n := count([1 | some a in numbers.range(1, input.n); some b in numbers.range(1, input.n); some c in numbers.range(1, input.n)])
+trust_vector := {"hardware": 2} if n > 0
+"#;
+    let p = AppraisalPolicy::compile(src).unwrap();
+    for _ in 0..3 {
+        assert!(matches!(
+            p.evaluate_json(&json!({"n": 2000})),
+            Err(PolicyError::LimitExceeded(_))
+        ));
+        assert_eq!(
+            p.evaluate_json(&json!({"n": 3})).unwrap().status,
+            TrustTier::Affirming
+        );
+    }
+}

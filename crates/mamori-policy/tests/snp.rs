@@ -212,3 +212,21 @@ fn the_default_snp_policy_runs_compiled() {
     assert!(snp().is_compiled());
     assert!(defaults::resource_policy().unwrap().is_compiled());
 }
+
+#[test]
+fn one_policy_alternating_inputs_on_one_thread() {
+    // The VM a thread reuses carries nothing from one evaluation to the next.
+    let p = snp();
+    let mut debug = snp_claims();
+    debug["policy"]["debug"] = json!(true);
+    for i in 0..20 {
+        let (claims, want) = if i % 2 == 0 {
+            (snp_claims(), TrustTier::Affirming)
+        } else {
+            (debug.clone(), TrustTier::Contraindicated)
+        };
+        let out = appraise(&p, &snp_input(claims, good_reference(), true)).unwrap();
+        assert_eq!(out.status, want, "{i}");
+        assert_eq!(out.reasons.is_empty(), want == TrustTier::Affirming);
+    }
+}
