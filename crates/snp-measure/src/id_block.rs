@@ -219,17 +219,10 @@ impl SigningKey {
 
     /// The key's public half in SNP form.
     pub fn public_key(&self) -> SnpPublicKey {
-        // Uncompressed SEC1 point: 0x04 || X || Y, big-endian.
-        let point = self.pair.public_key().as_ref();
-        let x = point.get(1..1 + P384_LEN).unwrap_or_default();
-        let y = point
-            .get(1 + P384_LEN..1 + 2 * P384_LEN)
-            .unwrap_or_default();
-        let mut out = [0u8; PUBLIC_KEY_LEN];
-        put(&mut out, 0, &CURVE_P384.to_le_bytes());
-        put(&mut out, 4, &be_to_le_component(x));
-        put(&mut out, 4 + COMPONENT_LEN, &be_to_le_component(y));
-        SnpPublicKey(Box::new(out))
+        // aws-lc-rs gives P-384 public keys as uncompressed SEC1 points, so
+        // this cannot fail; the fallback keeps it panic-free regardless.
+        SnpPublicKey::from_sec1_point(self.pair.public_key().as_ref())
+            .unwrap_or_else(|_| SnpPublicKey(Box::new([0u8; PUBLIC_KEY_LEN])))
     }
 
     /// Signs `message` (ECDSA P-384, SHA-384) and returns the SNP
@@ -306,6 +299,28 @@ impl SnpPublicKey {
     /// The digest a report carries for this key.
     pub fn digest(&self) -> KeyDigest {
         KeyDigest(sha384(self.0.as_slice()))
+    }
+
+    /// Builds the structure from a P-384 public key as an uncompressed SEC1
+    /// point (`0x04 || X || Y`, 97 bytes), e.g. to compute the
+    /// `ID_KEY_DIGEST` a policy should expect from a public key alone.
+    pub fn from_sec1_point(point: &[u8]) -> Result<Self, IdBlockError> {
+        let coords = match point.split_first() {
+            Some((0x04, coords)) if coords.len() == 2 * P384_LEN => coords,
+            _ => {
+                return Err(IdBlockError::Length {
+                    what: "uncompressed P-384 point",
+                    len: point.len(),
+                    expected: 1 + 2 * P384_LEN,
+                })
+            }
+        };
+        let (x, y) = coords.split_at(P384_LEN);
+        let mut out = [0u8; PUBLIC_KEY_LEN];
+        put(&mut out, 0, &CURVE_P384.to_le_bytes());
+        put(&mut out, 4, &be_to_le_component(x));
+        put(&mut out, 4 + COMPONENT_LEN, &be_to_le_component(y));
+        Ok(SnpPublicKey(Box::new(out)))
     }
 
     /// Reads the structure from bytes (e.g. out of an ID_AUTH).
@@ -630,6 +645,18 @@ eg11SqAGZVS+NNGEClKuVaWY6nrYmYo=
         let mut x = point[1..49].to_vec();
         x.reverse();
         assert_eq!(&p.0[4..52], x.as_slice());
+    }
+
+    #[test]
+    fn public_key_from_point() {
+        let k = key();
+        let point = k.pair.public_key().as_ref().to_vec();
+        assert_eq!(
+            SnpPublicKey::from_sec1_point(&point).expect("valid point"),
+            k.public_key()
+        );
+        assert!(SnpPublicKey::from_sec1_point(&point[1..]).is_err());
+        assert!(SnpPublicKey::from_sec1_point(&[]).is_err());
     }
 
     #[test]
