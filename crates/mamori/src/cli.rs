@@ -21,6 +21,168 @@ pub enum Command {
     Sim(SimCommand),
     /// The whole flow on this machine with a simulated TEE, narrated.
     Demo(DemoArgs),
+    /// Run the Verifier and key broker (embedded store).
+    Serve(ServeArgs),
+    /// Administer a running server (or generate an admin key).
+    Admin(AdminArgs),
+    /// Load generator: complete attestation flows against a running server.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The configuration file (TOML); every key has a default.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:8080 (overrides the file).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Data directory: database and key-encryption key (overrides the file).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// An admin public key (PEM, Ed25519 or P-256). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub admin_public_key: Vec<PathBuf>,
+    /// Trust an extra SEV-SNP root, e.g. `mamori sim snp`'s development ARK. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub snp_trust_anchor: Vec<PathBuf>,
+    /// Accept the unsigned `sample` TEE (development only; never affirming).
+    #[arg(long)]
+    pub insecure_allow_sample_tee: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// Server URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The admin private key (PKCS#8 PEM, from `mamori admin keygen`).
+    #[arg(long, global = true, value_name = "PRIVATE_KEY_FILE")]
+    pub key: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Write a new Ed25519 admin key pair (admin.key 0600, admin.pub).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Secrets released to attested TEEs.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
+    /// Rego resource policies per path or path prefix.
+    #[command(subcommand, name = "resource-policy")]
+    ResourcePolicy(PolicyCommand),
+    /// Rego appraisal policies per TEE kind (or `default`).
+    #[command(subcommand, name = "attestation-policy")]
+    AttestationPolicy(PolicyCommand),
+    /// Reference values visible to appraisal policies.
+    #[command(subcommand, name = "reference-value")]
+    ReferenceValue(ReferenceCommand),
+    /// The hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Rotate the token-signing key.
+    #[command(name = "rotate-signing-key")]
+    RotateSigningKey,
+    /// Evaluate a policy against an input without changing anything.
+    #[command(name = "dry-run")]
+    DryRun {
+        /// appraisal or resource
+        #[arg(long)]
+        kind: String,
+        /// Input JSON file.
+        #[arg(long)]
+        input: PathBuf,
+        /// Policy file (default: the policy in force).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        #[arg(long)]
+        tee: Option<String>,
+        #[arg(long)]
+        path: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ResourceCommand {
+    /// Store a secret: `resource set REPO/TYPE/TAG --file F`.
+    Set {
+        path: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    Delete {
+        path: String,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// `set TARGET --file POLICY.rego`: TARGET is a path/prefix (resource
+    /// policies; "" for all) or a TEE kind (appraisal policies).
+    Set {
+        target: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReferenceCommand {
+    /// `set NAME VALUE...`
+    Set {
+        name: String,
+        #[arg(required = true)]
+        values: Vec<String>,
+        /// Expire after this many seconds.
+        #[arg(long)]
+        expires_in: Option<i64>,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    List {
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    Verify,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Server URL. Without it, a server is started in-process on loopback.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Complete flows to run (bounded).
+    #[arg(long, default_value_t = 5000)]
+    pub flows: usize,
+    /// Stop after this many seconds even if flows remain.
+    #[arg(long, default_value_t = 60)]
+    pub max_seconds: u64,
+    /// `snp` (simulated SEV-SNP over the native API) or `kbs-sample`
+    /// (the sample TEE over the KBS-compatible API).
+    #[arg(long, default_value = "snp")]
+    pub mode: String,
+    /// Admin private key, to provision the server (with --url).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Development platform directory (`mamori sim snp --platform`) whose
+    /// root the server trusts (with --url).
+    #[arg(long)]
+    pub platform: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

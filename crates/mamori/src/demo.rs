@@ -48,12 +48,8 @@ fn sha384(data: &[u8]) -> [u8; 48] {
     out
 }
 
-fn run_inner(n: &mut Narrator) -> Result<(), String> {
+fn offline(n: &mut Narrator, chain: &SnpSimChain) -> Result<(), String> {
     let now = crate::verify::now();
-    n.step("A simulated AMD SEV-SNP platform");
-    n.say("Generating a development chain: ARK and ASK (RSA-4096, RSASSA-PSS) and a P-384 VCEK");
-    n.say("with AMD's TCB and chip-id extensions. It is not AMD's: it is trusted only when named.");
-    let chain = SnpSimChain::generate(SimChainOptions::default()).map_err(|e| e.to_string())?;
     let ark = Certificate::from_der(chain.ark_der()).map_err(|e| e.to_string())?;
     let certs = vec![
         Certificate::from_der(chain.vcek_der()).map_err(|e| e.to_string())?,
@@ -175,11 +171,218 @@ pub fn run(a: &DemoArgs) -> ExitCode {
     outln(
         &n.s.bold("Mamori demo: remote attestation of a (simulated) AMD SEV-SNP confidential VM"),
     );
-    match run_inner(&mut n) {
+    match run_all(&mut n) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mamori demo failed: {e}");
             ExitCode::from(1)
         }
     }
+}
+
+fn run_all(n: &mut Narrator) -> Result<(), String> {
+    outln("");
+    outln(&n.s.bold("Part 1 — the Verifier, offline"));
+    n.step("A simulated AMD SEV-SNP platform");
+    n.say("Generating a development chain: ARK and ASK (RSA-4096, RSASSA-PSS) and a P-384 VCEK");
+    n.say("with AMD's TCB and chip-id extensions. It is not AMD's: it is trusted only when named.");
+    let chain = std::sync::Arc::new(
+        SnpSimChain::generate(SimChainOptions::default()).map_err(|e| e.to_string())?,
+    );
+    n.ok(&format!(
+        "platform ready: product {}, chip id {}…",
+        chain.options().product,
+        &hex::encode(chain.chip_id())[..16]
+    ));
+    offline(n, &chain)?;
+    outln("");
+    outln(&n.s.bold("Part 2 — the key broker: attestation, policy, secret release"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(service_part(n, chain))?;
+    outln("");
+    outln(&n.s.bold(
+        "Done: the approved VM got its disk key; the debug VM and the unknown image were refused, with the claim that failed.",
+    ));
+    Ok(())
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn service_part(n: &mut Narrator, chain: std::sync::Arc<SnpSimChain>) -> Result<(), String> {
+    use mamori_agent::{NativeClient, SimulatedSnp, TeeKey};
+    use serde_json::json;
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "mamori-demo-{}-{}",
+        std::process::id(),
+        mamori_server::now()
+    )));
+    std::fs::create_dir_all(&dir.0).map_err(|e| e.to_string())?;
+
+    n.step("The operator starts `mamori serve` (embedded store, loopback, ephemeral port)");
+    let (admin_private, admin_public) = mamori_service::admin::generate_key_pair()?;
+    std::fs::write(dir.0.join("admin.pub"), admin_public).map_err(|e| e.to_string())?;
+    std::fs::write(dir.0.join("ark.pem"), chain.ark_pem()).map_err(|e| e.to_string())?;
+    let mut cfg = mamori_service::Config::default();
+    cfg.data_dir = dir.0.join("data");
+    cfg.admin.public_keys = vec![dir.0.join("admin.pub")];
+    cfg.snp.trust_anchors = vec![dir.0.join("ark.pem")];
+    cfg.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let svc = mamori_service::Service::start(cfg, mamori_server::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let app = mamori_server::router(svc.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    n.ok(&format!("listening on {url}; token-signing key created and sealed; development root trusted for this demo only"));
+
+    let http = reqwest::Client::new();
+    let admin = |method: reqwest::Method, path: &'static str, body: String| {
+        let token =
+            mamori_service::admin::sign_token(admin_private.as_bytes(), mamori_server::now(), 120);
+        let req = http.request(method, format!("{url}{path}"));
+        async move {
+            let r = req
+                .bearer_auth(token?)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if r.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("{path}: {}", r.text().await.unwrap_or_default()))
+            }
+        }
+    };
+    n.step("The operator registers the approved launch measurement and a disk key");
+    let approved = sha384(b"ovmf + kernel + initrd + cmdline of the approved image");
+    admin(
+        reqwest::Method::PUT,
+        "/v1/admin/reference-value",
+        json!({"name": "snp_launch_measurement", "values": [hex::encode(approved)]}).to_string(),
+    )
+    .await?;
+    n.field(
+        "reference",
+        &format!("snp_launch_measurement = {}…", &hex::encode(approved)[..32]),
+    );
+    let disk_key = b"LUKS2 volume key for vm-42 (256 bits of randomness in real life)";
+    admin(
+        reqwest::Method::PUT,
+        "/v1/admin/resource/default/disk-key/vm-42",
+        String::from_utf8_lossy(disk_key).into_owned(),
+    )
+    .await?;
+    n.field(
+        "resource",
+        "default/disk-key/vm-42 (sealed with AES-256-GCM under the key-encryption key)",
+    );
+    n.field(
+        "policy",
+        "release only when every submodule is affirming (the default resource policy)",
+    );
+
+    let client = NativeClient::new(&url, http.clone());
+    let vm = |policy: u64, measurement: [u8; 48]| SimulatedSnp {
+        chain: chain.clone(),
+        options: ReportOptions {
+            measurement,
+            policy,
+            ..ReportOptions::default()
+        },
+    };
+
+    n.step("VM vm-42 boots the approved image and attests (passport model)");
+    let key = TeeKey::generate().map_err(|e| e.to_string())?;
+    n.say("It makes a P-256 key, asks for a nonce, and binds both into REPORT_DATA:");
+    n.say(
+        "SHA-384(JCS({\"nonce\", \"tee-pubkey\"})) — only this VM can open what is released to it.",
+    );
+    let passport = client
+        .attest(&vm(0x30000, approved), &key)
+        .await
+        .map_err(|e| e.to_string())?;
+    n.ok(&format!(
+        "EAR token issued: ear.status = {}",
+        n.s.green(&passport.status)
+    ));
+    if let Some(v) = passport.response.get("trust_vector") {
+        n.field("trust vector", &v.to_string());
+    }
+    let secret = client
+        .resource(&passport.token, &key, "default/disk-key/vm-42")
+        .await
+        .map_err(|e| e.to_string())?;
+    n.ok(&format!(
+        "disk key released as a JWE and decrypted inside the VM: {:?}",
+        String::from_utf8_lossy(&secret)
+    ));
+
+    n.step("A VM launched with debugging allowed asks for the same key");
+    let key = TeeKey::generate().map_err(|e| e.to_string())?;
+    let p = client
+        .attest(&vm(0x30000 | tee_sim::snp::POLICY_DEBUG, approved), &key)
+        .await
+        .map_err(|e| e.to_string())?;
+    n.say(&format!(
+        "its report is genuine, but the appraisal says {}",
+        n.s.red(&p.status)
+    ));
+    for r in &p.reasons {
+        n.field("failed claim", r);
+    }
+    match client
+        .resource(&p.token, &key, "default/disk-key/vm-42")
+        .await
+    {
+        Ok(_) => return Err("the debug VM received the key".into()),
+        Err(e) => n.refused(&format!("release refused: {e}")),
+    }
+
+    n.step("A VM booted from an unknown image asks for the key");
+    let key = TeeKey::generate().map_err(|e| e.to_string())?;
+    let p = client
+        .attest(&vm(0x30000, sha384(b"an image nobody approved")), &key)
+        .await
+        .map_err(|e| e.to_string())?;
+    n.say(&format!("appraisal: {}", n.s.red(&p.status)));
+    for r in &p.reasons {
+        n.field("failed claim", r);
+    }
+    match client
+        .resource(&p.token, &key, "default/disk-key/vm-42")
+        .await
+    {
+        Ok(_) => return Err("the unknown image received the key".into()),
+        Err(e) => n.refused(&format!("release refused: {e}")),
+    }
+
+    n.step("Every decision is in the hash-chained audit log");
+    let check = svc.audit_verify().await.map_err(|e| e.to_string())?;
+    n.ok(&format!(
+        "{} entries, chain intact (head {}…)",
+        check.entries,
+        &check.head[..16]
+    ));
+    server.abort();
+    svc.store().close().await;
+    Ok(())
 }

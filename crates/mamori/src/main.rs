@@ -1,11 +1,14 @@
 //! The `mamori` command: a thin layer over the library crates.
 #![forbid(unsafe_code)]
 
+mod admin;
+mod bench;
 mod cli;
 mod demo;
 mod detect;
 mod inspect;
 mod output;
+mod serve;
 mod sim;
 mod style;
 mod verify;
@@ -20,5 +23,8 @@ fn main() -> ExitCode {
         cli::Command::Verify(a) => verify::run(&a),
         cli::Command::Sim(cli::SimCommand::Snp(a)) => sim::run_snp(&a),
         cli::Command::Demo(a) => demo::run(&a),
+        cli::Command::Serve(a) => serve::run(&a),
+        cli::Command::Admin(a) => admin::run(&a),
+        cli::Command::Bench(a) => bench::run(&a),
     }
 }

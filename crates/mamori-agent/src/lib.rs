@@ -1,0 +1,69 @@
+//! The attester side of Mamori: what runs inside a confidential VM. It owns
+//! the TEE's ephemeral key, binds it with the verifier's nonce into the
+//! evidence's report data, and speaks the KBS 0.4.0 protocol (as
+//! Confidential Containers guests do) or Mamori's native API to obtain a
+//! token and secrets, which arrive as JWE encrypted to that key.
+//!
+//! Evidence sources: a simulated SEV-SNP platform (development, demos, load
+//! tests) and the KBS `sample` TEE. Collection from real hardware
+//! (configfs-tsm, /dev/sev-guest) plugs in as another [`EvidenceSource`].
+#![forbid(unsafe_code)]
+
+mod client;
+mod source;
+
+pub use client::{AgentError, KbsClient, NativeClient, Passport};
+pub use source::{EvidenceSource, SampleTee, SimulatedSnp};
+
+use aws_lc_rs::digest::{digest, SHA384};
+use mamori_jwe::PrivateKey;
+use mamori_token::EcCurve;
+use serde_json::{json, Value};
+
+/// The TEE's ephemeral key pair; secrets are released encrypted to it.
+pub struct TeeKey {
+    key: PrivateKey,
+}
+
+impl TeeKey {
+    /// An EC P-256 key, the Confidential Containers guest default.
+    pub fn generate() -> Result<Self, AgentError> {
+        Ok(TeeKey {
+            key: PrivateKey::generate_ec(EcCurve::P256)
+                .map_err(|e| AgentError::Crypto(e.to_string()))?,
+        })
+    }
+
+    /// The public key as the `tee-pubkey` JWK (with `alg` as guests send it).
+    pub fn jwk(&self) -> Value {
+        let mut j = serde_json::to_value(self.key.public_jwk()).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut j {
+            m.insert("alg".into(), json!("ECDH-ES+A256KW"));
+        }
+        j
+    }
+
+    /// Opens a JWE released to this key.
+    pub fn decrypt(&self, jwe: &str) -> Result<Vec<u8>, AgentError> {
+        mamori_jwe::decrypt(jwe, &self.key).map_err(|e| AgentError::Crypto(format!("JWE: {e}")))
+    }
+}
+
+/// REPORT_DATA for a session: SHA-384 of the RFC 8785 canonical JSON of the
+/// runtime data, zero-padded to 64 bytes. The KBS protocol adds the
+/// `additional-evidence` member (`Some("")` when there is none).
+pub fn report_data(
+    nonce: &str,
+    tee_pubkey: &Value,
+    additional_evidence: Option<&str>,
+) -> Result<[u8; 64], AgentError> {
+    let mut obj = json!({"nonce": nonce, "tee-pubkey": tee_pubkey});
+    if let Some(a) = additional_evidence {
+        obj["additional-evidence"] = json!(a);
+    }
+    let canonical =
+        mamori_token::jcs::canonicalize(&obj).map_err(|e| AgentError::Crypto(e.to_string()))?;
+    let mut out = [0u8; 64];
+    out[..48].copy_from_slice(digest(&SHA384, canonical.as_bytes()).as_ref());
+    Ok(out)
+}

@@ -1,0 +1,120 @@
+//! `mamori serve`: the Verifier and key broker on the embedded store.
+
+use crate::cli::ServeArgs;
+use mamori_service::{Config, Service};
+use std::process::ExitCode;
+
+/// Reads the config file (if any) and applies the command-line overrides.
+pub fn load_config(a: &ServeArgs) -> Result<Config, String> {
+    let mut cfg = match &a.config {
+        Some(p) => Config::from_file(p).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(l) = &a.listen {
+        cfg.listen = l.parse().map_err(|e| format!("--listen {l:?}: {e}"))?;
+    }
+    if let Some(d) = &a.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    cfg.admin
+        .public_keys
+        .extend(a.admin_public_key.iter().cloned());
+    cfg.snp
+        .trust_anchors
+        .extend(a.snp_trust_anchor.iter().cloned());
+    if a.insecure_allow_sample_tee {
+        cfg.insecure_allow_sample_tee = true;
+    }
+    cfg.validate().map_err(|e| e.to_string())?;
+    Ok(cfg)
+}
+
+pub fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("MAMORI_LOG").unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if cfg.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn run_async(cfg: Config) -> Result<(), String> {
+    let svc = Service::start(cfg.clone(), mamori_server::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    if cfg.admin.public_keys.is_empty() {
+        tracing::warn!("no admin public key configured: admin endpoints refuse every request (see `mamori admin keygen`)");
+    }
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "mamori serving");
+    let housekeeping = mamori_server::spawn_housekeeping(svc.clone());
+    let app = mamori_server::router(svc.clone());
+    let result = match &cfg.tls {
+        Some(tls) => mamori_server::tls::serve(listener, app, tls, shutdown_signal()).await,
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    housekeeping.abort();
+    svc.store().close().await;
+    result
+}
+
+pub fn run(a: &ServeArgs) -> ExitCode {
+    let cfg = match load_config(a) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mamori serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&cfg);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mamori serve: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run_async(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mamori serve: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
