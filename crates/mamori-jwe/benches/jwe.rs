@@ -29,6 +29,38 @@ fn bench(c: &mut Criterion) {
             b.iter(|| recipient.encrypt(black_box(&secret)).unwrap())
         });
     }
+    // The primitives alone, for the overhead ratio in the same run.
+    let peer =
+        aws_lc_rs::agreement::PrivateKey::generate(&aws_lc_rs::agreement::ECDH_P256).unwrap();
+    let peer_public = peer.compute_public_key().unwrap().as_ref().to_vec();
+    g.bench_function("raw P-256 ephemeral keygen + ECDH", |b| {
+        b.iter(|| {
+            let eph = aws_lc_rs::agreement::PrivateKey::generate(&aws_lc_rs::agreement::ECDH_P256)
+                .unwrap();
+            let _ = eph.compute_public_key().unwrap();
+            let peer = aws_lc_rs::agreement::UnparsedPublicKey::new(
+                &aws_lc_rs::agreement::ECDH_P256,
+                &peer_public,
+            );
+            aws_lc_rs::agreement::agree(&eph, peer, (), |z| Ok(z[0])).unwrap()
+        })
+    });
+    let rsa =
+        aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let oaep = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(rsa.public_key()).unwrap();
+    g.bench_function("raw RSA-OAEP-256 2048 encrypt", |b| {
+        let mut out = vec![0u8; oaep.ciphertext_size()];
+        b.iter(|| {
+            oaep.encrypt(
+                &aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256,
+                black_box(&secret),
+                &mut out,
+                None,
+            )
+            .unwrap()
+            .len()
+        })
+    });
     g.finish();
     let mut g = c.benchmark_group("jwe decrypt");
     for (name, key) in &keys {
