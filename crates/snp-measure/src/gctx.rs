@@ -195,15 +195,15 @@ impl GuestContext {
 
     /// Adds `data` as normal pages starting at `gpa`.
     ///
-    /// The pages' own digests are independent of each other, so for large
-    /// regions (firmware images) they are computed on all available cores;
-    /// only the chaining through PAGE_INFO is sequential. The result does not
-    /// depend on how many threads ran.
+    /// Runs on the calling thread. The pages' own digests are independent,
+    /// so a caller that wants to spread them over cores (the CLI does, while
+    /// reading the file) can compute them with [`page_digest`] and pass them
+    /// to [`update_normal_page_digests`](Self::update_normal_page_digests).
     pub fn update_normal_pages(&mut self, gpa: Gpa, data: &[u8]) -> Result<(), PageUpdateError> {
         let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
         let pages = checked_pages(gpa, len)?;
-        for (digest, page_gpa) in page_digests(data).iter().zip(pages) {
-            self.update(PageType::Normal, page_gpa, digest);
+        for (page, page_gpa) in data.chunks_exact(PAGE_SIZE).zip(pages) {
+            self.update(PageType::Normal, page_gpa, &sha384(page));
         }
         Ok(())
     }
@@ -285,53 +285,6 @@ fn checked_pages(gpa: Gpa, len: u64) -> Result<impl Iterator<Item = Gpa>, PageUp
         .checked_add(len)
         .ok_or(PageUpdateError::AddressOverflow { gpa, len })?;
     Ok((gpa.0..end).step_by(PAGE_SIZE).map(Gpa))
-}
-
-/// Regions smaller than this are hashed on the calling thread: below it,
-/// starting a thread costs more than it saves.
-const PARALLEL_MIN_PAGES: usize = 128;
-/// More threads than this gain nothing for a few MiB of firmware.
-const MAX_THREADS: usize = 8;
-
-/// SHA-384 of every whole page of `data`, in order.
-fn page_digests(data: &[u8]) -> Vec<[u8; DIGEST_SIZE]> {
-    let hash_all = |chunk: &[u8]| -> Vec<[u8; DIGEST_SIZE]> {
-        chunk.chunks_exact(PAGE_SIZE).map(sha384).collect()
-    };
-    let pages = data.len() / PAGE_SIZE;
-    let threads = if pages >= PARALLEL_MIN_PAGES {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_THREADS)
-    } else {
-        1
-    };
-    if threads <= 1 {
-        return hash_all(data);
-    }
-    let chunk_len = pages.div_ceil(threads) * PAGE_SIZE;
-    std::thread::scope(|scope| {
-        let mut chunks = data.chunks(chunk_len);
-        let first = chunks.next().unwrap_or_default();
-        // Each further chunk on its own thread, or inline if the thread
-        // cannot be started.
-        let others: Vec<_> = chunks
-            .map(|chunk| {
-                let handle = std::thread::Builder::new()
-                    .spawn_scoped(scope, move || hash_all(chunk))
-                    .ok();
-                (chunk, handle)
-            })
-            .collect();
-        let mut out = hash_all(first);
-        for (chunk, handle) in others {
-            match handle.map(|h| h.join()) {
-                Some(Ok(digests)) => out.extend(digests),
-                _ => out.extend(hash_all(chunk)),
-            }
-        }
-        out
-    })
 }
 
 /// The contents digest of one page, as [`GuestContext::update_normal_page_digests`]
@@ -418,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn parallel_page_hashing_matches_sequential() {
+    fn large_regions_match_per_page_updates() {
         for pages in [127usize, 128, 129, 257, 1001] {
             let data: Vec<u8> = (0..pages * PAGE_SIZE)
                 .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2])
