@@ -287,6 +287,27 @@ struct ProtectedHeader {
     crit: Option<serde_json::Value>,
 }
 
+/// The protected header as the KBS client re-serialises it: `alg`, `enc`,
+/// then every other member in key order, nested objects in key order
+/// (serde_json's `Value` map is sorted without `preserve_order`).
+fn client_canonical_header(header: &ProtectedHeader) -> Result<String, JweError> {
+    let value = serde_json::to_value(header).map_err(|_| JweError::Crypto("header"))?;
+    let serde_json::Value::Object(mut members) = value else {
+        return Err(JweError::Crypto("header"));
+    };
+    let alg = members.remove("alg").unwrap_or(serde_json::Value::Null);
+    let enc = members.remove("enc").unwrap_or(serde_json::Value::Null);
+    let mut out = format!("{{\"alg\":{alg},\"enc\":{enc}");
+    for (k, v) in &members {
+        out.push(',');
+        out.push_str(&serde_json::Value::String(k.clone()).to_string());
+        out.push(':');
+        out.push_str(&v.to_string());
+    }
+    out.push('}');
+    Ok(out)
+}
+
 enum RecipientKey {
     Ec {
         curve: EcCurve,
@@ -441,7 +462,11 @@ impl Recipient {
                 (header, out)
             }
         };
-        let header_json = serde_json::to_vec(&header).map_err(|_| JweError::Crypto("header"))?;
+        // Confidential Containers guests do not use the received `protected`
+        // text as the GCM AAD: they decode the header and serialise it again
+        // with `alg`, `enc`, then the other members (and nested members)
+        // sorted. Emitting exactly that form makes both AADs identical.
+        let header_json = client_canonical_header(&header)?.into_bytes();
         let protected = b64::encode(&header_json);
         let mut iv = [0u8; IV_LEN];
         aws_lc_rs::rand::fill(&mut iv).map_err(|_| JweError::Crypto("random"))?;

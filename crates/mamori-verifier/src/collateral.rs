@@ -36,6 +36,16 @@ impl Collateral {
     /// Adds one item recognised by content: PEM (certificates and CRLs in any
     /// mix), DER certificate(s) or CRL, or a JSON/XML document.
     pub fn add(&mut self, origin: &str, bytes: &[u8]) -> Result<(), CollateralError> {
+        // JSON and XML documents first: they may embed PEM text (combined
+        // collateral JSON carries certificate chains) without being PEM.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if matches!(first, Some(b'{') | Some(b'[') | Some(b'<')) {
+            self.documents.push(Document {
+                origin: origin.to_owned(),
+                bytes: bytes.to_vec(),
+            });
+            return Ok(());
+        }
         match split_blobs(bytes) {
             Ok(Some(blobs)) if !blobs.is_empty() => {
                 for b in blobs {
@@ -46,20 +56,9 @@ impl Collateral {
                 }
                 Ok(())
             }
-            Ok(_) => {
-                let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-                if matches!(first, Some(b'{') | Some(b'[') | Some(b'<')) {
-                    self.documents.push(Document {
-                        origin: origin.to_owned(),
-                        bytes: bytes.to_vec(),
-                    });
-                    Ok(())
-                } else {
-                    Err(CollateralError::Unrecognised {
-                        origin: origin.to_owned(),
-                    })
-                }
-            }
+            Ok(_) => Err(CollateralError::Unrecognised {
+                origin: origin.to_owned(),
+            }),
             Err(source) => Err(CollateralError::Certificate {
                 origin: origin.to_owned(),
                 source,

@@ -63,6 +63,12 @@ impl Certificate {
         if x.signature_algorithm != x.tbs_certificate.signature {
             return Err(CertError::AlgorithmMismatch);
         }
+        // And byte for byte: the outer copy is not signed, so any encoding
+        // difference (e.g. a wrong tag on the OID) is a malleated certificate.
+        match crate::der::algorithm_identifiers(der, false) {
+            Some((outer, inner)) if outer == inner => {}
+            _ => return Err(CertError::AlgorithmMismatch),
+        }
         let scheme = SignatureScheme::from_algorithm_identifier(&x.signature_algorithm)?;
         let public_key = PublicKey::from_spki(x.public_key())?;
         let subject_cn = x

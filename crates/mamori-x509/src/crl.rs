@@ -30,6 +30,10 @@ impl Crl {
         if c.signature_algorithm != c.tbs_cert_list.signature {
             return Err(CrlError::Signature(CertError::AlgorithmMismatch));
         }
+        match crate::der::algorithm_identifiers(der, true) {
+            Some((outer, inner)) if outer == inner => {}
+            _ => return Err(CrlError::Signature(CertError::AlgorithmMismatch)),
+        }
         let scheme = SignatureScheme::from_algorithm_identifier(&c.signature_algorithm)?;
         Ok(Self {
             der: der.to_vec(),

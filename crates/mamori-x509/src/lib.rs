@@ -12,6 +12,7 @@
 
 mod cert;
 mod crl;
+mod der;
 mod error;
 mod path;
 mod pem;

@@ -27,6 +27,9 @@ pub enum Command {
     Admin(AdminArgs),
     /// Load generator: complete attestation flows against a running server.
     Bench(BenchArgs),
+    /// Expected launch measurements (SEV-SNP) and ID blocks, identical to
+    /// the reference tool sev-snp-measure.
+    Measure(snp_measure::MeasureArgs),
 }
 
 #[derive(Args, Debug)]
@@ -250,6 +253,8 @@ pub struct DemoArgs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TeeKind {
     Snp,
+    Tdx,
+    Sgx,
 }
 
 #[derive(Args, Debug)]

@@ -11,6 +11,13 @@ fn run_inner(args: &InspectArgs) -> Result<(String, Value), (u8, String)> {
     let bytes = read_file(&args.file).map_err(|UsageError(m)| (2, m))?;
     let evidence = detect(&bytes, args.tee).map_err(|UsageError(m)| (2, m))?;
     match evidence {
+        Evidence::Dcap { quote, container } => {
+            let q = tee_dcap::inspect(&quote).map_err(|e| (1, format!("quote: {e}")))?;
+            let mut j = q.to_json();
+            j["container"] = json!(container);
+            let tee = if q.info.tee_type == 0 { "sgx" } else { "tdx" };
+            Ok((q.describe(), json!({"tee": tee, "claims": j})))
+        }
         Evidence::Snp(ev) => {
             let report = Report::parse(&ev.report).map_err(|e| (1, format!("report: {e}")))?;
             let claims = SnpClaims::new(&report, None, None);

@@ -26,5 +26,23 @@ fn main() -> ExitCode {
         cli::Command::Serve(a) => serve::run(&a),
         cli::Command::Admin(a) => admin::run(&a),
         cli::Command::Bench(a) => bench::run(&a),
+        cli::Command::Measure(a) => measure(&a),
+    }
+}
+
+fn measure(a: &snp_measure::MeasureArgs) -> ExitCode {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match snp_measure::run(a, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mamori measure: {e}");
+            match e {
+                snp_measure::MeasureError::Usage(_) | snp_measure::MeasureError::Read { .. } => {
+                    ExitCode::from(2)
+                }
+                _ => ExitCode::from(1),
+            }
+        }
     }
 }

@@ -60,7 +60,8 @@ pub fn evaluate(args: &VerifyArgs) -> Result<Outcome, UsageError> {
         Some(s) => parse_time(s)?,
         None => now(),
     };
-    let collateral = load_collateral(&args.collateral)?;
+    let loaded = load_collateral(&args.collateral)?;
+    let collateral = &loaded.bag;
     let mut trust = TrustStore::amd();
     for p in &args.trust_anchor {
         for c in load_anchor(p)? {
@@ -70,9 +71,41 @@ pub fn evaluate(args: &VerifyArgs) -> Result<Outcome, UsageError> {
     let evidence = detect(&bytes, args.tee)?;
     let tee = evidence.tee();
     let result = match evidence {
-        Evidence::Snp(ev) => verify_snp(&ev, &collateral, &trust, now),
+        Evidence::Snp(ev) => verify_snp(&ev, collateral, &trust, now),
+        Evidence::Dcap { quote, container } => verify_dcap(&quote, container, &loaded.files, now)?,
     };
     Ok(Outcome { tee, result })
+}
+
+/// Intel DCAP: the collateral files are recognised by tee-dcap (PCK and
+/// TCB-signing chains, CRLs, PCS TCB info and QE identity, combined JSON).
+fn verify_dcap(
+    quote: &[u8],
+    container: &str,
+    files: &[(std::path::PathBuf, bool, Vec<u8>)],
+    now: UnixTime,
+) -> Result<Result<Value, Rejection>, UsageError> {
+    let mut bag = tee_dcap::Collateral::new();
+    for (i, (path, explicit, bytes)) in files.iter().enumerate() {
+        if let Err(e) = bag.add_input(i, bytes) {
+            if *explicit {
+                return Err(UsageError(format!("collateral {}: {e}", path.display())));
+            }
+        }
+    }
+    Ok(match tee_dcap::verify(quote, &bag, now.seconds()) {
+        Ok(v) => {
+            let mut claims = v.claims_json();
+            if let Value::Object(m) = &mut claims {
+                m.insert("container".into(), json!(container));
+            }
+            Ok(claims)
+        }
+        Err(e) => Err(Rejection {
+            check: "dcap",
+            message: e.to_string(),
+        }),
+    })
 }
 
 fn verify_snp(
@@ -132,23 +165,28 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
             if args.json {
                 outln(&json!({"tee": outcome.tee, "verified": true, "claims": claims}).to_string());
             } else {
-                let m = |k: &str| {
-                    claims
-                        .get(k)
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_owned()
-                };
-                outln(&format!(
-                    "verified: {} evidence ({}, {}, signed by {})",
-                    outcome.tee,
-                    m("product"),
-                    m("container"),
-                    m("signing_key").to_uppercase()
-                ));
-                outln(&format!("  measurement  {}", m("measurement")));
-                outln(&format!("  report_data  {}", m("report_data")));
-                if m("root") == "explicit" {
+                outln(&format!("verified: {} evidence", outcome.tee));
+                for k in [
+                    "product",
+                    "signing_key",
+                    "container",
+                    "measurement",
+                    "mr_td",
+                    "mr_enclave",
+                    "mr_signer",
+                    "tcb_status",
+                    "advisory_ids",
+                    "report_data",
+                ] {
+                    match claims.get(k) {
+                        Some(Value::String(v)) if !v.is_empty() => outln(&format!("  {k:<13}{v}")),
+                        Some(Value::Array(a)) if !a.is_empty() => {
+                            outln(&format!("  {k:<13}{}", Value::Array(a.clone())))
+                        }
+                        _ => {}
+                    }
+                }
+                if claims.get("root").and_then(Value::as_str) == Some("explicit") {
                     outln("  note: the root is an explicitly named trust anchor, not a pinned vendor root");
                 }
             }

@@ -280,3 +280,122 @@ fn demo_runs_to_the_end() {
     assert!(text.contains("verified"));
     assert!(text.contains("refused (signature)"));
 }
+
+#[test]
+fn dcap_quotes_verify_through_the_cli() {
+    let (Some(q), Some(c)) = (
+        vec_path("tdx-quote-v4/tdx-v4-b0c06f-dcapqvl.bin"),
+        vec_path("dcap-collateral/collateral-tdx-b0c06f-2025-06-dcapqvl.json"),
+    ) else {
+        return;
+    };
+    let o = mamori(&[
+        "verify",
+        &q,
+        "--collateral",
+        &c,
+        "--as-of",
+        "2025-06-20T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let j = json(&o);
+    assert_eq!(j["tee"], "tdx");
+    assert_eq!(j["claims"]["tcb_status"], "UpToDate");
+    // The same platform's other quote is below every TCB level.
+    let hex = vec_path("tdx-quote-v4/tdx-v4-b0c06f-hex-dcapqvl.hex").unwrap();
+    let o = mamori(&[
+        "verify",
+        &hex,
+        "--collateral",
+        &c,
+        "--as-of",
+        "2025-06-20T00:00:00Z",
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no matching TCB level"));
+    // No collateral: rejected, naming what is missing.
+    let o = mamori(&["verify", &q, "--as-of", "2025-06-20T00:00:00Z"]);
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("TCB info"));
+    // Stale collateral: a year later.
+    let o = mamori(&[
+        "verify",
+        &q,
+        "--collateral",
+        &c,
+        "--as-of",
+        "2026-06-20T00:00:00Z",
+    ]);
+    assert_eq!(code(&o), 1);
+    // Inspect prints the body.
+    let o = mamori(&["inspect", &q]);
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("MRTD"));
+}
+
+#[test]
+fn azure_tdx_evidence_json_carries_a_quote() {
+    let (Some(ev), Some(tcb), Some(qe), Some(chains)) = (
+        vec_path("az-tdx-vtpm/az-tdx-v1-trustee.json"),
+        vec_path("dcap-collateral/tcbinfo-tdx-00806f05-2025-10-automata.json"),
+        vec_path("dcap-collateral/qeid-tdqe-2025-10-automata.json"),
+        vec_path("derived/dcap-collateral"),
+    ) else {
+        return;
+    };
+    let o = mamori(&[
+        "verify",
+        &ev,
+        "--collateral",
+        &tcb,
+        "--collateral",
+        &qe,
+        "--collateral",
+        &chains,
+        "--as-of",
+        "2025-10-20T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let j = json(&o);
+    assert_eq!(j["claims"]["tcb_status"], "OutOfDate");
+    assert_eq!(j["claims"]["container"], "azure-tdx-vtpm");
+}
+
+#[test]
+fn measure_is_wired() {
+    let ovmf = "/usr/share/ovmf/OVMF.fd";
+    if !std::path::Path::new(ovmf).exists() {
+        eprintln!("skipping: {ovmf} not installed");
+        return;
+    }
+    let o = mamori(&[
+        "measure",
+        "snp",
+        "--mode",
+        "snp",
+        "--vcpus",
+        "2",
+        "--vcpu-type",
+        "EPYC-v4",
+        "--ovmf",
+        ovmf,
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.trim().len(), 96, "{out}");
+    let o = mamori(&[
+        "measure",
+        "snp",
+        "--mode",
+        "snp",
+        "--vcpus",
+        "2",
+        "--vcpu-type",
+        "EPYC-v4",
+        "--ovmf",
+        "/nonexistent.fd",
+    ]);
+    assert_eq!(code(&o), 2);
+}
