@@ -78,7 +78,7 @@ pub fn spawn_housekeeping(svc: Arc<Service>) -> tokio::task::JoinHandle<()> {
             if let Err(e) = svc.rotate_if_due(t).await {
                 tracing::warn!(error = %e, "key rotation failed");
             }
-            if n % 12 == 0 {
+            if n.is_multiple_of(12) {
                 match svc.purge(t).await {
                     Ok(k) if k > 0 => tracing::debug!(removed = k, "purged expired sessions"),
                     Ok(_) => {}

@@ -4,7 +4,9 @@
 //! raw bytes with the signed copy in the TBS closes that malleability).
 
 /// One TLV: (tag, the whole encoding, the contents, what follows).
-pub fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+pub fn tlv(input: &[u8]) -> Option<Tlv<'_>> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, header) = if first < 0x80 {

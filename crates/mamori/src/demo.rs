@@ -232,11 +232,13 @@ async fn service_part(n: &mut Narrator, chain: std::sync::Arc<SnpSimChain>) -> R
     let (admin_private, admin_public) = mamori_service::admin::generate_key_pair()?;
     std::fs::write(dir.0.join("admin.pub"), admin_public).map_err(|e| e.to_string())?;
     std::fs::write(dir.0.join("ark.pem"), chain.ark_pem()).map_err(|e| e.to_string())?;
-    let mut cfg = mamori_service::Config::default();
-    cfg.data_dir = dir.0.join("data");
+    let mut cfg = mamori_service::Config {
+        data_dir: dir.0.join("data"),
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..mamori_service::Config::default()
+    };
     cfg.admin.public_keys = vec![dir.0.join("admin.pub")];
     cfg.snp.trust_anchors = vec![dir.0.join("ark.pem")];
-    cfg.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let svc = mamori_service::Service::start(cfg, mamori_server::now())
         .await
         .map_err(|e| e.to_string())?;

@@ -56,11 +56,13 @@ impl TestServer {
             std::fs::write(&admin_public_path, public).unwrap();
             std::fs::write(dir.join("ark.pem"), chain().ark_pem()).unwrap();
         }
-        let mut cfg = Config::default();
-        cfg.data_dir = dir.join("data");
+        let mut cfg = Config {
+            data_dir: dir.join("data"),
+            insecure_allow_sample_tee: true,
+            ..Config::default()
+        };
         cfg.admin.public_keys = vec![admin_public_path];
         cfg.snp.trust_anchors = vec![dir.join("ark.pem")];
-        cfg.insecure_allow_sample_tee = true;
         cfg.limits.max_body_bytes = 256 * 1024;
         tweak(&mut cfg);
         let svc = Service::start(cfg, mamori_server::now()).await.unwrap();
