@@ -166,25 +166,22 @@ impl SnpVerifier {
     }
 }
 
+/// DER certificates from PEM text or base64/hex DER. Only the armour is
+/// removed here: certificates are parsed on a cache miss, not per request.
 fn cert_ders(s: &str) -> Result<Vec<Vec<u8>>, String> {
-    let bytes = if s.contains("-----BEGIN") {
-        s.as_bytes().to_vec()
-    } else {
-        match decode_text(s.as_bytes()) {
-            (b, Encoding::Base64 | Encoding::Hex) => b,
-            _ => return Err("not PEM, base64 or hex".into()),
+    if s.contains("-----BEGIN") {
+        let mut out = Vec::new();
+        for pem in x509_parser::pem::Pem::iter_from_buffer(s.as_bytes()) {
+            let pem = pem.map_err(|e| format!("PEM: {e}"))?;
+            if pem.label == "CERTIFICATE" {
+                out.push(pem.contents);
+            }
         }
-    };
-    match mamori_x509::split_blobs(&bytes) {
-        Ok(Some(blobs)) => Ok(blobs
-            .into_iter()
-            .filter_map(|b| match b {
-                mamori_x509::Blob::Certificate(c) => Some(c.der().to_vec()),
-                mamori_x509::Blob::Crl(_) => None,
-            })
-            .collect()),
-        Ok(None) => Err("not a certificate".into()),
-        Err(e) => Err(e.to_string()),
+        return Ok(out);
+    }
+    match decode_text(s.as_bytes()) {
+        (b, Encoding::Base64 | Encoding::Hex) => Ok(vec![b]),
+        _ => Err("not PEM, base64 or hex".into()),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::policies::PolicySet;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use mamori_policy::{AppraisalInput, Binding, PolicyKind, ResourceInput};
-use mamori_store::{NewAuditEntry, NonceUse, PolicyRecord, ReferenceValue, SessionRecord, Store};
+use mamori_store::{Completion, NewAuditEntry, PolicyRecord, ReferenceValue, SessionRecord, Store};
 use mamori_token::{EarClaims, Jwk, Submod, TrustClaim, TrustVector, VerifierId, EAR_PROFILE};
 use mamori_verifier::UnixTime;
 use serde_json::{json, Value};
@@ -391,18 +391,50 @@ impl Service {
     }
 
     async fn attest_inner(&self, req: &AttestRequest, now: i64) -> Result<Attested, ServiceError> {
-        let session = match self.store.consume_nonce(&req.session_id, now).await? {
-            NonceUse::Fresh(s) => s,
-            NonceUse::Unknown => {
-                return Err(ServiceError::Session(
-                    "unknown session (request a new challenge)",
-                ))
+        let session = self
+            .store
+            .get_session(&req.session_id)
+            .await?
+            .ok_or(ServiceError::Session("unknown session (request a new challenge)"))?;
+        if session.used {
+            return Err(ServiceError::Session("the nonce was already used"));
+        }
+        if session.expires_at < now {
+            return Err(ServiceError::Session("the nonce expired"));
+        }
+        // Verification runs before the nonce is spent, and the spending is
+        // one atomic statement with the replay check and the token; a failed
+        // attempt spends the nonce too.
+        let (attested, digest) = match self.attest_session(&session, req, now).await {
+            Ok(x) => x,
+            Err(e) => {
+                self.store.burn_session(&session.id).await?;
+                return Err(e);
             }
-            NonceUse::AlreadyUsed => {
-                return Err(ServiceError::Session("the nonce was already used"))
-            }
-            NonceUse::Expired => return Err(ServiceError::Session("the nonce expired")),
         };
+        // The KBS protocol's cookie stands for the token afterwards; the
+        // native API hands the token to the attester and keeps no copy.
+        let keep = req
+            .additional_evidence
+            .is_some()
+            .then_some((attested.token.as_str(), attested.claims.exp));
+        match self.store.complete_session(&session.id, now, &digest, keep).await? {
+            Completion::Done => Ok(attested),
+            Completion::Unknown => Err(ServiceError::Session("unknown session (request a new challenge)")),
+            Completion::AlreadyUsed => Err(ServiceError::Session("the nonce was already used")),
+            Completion::Expired => Err(ServiceError::Session("the nonce expired")),
+            Completion::Replay => Err(ServiceError::Replay),
+        }
+    }
+
+    /// Everything between reading the session and spending its nonce:
+    /// verification, binding, appraisal and the token.
+    async fn attest_session(
+        &self,
+        session: &SessionRecord,
+        req: &AttestRequest,
+        now: i64,
+    ) -> Result<(Attested, String), ServiceError> {
         if req.nonce != session.nonce {
             return Err(ServiceError::NonceMismatch);
         }
@@ -437,9 +469,6 @@ impl Service {
         }
         let (init_data_bound, init_data_claims) =
             self.check_init_data(req.init_data.as_ref(), &verified)?;
-        if !self.store.record_evidence(&verified.digest, now).await? {
-            return Err(ServiceError::Replay);
-        }
         let set = self.policy_set();
         let (policy_id, policy) = set.appraisal(verified.tee).ok_or_else(|| {
             ServiceError::Internal(format!("no appraisal policy for {}", verified.tee))
@@ -496,10 +525,7 @@ impl Service {
             .signer
             .sign(&claims)
             .map_err(|e| ServiceError::Internal(format!("token signing: {e}")))?;
-        self.store
-            .set_session_token(&session.id, &token, claims.exp)
-            .await?;
-        Ok(Attested { token, claims })
+        Ok((Attested { token, claims }, verified.digest))
     }
 
     /// KBS init-data: `{"format": "toml", "body": "<TOML>"}`; its digest
@@ -986,6 +1012,6 @@ impl Service {
             .token
             .lifetime_secs
             .max(self.cfg.session.nonce_ttl_secs);
-        Ok(self.store.purge(now - keep, now - 2 * keep).await?)
+        Ok(self.store.purge(now - keep).await?)
     }
 }

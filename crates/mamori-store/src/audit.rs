@@ -80,76 +80,153 @@ fn row_entry(r: &sqlx::sqlite::SqliteRow) -> Result<AuditEntry, StoreError> {
 
 const COLUMNS: &str = "seq, at, actor, action, subject, outcome, detail, prev_hash, hash";
 
-impl Store {
-    /// Appends one entry to the chain and returns it once committed.
-    pub async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry, StoreError> {
-        Ok(self
-            .append_audit_batch(std::slice::from_ref(e))
-            .await?
-            .remove(0))
-    }
+/// A request to the audit writer: entries and where to send the result.
+pub(crate) type AuditJob = (
+    Vec<NewAuditEntry>,
+    tokio::sync::oneshot::Sender<Result<Vec<AuditEntry>, StoreError>>,
+);
 
-    /// Appends entries in one transaction (group commit).
-    pub async fn append_audit_batch(
-        &self,
-        entries: &[NewAuditEntry],
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        // One writer per process; across nodes the primary key on `seq`
-        // makes a lost race fail, and the loop retries on the new head.
-        let _guard = self.audit_lock().lock().await;
-        let mut attempts = 0;
-        loop {
+/// The audit writer: one task owns appends, so the chain has one writer per
+/// process, and it commits whatever is queued in one transaction (group
+/// commit): under load, many requests share one commit.
+pub(crate) async fn writer(pool: sqlx::SqlitePool, mut rx: tokio::sync::mpsc::Receiver<AuditJob>) {
+    // 9 bound values per entry stay far below SQLite's variable limit.
+    const MAX_BATCH: usize = 256;
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let all: Vec<NewAuditEntry> = jobs.iter().flat_map(|(e, _)| e.iter().cloned()).collect();
+        let mut result = append(&pool, &all).await;
+        // Across nodes, the primary key on `seq` makes a lost race fail;
+        // retry on the new head.
+        let mut attempts = 1;
+        while matches!(&result, Err(StoreError::Database(sqlx::Error::Database(d))) if d.is_unique_violation())
+            && attempts < 10
+        {
             attempts += 1;
-            match self.try_append(entries).await {
-                Err(StoreError::Database(sqlx::Error::Database(d)))
-                    if d.is_unique_violation() && attempts < 10 => {}
-                other => return other,
+            result = append(&pool, &all).await;
+        }
+        match result {
+            Ok(mut committed) => {
+                for (entries, reply) in jobs {
+                    let rest = committed.split_off(entries.len().min(committed.len()));
+                    let _ = reply.send(Ok(committed));
+                    committed = rest;
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for (_, reply) in jobs {
+                    let _ = reply.send(Err(StoreError::Corrupt(format!("audit append failed: {msg}"))));
+                }
             }
         }
     }
+}
 
-    async fn try_append(&self, entries: &[NewAuditEntry]) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (mut seq, mut prev) = match head {
-            Some(r) => (r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?),
-            None => (0, GENESIS_HASH.to_owned()),
-        };
-        let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            seq += 1;
-            let hash = entry_hash(&prev, seq, e);
-            sqlx::query(&format!(
-                "INSERT INTO audit ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            ))
-            .bind(seq)
+async fn append(pool: &sqlx::SqlitePool, entries: &[NewAuditEntry]) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    // IMMEDIATE: take the write lock before reading the head, so the head
+    // cannot move underneath (a deferred transaction would fail to upgrade).
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    match append_in(&mut conn, entries).await {
+        Ok(out) => {
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            Ok(out)
+        }
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(e)
+        }
+    }
+}
+
+async fn append_in(
+    conn: &mut sqlx::SqliteConnection,
+    entries: &[NewAuditEntry],
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (mut seq, mut prev) = match head {
+        Some(r) => (r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        seq += 1;
+        let hash = entry_hash(&prev, seq, e);
+        out.push(AuditEntry {
+            seq,
+            at: e.at,
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            subject: e.subject.clone(),
+            outcome: e.outcome.clone(),
+            detail: e.detail.clone(),
+            prev_hash: prev.clone(),
+            hash: hash.clone(),
+        });
+        prev = hash;
+    }
+    // One multi-row INSERT per batch: one round trip however many entries.
+    let mut sql = format!("INSERT INTO audit ({COLUMNS}) VALUES ");
+    for i in 0..out.len() {
+        let b = i * 9;
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(${},${},${},${},${},${},${},${},${})",
+            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9
+        ));
+    }
+    let mut q = sqlx::query(&sql);
+    for e in &out {
+        q = q
+            .bind(e.seq)
             .bind(e.at)
             .bind(&e.actor)
             .bind(&e.action)
             .bind(&e.subject)
             .bind(&e.outcome)
             .bind(&e.detail)
-            .bind(&prev)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-            out.push(AuditEntry {
-                seq,
-                at: e.at,
-                actor: e.actor.clone(),
-                action: e.action.clone(),
-                subject: e.subject.clone(),
-                outcome: e.outcome.clone(),
-                detail: e.detail.clone(),
-                prev_hash: prev.clone(),
-                hash: hash.clone(),
-            });
-            prev = hash;
-        }
-        tx.commit().await?;
-        Ok(out)
+            .bind(&e.prev_hash)
+            .bind(&e.hash);
+    }
+    if !out.is_empty() {
+        q.execute(&mut *conn).await?;
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Appends one entry to the chain and returns it once committed.
+    pub async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        self.append_audit_batch(std::slice::from_ref(e))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("audit append returned nothing".into()))
+    }
+
+    /// Appends entries (consecutive in the chain) and returns them once
+    /// committed.
+    pub async fn append_audit_batch(
+        &self,
+        entries: &[NewAuditEntry],
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.audit_queue()
+            .send((entries.to_vec(), tx))
+            .await
+            .map_err(|_| StoreError::Corrupt("audit writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Corrupt("audit writer stopped".into()))?
     }
 
     /// Entries with `seq > after`, oldest first, at most `limit`.

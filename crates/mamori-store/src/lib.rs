@@ -24,21 +24,22 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// How a nonce consumption went.
+/// How completing a session went.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NonceUse {
-    /// The session existed, was unused and unexpired; it is now used.
-    Fresh(SessionRecord),
+pub enum Completion {
+    Done,
     Unknown,
     AlreadyUsed,
     Expired,
+    /// The same evidence was already accepted for another session.
+    Replay,
 }
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
-    audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    audit: tokio::sync::mpsc::Sender<audit::AuditJob>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -73,10 +74,9 @@ impl Store {
 
     async fn init(pool: SqlitePool) -> Result<Self, StoreError> {
         MIGRATOR.run(&pool).await?;
-        Ok(Store {
-            pool,
-            audit_lock: Default::default(),
-        })
+        let (tx, rx) = tokio::sync::mpsc::channel(4096);
+        tokio::spawn(audit::writer(pool.clone(), rx));
+        Ok(Store { pool, audit: tx })
     }
 
     pub async fn close(&self) {
@@ -109,43 +109,6 @@ impl Store {
         Ok(row.map(|r| SessionRecord::from_row(&r)))
     }
 
-    /// Marks the session's nonce used, atomically: of two concurrent
-    /// attempts exactly one sees `Fresh`.
-    pub async fn consume_nonce(&self, id: &str, now: i64) -> Result<NonceUse, StoreError> {
-        let done = sqlx::query(
-            "UPDATE sessions SET used = 1 WHERE id = $1 AND used = 0 AND expires_at >= $2 \
-             RETURNING id, tee, nonce, created_at, expires_at, used, token, token_exp",
-        )
-        .bind(id)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(r) = done {
-            return Ok(NonceUse::Fresh(SessionRecord::from_row(&r)));
-        }
-        Ok(match self.get_session(id).await? {
-            None => NonceUse::Unknown,
-            Some(s) if s.used => NonceUse::AlreadyUsed,
-            Some(_) => NonceUse::Expired,
-        })
-    }
-
-    /// Attaches the attestation token to a session (KBS cookie flow).
-    pub async fn set_session_token(
-        &self,
-        id: &str,
-        token: &str,
-        token_exp: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET token = $2, token_exp = $3 WHERE id = $1")
-            .bind(id)
-            .bind(token)
-            .bind(token_exp)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Sessions whose nonce is still usable.
     pub async fn count_open_sessions(&self, now: i64) -> Result<i64, StoreError> {
         let r = sqlx::query("SELECT COUNT(*) FROM sessions WHERE used = 0 AND expires_at >= $1")
@@ -155,33 +118,64 @@ impl Store {
         Ok(r.try_get(0)?)
     }
 
-    /// Deletes sessions (and evidence digests) older than `before`.
-    pub async fn purge(
-        &self,
-        sessions_before: i64,
-        evidence_before: i64,
-    ) -> Result<u64, StoreError> {
-        let a = sqlx::query(
+    /// Deletes sessions that expired before `before` (and whose token, if
+    /// any, expired too). Their evidence can no longer be replayed anyway:
+    /// it binds the session's nonce, which is gone.
+    pub async fn purge(&self, before: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query(
             "DELETE FROM sessions WHERE expires_at < $1 AND (token_exp IS NULL OR token_exp < $1)",
         )
-        .bind(sessions_before)
+        .bind(before)
         .execute(&self.pool)
         .await?;
-        let b = sqlx::query("DELETE FROM evidence_seen WHERE seen_at < $1")
-            .bind(evidence_before)
-            .execute(&self.pool)
-            .await?;
-        Ok(a.rows_affected() + b.rows_affected())
+        Ok(r.rows_affected())
     }
 
-    /// Records a digest of accepted evidence; false if it was seen before.
-    pub async fn record_evidence(&self, digest: &str, now: i64) -> Result<bool, StoreError> {
-        let r = sqlx::query("INSERT INTO evidence_seen (digest, seen_at) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING")
-            .bind(digest)
-            .bind(now)
+    /// Completes a session in one statement: consumes its nonce, records
+    /// the accepted evidence's digest (unique across sessions, so replayed
+    /// evidence is refused) and stores the token, if any (the KBS cookie
+    /// stands for it afterwards).
+    pub async fn complete_session(
+        &self,
+        id: &str,
+        now: i64,
+        evidence_digest: &str,
+        token: Option<(&str, i64)>,
+    ) -> Result<Completion, StoreError> {
+        let r = sqlx::query(
+            "UPDATE sessions SET used = 1, evidence = $2, token = $3, token_exp = $4 \
+             WHERE id = $1 AND used = 0 AND expires_at >= $5",
+        )
+        .bind(id)
+        .bind(evidence_digest)
+        .bind(token.map(|t| t.0))
+        .bind(token.map(|t| t.1))
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(r) if r.rows_affected() == 1 => Ok(Completion::Done),
+            Ok(_) => Ok(match self.get_session(id).await? {
+                None => Completion::Unknown,
+                Some(s) if s.used => Completion::AlreadyUsed,
+                Some(_) => Completion::Expired,
+            }),
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                self.burn_session(id).await?;
+                Ok(Completion::Replay)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Marks a session's nonce used without completing it (a failed
+    /// attempt still spends the nonce).
+    pub async fn burn_session(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET used = 1 WHERE id = $1")
+            .bind(id)
             .execute(&self.pool)
             .await?;
-        Ok(r.rows_affected() == 1)
+        Ok(())
     }
 
     // ---- policies and reference values --------------------------------
@@ -349,7 +343,7 @@ impl Store {
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
-    pub(crate) fn audit_lock(&self) -> &tokio::sync::Mutex<()> {
-        &self.audit_lock
+    pub(crate) fn audit_queue(&self) -> &tokio::sync::mpsc::Sender<audit::AuditJob> {
+        &self.audit
     }
 }

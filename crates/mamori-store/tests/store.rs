@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)]
 
-use mamori_store::{NonceUse, ReferenceValue, SessionRecord, Store};
+use mamori_store::{Completion, ReferenceValue, SessionRecord, Store};
 
 fn session(id: &str, expires_at: i64) -> SessionRecord {
     SessionRecord {
@@ -16,50 +16,42 @@ fn session(id: &str, expires_at: i64) -> SessionRecord {
 }
 
 #[tokio::test]
-async fn nonces_are_single_use_and_expire() {
-    let s = Store::open_in_memory().await.unwrap();
-    s.insert_session(&session("a", 200)).await.unwrap();
-    s.insert_session(&session("b", 150)).await.unwrap();
-    assert!(
-        matches!(s.consume_nonce("a", 120).await.unwrap(), NonceUse::Fresh(r) if r.nonce == "nonce-a")
-    );
-    assert_eq!(
-        s.consume_nonce("a", 121).await.unwrap(),
-        NonceUse::AlreadyUsed
-    );
-    assert_eq!(s.consume_nonce("b", 151).await.unwrap(), NonceUse::Expired);
-    assert_eq!(s.consume_nonce("zzz", 1).await.unwrap(), NonceUse::Unknown);
-    assert_eq!(s.count_open_sessions(120).await.unwrap(), 1);
-}
-
-#[tokio::test]
-async fn concurrent_consumption_has_one_winner() {
+async fn concurrent_completion_has_one_winner() {
     let dir = std::env::temp_dir().join(format!("mamori-store-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let s = Store::open(&dir.join("db.sqlite")).await.unwrap();
     s.insert_session(&session("race", 1_000)).await.unwrap();
     let mut tasks = Vec::new();
-    for _ in 0..16 {
+    for i in 0..16 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.consume_nonce("race", 10).await.unwrap()
+            s.complete_session("race", 10, &format!("digest-{i}"), None).await.unwrap()
         }));
     }
-    let mut fresh = 0;
+    let mut done = 0;
     for t in tasks {
-        if matches!(t.await.unwrap(), NonceUse::Fresh(_)) {
-            fresh += 1;
+        if t.await.unwrap() == Completion::Done {
+            done += 1;
         }
     }
-    assert_eq!(fresh, 1);
+    assert_eq!(done, 1);
+    assert_eq!(s.count_open_sessions(10).await.unwrap(), 0);
 }
 
 #[tokio::test]
-async fn evidence_replay_is_detected() {
+async fn completing_a_session_is_single_use_and_refuses_replayed_evidence() {
     let s = Store::open_in_memory().await.unwrap();
-    assert!(s.record_evidence("d1", 1).await.unwrap());
-    assert!(!s.record_evidence("d1", 2).await.unwrap());
+    for id in ["a", "b", "c"] {
+        s.insert_session(&session(id, 200)).await.unwrap();
+    }
+    assert_eq!(s.complete_session("a", 100, "d1", Some(("tok", 300))).await.unwrap(), Completion::Done);
+    assert_eq!(s.get_session("a").await.unwrap().unwrap().token.as_deref(), Some("tok"));
+    assert_eq!(s.complete_session("a", 100, "d2", None).await.unwrap(), Completion::AlreadyUsed);
+    assert_eq!(s.complete_session("b", 100, "d1", None).await.unwrap(), Completion::Replay);
+    assert_eq!(s.complete_session("b", 100, "d3", None).await.unwrap(), Completion::AlreadyUsed, "a replay spends the nonce");
+    assert_eq!(s.complete_session("c", 201, "d4", None).await.unwrap(), Completion::Expired);
+    assert_eq!(s.complete_session("zz", 1, "d5", None).await.unwrap(), Completion::Unknown);
 }
 
 #[tokio::test]
