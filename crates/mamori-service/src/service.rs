@@ -391,11 +391,13 @@ impl Service {
     }
 
     async fn attest_inner(&self, req: &AttestRequest, now: i64) -> Result<Attested, ServiceError> {
-        let session = self
-            .store
-            .get_session(&req.session_id)
-            .await?
-            .ok_or(ServiceError::Session("unknown session (request a new challenge)"))?;
+        let session =
+            self.store
+                .get_session(&req.session_id)
+                .await?
+                .ok_or(ServiceError::Session(
+                    "unknown session (request a new challenge)",
+                ))?;
         if session.used {
             return Err(ServiceError::Session("the nonce was already used"));
         }
@@ -418,9 +420,15 @@ impl Service {
             .additional_evidence
             .is_some()
             .then_some((attested.token.as_str(), attested.claims.exp));
-        match self.store.complete_session(&session.id, now, &digest, keep).await? {
+        match self
+            .store
+            .complete_session(&session.id, now, &digest, keep)
+            .await?
+        {
             Completion::Done => Ok(attested),
-            Completion::Unknown => Err(ServiceError::Session("unknown session (request a new challenge)")),
+            Completion::Unknown => Err(ServiceError::Session(
+                "unknown session (request a new challenge)",
+            )),
             Completion::AlreadyUsed => Err(ServiceError::Session("the nonce was already used")),
             Completion::Expired => Err(ServiceError::Session("the nonce expired")),
             Completion::Replay => Err(ServiceError::Replay),

@@ -122,14 +122,19 @@ pub(crate) async fn writer(pool: sqlx::SqlitePool, mut rx: tokio::sync::mpsc::Re
             Err(e) => {
                 let msg = e.to_string();
                 for (_, reply) in jobs {
-                    let _ = reply.send(Err(StoreError::Corrupt(format!("audit append failed: {msg}"))));
+                    let _ = reply.send(Err(StoreError::Corrupt(format!(
+                        "audit append failed: {msg}"
+                    ))));
                 }
             }
         }
     }
 }
 
-async fn append(pool: &sqlx::SqlitePool, entries: &[NewAuditEntry]) -> Result<Vec<AuditEntry>, StoreError> {
+async fn append(
+    pool: &sqlx::SqlitePool,
+    entries: &[NewAuditEntry],
+) -> Result<Vec<AuditEntry>, StoreError> {
     let mut conn = pool.acquire().await?;
     // IMMEDIATE: take the write lock before reading the head, so the head
     // cannot move underneath (a deferred transaction would fail to upgrade).
@@ -183,7 +188,15 @@ async fn append_in(
         }
         sql.push_str(&format!(
             "(${},${},${},${},${},${},${},${},${})",
-            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8,
+            b + 9
         ));
     }
     let mut q = sqlx::query(&sql);

@@ -26,7 +26,9 @@ async fn concurrent_completion_has_one_winner() {
     for i in 0..16 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.complete_session("race", 10, &format!("digest-{i}"), None).await.unwrap()
+            s.complete_session("race", 10, &format!("digest-{i}"), None)
+                .await
+                .unwrap()
         }));
     }
     let mut done = 0;
@@ -45,13 +47,37 @@ async fn completing_a_session_is_single_use_and_refuses_replayed_evidence() {
     for id in ["a", "b", "c"] {
         s.insert_session(&session(id, 200)).await.unwrap();
     }
-    assert_eq!(s.complete_session("a", 100, "d1", Some(("tok", 300))).await.unwrap(), Completion::Done);
-    assert_eq!(s.get_session("a").await.unwrap().unwrap().token.as_deref(), Some("tok"));
-    assert_eq!(s.complete_session("a", 100, "d2", None).await.unwrap(), Completion::AlreadyUsed);
-    assert_eq!(s.complete_session("b", 100, "d1", None).await.unwrap(), Completion::Replay);
-    assert_eq!(s.complete_session("b", 100, "d3", None).await.unwrap(), Completion::AlreadyUsed, "a replay spends the nonce");
-    assert_eq!(s.complete_session("c", 201, "d4", None).await.unwrap(), Completion::Expired);
-    assert_eq!(s.complete_session("zz", 1, "d5", None).await.unwrap(), Completion::Unknown);
+    assert_eq!(
+        s.complete_session("a", 100, "d1", Some(("tok", 300)))
+            .await
+            .unwrap(),
+        Completion::Done
+    );
+    assert_eq!(
+        s.get_session("a").await.unwrap().unwrap().token.as_deref(),
+        Some("tok")
+    );
+    assert_eq!(
+        s.complete_session("a", 100, "d2", None).await.unwrap(),
+        Completion::AlreadyUsed
+    );
+    assert_eq!(
+        s.complete_session("b", 100, "d1", None).await.unwrap(),
+        Completion::Replay
+    );
+    assert_eq!(
+        s.complete_session("b", 100, "d3", None).await.unwrap(),
+        Completion::AlreadyUsed,
+        "a replay spends the nonce"
+    );
+    assert_eq!(
+        s.complete_session("c", 201, "d4", None).await.unwrap(),
+        Completion::Expired
+    );
+    assert_eq!(
+        s.complete_session("zz", 1, "d5", None).await.unwrap(),
+        Completion::Unknown
+    );
 }
 
 #[tokio::test]
