@@ -1,0 +1,143 @@
+//! What depends on time, with time injected: token expiry, nonce expiry,
+//! reference-value expiry and key rotation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use mamori_agent::{report_data, EvidenceSource, SimulatedSnp, TeeKey};
+use mamori_service::{AttestRequest, Config, Credential, Service, ServiceError};
+use serde_json::json;
+use std::sync::Arc;
+use tee_sim::{ReportOptions, SimChainOptions, SnpSimChain};
+
+const T0: i64 = 1_800_000_000;
+const MEASUREMENT: [u8; 48] = [0x77; 48];
+
+async fn service(name: &str) -> (Arc<Service>, Arc<SnpSimChain>) {
+    let dir = std::env::temp_dir().join(format!("mamori-svc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let chain = Arc::new(SnpSimChain::generate(SimChainOptions::default()).unwrap());
+    std::fs::write(dir.join("ark.pem"), chain.ark_pem()).unwrap();
+    let mut cfg = Config {
+        data_dir: dir.join("data"),
+        ..Config::default()
+    };
+    cfg.snp.trust_anchors = vec![dir.join("ark.pem")];
+    cfg.token.lifetime_secs = 60;
+    cfg.session.nonce_ttl_secs = 30;
+    let svc = Service::start(cfg, T0).await.unwrap();
+    svc.set_resource("admin:test", "default/key/1", b"s3cret", T0)
+        .await
+        .unwrap();
+    (svc, chain)
+}
+
+fn source(chain: &Arc<SnpSimChain>) -> SimulatedSnp {
+    SimulatedSnp {
+        chain: chain.clone(),
+        options: ReportOptions {
+            measurement: MEASUREMENT,
+            ..ReportOptions::default()
+        },
+    }
+}
+
+async fn attest(
+    svc: &Service,
+    src: &SimulatedSnp,
+    key: &TeeKey,
+    at: i64,
+    challenge_at: i64,
+) -> Result<String, ServiceError> {
+    let c = svc.challenge("snp", challenge_at).await.unwrap();
+    let jwk = key.jwk();
+    let rd = report_data(&c.nonce, &jwk, None).unwrap();
+    let req = AttestRequest {
+        session_id: c.session_id,
+        nonce: c.nonce,
+        tee_pubkey: jwk,
+        additional_evidence: None,
+        evidence: src.evidence(&rd, false).unwrap(),
+        init_data: None,
+    };
+    svc.attest(req, at).await.map(|a| a.token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_nonces_and_reference_values_expire() {
+    let (svc, chain) = service("expiry").await;
+    let src = source(&chain);
+    let key = TeeKey::generate().unwrap();
+    svc.set_reference_value(
+        "admin:test",
+        "snp_launch_measurement",
+        vec![json!(hex::encode(MEASUREMENT))],
+        Some(T0 + 100),
+        T0,
+    )
+    .await
+    .unwrap();
+    let token = attest(&svc, &src, &key, T0 + 1, T0).await.unwrap();
+    let jwe = svc
+        .release(Credential::Token(&token), "default/key/1", T0 + 2)
+        .await
+        .unwrap();
+    assert_eq!(key.decrypt(&jwe).unwrap(), b"s3cret");
+    // The token expires (60 s lifetime; the verifier allows 30 s of skew).
+    let e = svc
+        .release(Credential::Token(&token), "default/key/1", T0 + 1 + 60 + 31)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ServiceError::Token(ref m) if m.contains("expired")),
+        "{e}"
+    );
+    // A nonce used after its 30 s lifetime is refused.
+    let e = attest(&svc, &src, &key, T0 + 40, T0).await.unwrap_err();
+    assert!(
+        matches!(e, ServiceError::Session(m) if m.contains("expired")),
+        "{e}"
+    );
+    // After the reference value expires the measurement is unknown again,
+    // so the appraisal is no longer affirming and nothing is released.
+    let token = attest(&svc, &src, &key, T0 + 101, T0 + 100).await.unwrap();
+    let e = svc
+        .release(Credential::Token(&token), "default/key/1", T0 + 102)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::Denied { .. }), "{e}");
+    // The audit chain recorded it all and holds.
+    let check = svc.audit_verify().await.unwrap();
+    assert!(check.first_broken.is_none());
+    assert!(check.entries >= 7, "{check:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_keys_verify_until_their_tokens_expire() {
+    let (svc, chain) = service("rotation").await;
+    let src = source(&chain);
+    let key = TeeKey::generate().unwrap();
+    svc.set_reference_value(
+        "admin:test",
+        "snp_launch_measurement",
+        vec![json!(hex::encode(MEASUREMENT))],
+        None,
+        T0,
+    )
+    .await
+    .unwrap();
+    let old = attest(&svc, &src, &key, T0, T0).await.unwrap();
+    svc.rotate_signing_key("admin:test", T0 + 10).await.unwrap();
+    assert_eq!(svc.jwks()["keys"].as_array().unwrap().len(), 2);
+    let new = attest(&svc, &src, &key, T0 + 11, T0 + 11).await.unwrap();
+    assert_ne!(
+        old.split('.').next(),
+        new.split('.').next(),
+        "a new kid signs"
+    );
+    svc.release(Credential::Token(&old), "default/key/1", T0 + 12)
+        .await
+        .unwrap();
+    // Long after the old tokens expired, the retired key leaves the JWKS.
+    svc.reload(T0 + 10 + 60 + 61).await.unwrap();
+    assert_eq!(svc.jwks()["keys"].as_array().unwrap().len(), 1);
+}
