@@ -799,8 +799,8 @@ impl Service {
         Ok(self.store.list_resources().await?)
     }
 
-    /// Sets the resource policy of a path or path prefix (`default` or ``
-    /// for every path).
+    /// Sets the resource policy of a path or path prefix (`` for every
+    /// path).
     pub async fn set_resource_policy(
         &self,
         actor: &str,
@@ -812,30 +812,12 @@ impl Service {
         if !prefix.is_empty() {
             check_path(prefix)?;
         }
-        let compiled = mamori_policy::compile(PolicyKind::Resource, source)
-            .map_err(|e| ServiceError::Policy(e.to_string()))?;
-        let digest = compiled.digest().to_owned();
-        self.store
-            .put_policy(&PolicyRecord {
-                kind: "resource".into(),
-                id: prefix.to_owned(),
-                source: source.to_owned(),
-                digest: digest.clone(),
-                updated_at: now,
-            })
-            .await?;
-        self.admin_done(
-            actor,
-            "resource-policy.set",
-            prefix,
-            json!({"digest": digest}),
-            now,
-        )
-        .await?;
-        Ok(digest)
+        self.store_policy(actor, PolicyKind::Resource, prefix, source, now)
+            .await
     }
 
-    /// Sets the appraisal policy used for a TEE kind.
+    /// Sets the appraisal policy used for a TEE kind (`default`: every kind
+    /// without its own, except `sample`).
     pub async fn set_appraisal_policy(
         &self,
         actor: &str,
@@ -843,7 +825,8 @@ impl Service {
         source: &str,
         now: i64,
     ) -> Result<String, ServiceError> {
-        if ![
+        const KINDS: [&str; 12] = [
+            "default",
             "snp",
             "sample",
             "tdx",
@@ -855,31 +838,42 @@ impl Service {
             "cca",
             "csv",
             "se",
-        ]
-        .contains(&tee)
-        {
+        ];
+        if !KINDS.contains(&tee) {
             return Err(ServiceError::UnknownTee(tee.into()));
         }
-        let compiled = mamori_policy::compile(PolicyKind::Appraisal, source)
+        self.store_policy(actor, PolicyKind::Appraisal, tee, source, now)
+            .await
+    }
+
+    /// Compiles (refusing a policy that does not satisfy its contract),
+    /// stores, audits and loads a policy; returns its digest.
+    async fn store_policy(
+        &self,
+        actor: &str,
+        kind: PolicyKind,
+        id: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<String, ServiceError> {
+        let compiled = mamori_policy::compile(kind, source)
             .map_err(|e| ServiceError::Policy(e.to_string()))?;
         let digest = compiled.digest().to_owned();
+        let (kind_name, action) = match kind {
+            PolicyKind::Resource => ("resource", "resource-policy.set"),
+            PolicyKind::Appraisal => ("appraisal", "attestation-policy.set"),
+        };
         self.store
             .put_policy(&PolicyRecord {
-                kind: "appraisal".into(),
-                id: tee.to_owned(),
+                kind: kind_name.into(),
+                id: id.to_owned(),
                 source: source.to_owned(),
                 digest: digest.clone(),
                 updated_at: now,
             })
             .await?;
-        self.admin_done(
-            actor,
-            "attestation-policy.set",
-            tee,
-            json!({"digest": digest}),
-            now,
-        )
-        .await?;
+        self.admin_done(actor, action, id, json!({"digest": digest}), now)
+            .await?;
         Ok(digest)
     }
 

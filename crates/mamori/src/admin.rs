@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::process::ExitCode;
 
-struct Client {
+/// A client of the native admin API (also used by `demo` and `bench` to
+/// provision the servers they start).
+pub(crate) struct Client {
     url: String,
     key: Vec<u8>,
     http: reqwest::Client,
@@ -20,11 +22,19 @@ fn read(p: &Path) -> Result<Vec<u8>, String> {
 }
 
 impl Client {
+    pub(crate) fn new(url: &str, private_key: &[u8]) -> Self {
+        Client {
+            url: url.to_owned(),
+            key: private_key.to_vec(),
+            http: reqwest::Client::new(),
+        }
+    }
+
     fn token(&self) -> Result<String, String> {
         mamori_service::admin::sign_token(&self.key, mamori_server::now(), 120)
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -86,11 +96,7 @@ async fn run_inner(a: &AdminArgs) -> Result<Value, String> {
         }));
     }
     let key_path = a.key.as_ref().ok_or("--key PRIVATE_KEY_FILE is required")?;
-    let c = Client {
-        url: a.url.clone(),
-        key: read(key_path)?,
-        http: reqwest::Client::new(),
-    };
+    let c = Client::new(&a.url, &read(key_path)?);
     match &a.command {
         AdminCommand::Keygen { .. } => unreachable_keygen(),
         AdminCommand::Resource(ResourceCommand::Set { path, file }) => {

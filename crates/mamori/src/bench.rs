@@ -108,22 +108,14 @@ async fn start_server(
 }
 
 async fn provision(url: &str, admin_key: &str, sample: bool) -> Result<(), String> {
-    let http = reqwest::Client::new();
+    let admin = crate::admin::Client::new(url, admin_key.as_bytes());
     let put = |path: String, body: String| {
-        let t = mamori_service::admin::sign_token(admin_key.as_bytes(), mamori_server::now(), 120);
-        let req = http.put(format!("{url}{path}"));
+        let admin = &admin;
         async move {
-            let r = req
-                .bearer_auth(t?)
-                .body(body)
-                .send()
+            admin
+                .send(reqwest::Method::PUT, &path, Some(body.into_bytes()))
                 .await
-                .map_err(|e| e.to_string())?;
-            if r.status().is_success() {
-                Ok(())
-            } else {
-                Err(format!("{path}: {}", r.text().await.unwrap_or_default()))
-            }
+                .map(|_| ())
         }
     };
     put(

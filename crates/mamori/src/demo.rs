@@ -256,43 +256,32 @@ async fn service_part(n: &mut Narrator, chain: std::sync::Arc<SnpSimChain>) -> R
     n.ok(&format!("listening on {url}; token-signing key created and sealed; development root trusted for this demo only"));
 
     let http = reqwest::Client::new();
-    let admin = |method: reqwest::Method, path: &'static str, body: String| {
-        let token =
-            mamori_service::admin::sign_token(admin_private.as_bytes(), mamori_server::now(), 120);
-        let req = http.request(method, format!("{url}{path}"));
-        async move {
-            let r = req
-                .bearer_auth(token?)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if r.status().is_success() {
-                Ok(())
-            } else {
-                Err(format!("{path}: {}", r.text().await.unwrap_or_default()))
-            }
-        }
-    };
+    let admin = crate::admin::Client::new(&url, admin_private.as_bytes());
     n.step("The operator registers the approved launch measurement and a disk key");
     let approved = sha384(b"ovmf + kernel + initrd + cmdline of the approved image");
-    admin(
-        reqwest::Method::PUT,
-        "/v1/admin/reference-value",
-        json!({"name": "snp_launch_measurement", "values": [hex::encode(approved)]}).to_string(),
-    )
-    .await?;
+    admin
+        .send(
+            reqwest::Method::PUT,
+            "/v1/admin/reference-value",
+            Some(
+                json!({"name": "snp_launch_measurement", "values": [hex::encode(approved)]})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await?;
     n.field(
         "reference",
         &format!("snp_launch_measurement = {}…", &hex::encode(approved)[..32]),
     );
     let disk_key = b"LUKS2 volume key for vm-42 (256 bits of randomness in real life)";
-    admin(
-        reqwest::Method::PUT,
-        "/v1/admin/resource/default/disk-key/vm-42",
-        String::from_utf8_lossy(disk_key).into_owned(),
-    )
-    .await?;
+    admin
+        .send(
+            reqwest::Method::PUT,
+            "/v1/admin/resource/default/disk-key/vm-42",
+            Some(disk_key.to_vec()),
+        )
+        .await?;
     n.field(
         "resource",
         "default/disk-key/vm-42 (sealed with AES-256-GCM under the key-encryption key)",

@@ -4,10 +4,8 @@
 //! Containers guest performs them.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use aws_lc_rs::digest::{digest, SHA384};
-use mamori_jwe::PrivateKey;
+use mamori_agent::{EvidenceSource, SimulatedSnp, TeeKey};
 use mamori_service::{Config, Service};
-use mamori_token::EcCurve;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -15,9 +13,10 @@ use tee_sim::{ReportOptions, SimChainOptions, SnpSimChain};
 
 pub const MEASUREMENT: [u8; 48] = [0x5a; 48];
 
-pub fn chain() -> &'static SnpSimChain {
-    static C: OnceLock<SnpSimChain> = OnceLock::new();
-    C.get_or_init(|| SnpSimChain::generate(SimChainOptions::default()).unwrap())
+pub fn chain_arc() -> Arc<SnpSimChain> {
+    static C: OnceLock<Arc<SnpSimChain>> = OnceLock::new();
+    C.get_or_init(|| Arc::new(SnpSimChain::generate(SimChainOptions::default()).unwrap()))
+        .clone()
 }
 
 pub fn temp_dir(name: &str) -> PathBuf {
@@ -54,7 +53,7 @@ impl TestServer {
             let (private, public) = mamori_service::admin::generate_key_pair().unwrap();
             std::fs::write(&admin_private_path, private).unwrap();
             std::fs::write(&admin_public_path, public).unwrap();
-            std::fs::write(dir.join("ark.pem"), chain().ark_pem()).unwrap();
+            std::fs::write(dir.join("ark.pem"), chain_arc().ark_pem()).unwrap();
         }
         let mut cfg = Config {
             data_dir: dir.join("data"),
@@ -121,10 +120,11 @@ impl TestServer {
     }
 }
 
-/// The guest: its ephemeral key (EC P-256, the guest default) and the
-/// evidence its simulated TEE produces.
+/// The guest: its ephemeral key (EC P-256, the guest default) and a
+/// simulated TEE launched with `measurement` and `policy` — the attester
+/// side of `mamori-agent`.
 pub struct Guest {
-    pub key: PrivateKey,
+    pub key: TeeKey,
     pub measurement: [u8; 48],
     pub policy: u64,
 }
@@ -132,70 +132,49 @@ pub struct Guest {
 impl Guest {
     pub fn new() -> Guest {
         Guest {
-            key: PrivateKey::generate_ec(EcCurve::P256).unwrap(),
+            key: TeeKey::generate().unwrap(),
             measurement: MEASUREMENT,
             policy: 0x30000,
         }
     }
 
-    /// The `tee-pubkey` JWK as the KBS client sends it.
-    pub fn jwk(&self) -> Value {
-        let mut j = serde_json::to_value(self.key.public_jwk()).unwrap();
-        j["alg"] = json!("ECDH-ES+A256KW");
-        j
-    }
-
-    /// SHA-384 of the canonical runtime data (the KBS protocol adds
-    /// `additional-evidence`; the native API does not).
-    pub fn report_data(&self, nonce: &str, kbs: bool) -> [u8; 64] {
-        let mut obj = json!({"nonce": nonce, "tee-pubkey": self.jwk()});
-        if kbs {
-            obj["additional-evidence"] = json!("");
-        }
-        let canonical = mamori_token::jcs::canonicalize(&obj).unwrap();
-        let mut out = [0u8; 64];
-        out[..48].copy_from_slice(digest(&SHA384, canonical.as_bytes()).as_ref());
-        out
-    }
-
-    pub fn report(&self, report_data: [u8; 64]) -> Vec<u8> {
-        chain()
-            .report(&ReportOptions {
+    fn source(&self) -> SimulatedSnp {
+        SimulatedSnp {
+            chain: chain_arc(),
+            options: ReportOptions {
                 measurement: self.measurement,
-                report_data,
                 policy: self.policy,
                 ..ReportOptions::default()
-            })
-            .unwrap()
+            },
+        }
+    }
+
+    /// The `tee-pubkey` JWK as the KBS client sends it.
+    pub fn jwk(&self) -> Value {
+        self.key.jwk()
+    }
+
+    /// REPORT_DATA binding `nonce` and this key (KBS adds `additional-evidence`).
+    pub fn report_data(&self, nonce: &str, kbs: bool) -> [u8; 64] {
+        mamori_agent::report_data(nonce, &self.jwk(), kbs.then_some("")).unwrap()
     }
 
     /// `primary_evidence` for the `snp` TEE, as the CoCo attester sends it.
     pub fn kbs_evidence(&self, nonce: &str) -> Value {
-        let bytes = self.report(self.report_data(nonce, true));
-        let report = tee_snp::Report::parse(&bytes).unwrap();
-        let bytes_json = |b: &[u8]| Value::Array(b.iter().map(|x| json!(x)).collect());
-        json!({
-            "attestation_report": tee_snp::sev_json::report_json(&report),
-            "cert_chain": [
-                {"cert_type": "VCEK", "data": bytes_json(chain().vcek_der())},
-                {"cert_type": "ASK", "data": bytes_json(chain().ask_der())},
-                {"cert_type": "ARK", "data": bytes_json(chain().ark_der())},
-            ]
-        })
+        self.source()
+            .evidence(&self.report_data(nonce, true), true)
+            .unwrap()
     }
 
     /// Mamori's native evidence form.
     pub fn native_evidence(&self, nonce: &str) -> Value {
-        use base64::Engine;
-        let bytes = self.report(self.report_data(nonce, false));
-        json!({
-            "report": base64::engine::general_purpose::STANDARD.encode(bytes),
-            "certificates": [chain().vcek_pem(), chain().ask_pem()],
-        })
+        self.source()
+            .evidence(&self.report_data(nonce, false), false)
+            .unwrap()
     }
 
     pub fn decrypt(&self, jwe: &str) -> Vec<u8> {
-        mamori_jwe::decrypt(jwe, &self.key).unwrap()
+        self.key.decrypt(jwe).unwrap()
     }
 }
 
