@@ -1,0 +1,93 @@
+//! HTTPS: the TLS listener serves the same router, and a client that
+//! trusts the server's certificate completes a request over it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_serves_the_router() {
+    let dir = common::temp_dir("tls");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
+    let tls = mamori_service::config::TlsConfig {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    let mut cfg = mamori_service::Config {
+        data_dir: dir.join("data"),
+        tls: Some(tls.clone()),
+        ..mamori_service::Config::default()
+    };
+    cfg.listen = "0.0.0.0:0".parse().unwrap();
+    // A public address is allowed only because TLS is configured.
+    cfg.validate().unwrap();
+    let svc = mamori_service::Service::start(cfg, mamori_server::now())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = mamori_server::router(svc.clone());
+    let server = tokio::spawn(async move {
+        mamori_server::tls::serve(listener, app, &tls, std::future::pending())
+            .await
+            .unwrap();
+    });
+
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(cert.cert.der().to_vec()))
+        .unwrap();
+    let config = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = TlsConnector::from(Arc::new(config));
+    // A plain-text client first: the handshake fails and the server goes on.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        plain.read_to_end(&mut sink),
+    )
+    .await;
+
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut tls_stream = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    tls_stream
+        .write_all(
+            b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    tls_stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"keys\""), "{text}");
+    server.abort();
+}
+
+#[test]
+fn public_listener_without_tls_is_refused() {
+    let cfg = mamori_service::Config {
+        listen: "0.0.0.0:8080".parse().unwrap(),
+        ..mamori_service::Config::default()
+    };
+    assert!(matches!(
+        cfg.validate(),
+        Err(mamori_service::ConfigError::InsecureListener(_))
+    ));
+}
