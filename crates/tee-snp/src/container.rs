@@ -179,6 +179,16 @@ pub fn parse_hcl(b: &[u8]) -> Result<(Vec<u8>, HclReport), ContainerError> {
             )
         })?
         .to_vec();
+    // The header's REPORT_SIZE covers the header, the hardware report and
+    // the runtime data: it must agree with what the sizes above say.
+    let declared = le32(b, 8).ok_or_else(|| err("REPORT_SIZE", 8, "truncated".into()))?;
+    if usize::try_from(declared).ok() != Some(end) {
+        return Err(err(
+            "REPORT_SIZE",
+            8,
+            format!("{declared} does not equal the end of the runtime data ({end})"),
+        ));
+    }
     // Azure pads the buffer with zeros; anything else after it is garbage.
     if let Some(pos) = b
         .get(end..)
@@ -277,7 +287,9 @@ pub fn extract(input: &[u8]) -> Result<SnpEvidence, ContainerError> {
         return extract_json(input);
     }
     let (bytes, encoding) = decode_text(input);
-    if bytes.len() == REPORT_LEN {
+    // A container's magic wins over the length: a truncated HCL report must
+    // be refused as one, not read as a bare report.
+    if bytes.len() == REPORT_LEN && !bytes.starts_with(HCL_MAGIC) {
         return Ok(SnpEvidence {
             report: bytes,
             container: Container::Bare,
