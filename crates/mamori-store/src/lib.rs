@@ -13,6 +13,7 @@
 mod audit;
 mod error;
 mod records;
+mod sessions;
 
 pub use audit::{AuditCheck, AuditEntry, NewAuditEntry, GENESIS_HASH};
 pub use error::StoreError;
@@ -40,6 +41,7 @@ pub enum Completion {
 pub struct Store {
     pool: SqlitePool,
     audit: tokio::sync::mpsc::Sender<audit::AuditJob>,
+    sessions: std::sync::Arc<sessions::SessionCache>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -76,7 +78,11 @@ impl Store {
         MIGRATOR.run(&pool).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(4096);
         tokio::spawn(audit::writer(pool.clone(), rx));
-        Ok(Store { pool, audit: tx })
+        Ok(Store {
+            pool,
+            audit: tx,
+            sessions: Default::default(),
+        })
     }
 
     pub async fn close(&self) {
@@ -96,10 +102,33 @@ impl Store {
         .bind(s.expires_at)
         .execute(&self.pool)
         .await?;
+        self.sessions.put(s);
         Ok(())
     }
 
     pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        // A session used here with its token is in its final state.
+        if let Some(c) = self.sessions.get(id) {
+            if c.used && c.token.is_some() {
+                return Ok(Some(c));
+            }
+        }
+        self.get_session_db(id).await
+    }
+
+    /// The session as the attestation path needs it: a locally cached
+    /// unused entry is good enough, because the nonce is spent by the
+    /// conditional UPDATE of [`Store::complete_session`], which reports
+    /// whether another node spent it first. Do not use it to conclude that
+    /// a session is *not* attested (use [`Store::get_session`]).
+    pub async fn session_for_attest(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        if let Some(c) = self.sessions.get(id) {
+            return Ok(Some(c));
+        }
+        self.get_session_db(id).await
+    }
+
+    async fn get_session_db(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT id, tee, nonce, created_at, expires_at, used, token, token_exp FROM sessions WHERE id = $1",
         )
@@ -128,6 +157,7 @@ impl Store {
         .bind(before)
         .execute(&self.pool)
         .await?;
+        self.sessions.purge(before);
         Ok(r.rows_affected())
     }
 
@@ -154,8 +184,11 @@ impl Store {
         .execute(&self.pool)
         .await;
         match r {
-            Ok(r) if r.rows_affected() == 1 => Ok(Completion::Done),
-            Ok(_) => Ok(match self.get_session(id).await? {
+            Ok(r) if r.rows_affected() == 1 => {
+                self.sessions.mark_used(id, token);
+                Ok(Completion::Done)
+            }
+            Ok(_) => Ok(match self.get_session_db(id).await? {
                 None => Completion::Unknown,
                 Some(s) if s.used => Completion::AlreadyUsed,
                 Some(_) => Completion::Expired,
@@ -175,6 +208,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.sessions.mark_used(id, None);
         Ok(())
     }
 

@@ -111,3 +111,51 @@ async fn records_survive_reopening() {
     assert!(s.delete_resource("default/key/1").await.unwrap());
     assert!(s.get_resource("default/key/1").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn two_nodes_share_sessions_through_the_database() {
+    let dir = std::env::temp_dir().join(format!("mamori-store-nodes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    let b = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    a.insert_session(&session("s1", 1_000)).await.unwrap();
+    // Node B attests the session node A created.
+    let on_b = b.session_for_attest("s1").await.unwrap().unwrap();
+    assert_eq!(on_b.nonce, "nonce-s1");
+    assert_eq!(
+        b.complete_session("s1", 10, "d1", Some(("tok", 500)))
+            .await
+            .unwrap(),
+        Completion::Done
+    );
+    // Node A's local view is stale ("unused"), but spending the nonce
+    // there fails, and the resource path reads the token from the database.
+    assert!(!a.session_for_attest("s1").await.unwrap().unwrap().used);
+    assert_eq!(
+        a.complete_session("s1", 10, "d2", None).await.unwrap(),
+        Completion::AlreadyUsed
+    );
+    let on_a = a.get_session("s1").await.unwrap().unwrap();
+    assert!(on_a.used);
+    assert_eq!(on_a.token.as_deref(), Some("tok"));
+    // And the audit chain interleaves the nodes' appends without forking.
+    for i in 0..5 {
+        let (x, y) = (a.clone(), b.clone());
+        let e = |n: &str| mamori_store::NewAuditEntry {
+            at: i,
+            actor: n.into(),
+            action: "test".into(),
+            subject: String::new(),
+            outcome: "ok".into(),
+            detail: "{}".into(),
+        };
+        let (ea, eb) = (e("a"), e("b"));
+        let (r1, r2) = tokio::join!(x.append_audit(&ea), y.append_audit(&eb));
+        r1.unwrap();
+        r2.unwrap();
+    }
+    let check = a.verify_audit().await.unwrap();
+    assert_eq!(check.entries, 10);
+    assert!(check.first_broken.is_none());
+}
