@@ -6,6 +6,10 @@ use crate::{AppraisalPolicy, PolicyError, ResourcePolicy};
 
 /// SEV-SNP appraisal (`tee = "snp"`).
 pub const SNP_APPRAISAL: &str = include_str!("../policies/appraisal/snp.rego");
+/// Intel TDX appraisal (`tee = "tdx"`).
+pub const TDX_APPRAISAL: &str = include_str!("../policies/appraisal/tdx.rego");
+/// Intel SGX appraisal (`tee = "sgx"`).
+pub const SGX_APPRAISAL: &str = include_str!("../policies/appraisal/sgx.rego");
 /// The development `sample` TEE: never affirming.
 pub const SAMPLE_APPRAISAL: &str = include_str!("../policies/appraisal/sample.rego");
 /// Every other TEE kind: conservative.
@@ -24,13 +28,21 @@ pub struct DefaultAppraisal {
     pub source: &'static str,
 }
 
-/// The default appraisal policy for a TEE kind (`snp`, `sample`, or the
-/// generic one for any other kind).
+/// The default appraisal policy for a TEE kind (`snp`, `tdx`, `sgx`,
+/// `sample`, or the generic one for any other kind).
 pub fn appraisal_for_tee(tee: &str) -> DefaultAppraisal {
     match tee {
         "snp" => DefaultAppraisal {
             id: "default-snp",
             source: SNP_APPRAISAL,
+        },
+        "tdx" => DefaultAppraisal {
+            id: "default-tdx",
+            source: TDX_APPRAISAL,
+        },
+        "sgx" => DefaultAppraisal {
+            id: "default-sgx",
+            source: SGX_APPRAISAL,
         },
         "sample" => DefaultAppraisal {
             id: "default-sample",

@@ -26,7 +26,7 @@ fn sample_tee_is_never_affirming() {
         let out = appraise(&p, &input).unwrap();
         assert_eq!(out.status, TrustTier::Contraindicated, "{input}");
         assert_eq!(
-            TrustTier::of(out.vector.hardware.unwrap()),
+            TrustTier::from_claim(out.vector.hardware.unwrap()),
             TrustTier::Contraindicated
         );
         assert!(mentions(&out, "hardware"));
@@ -42,29 +42,29 @@ fn sample_tee_is_never_affirming() {
 #[test]
 fn other_tees_get_the_conservative_policy() {
     assert_eq!(
-        defaults::appraisal_for_tee("tdx").source,
+        defaults::appraisal_for_tee("cca").source,
         defaults::GENERIC_APPRAISAL
     );
     assert_eq!(defaults::appraisal_for_tee("snp").id, "default-snp");
-    let p = defaults::appraisal_policy_for_tee("tdx").unwrap();
-    let input = json!({"tee": "tdx", "claims": {"measurement": "aa"}, "reference": {}, "binding": {"report_data_bound": true}});
+    let p = defaults::appraisal_policy_for_tee("cca").unwrap();
+    let input = json!({"tee": "cca", "claims": {"measurement": "aa"}, "reference": {}, "binding": {"report_data_bound": true}});
     let out = appraise(&p, &input).unwrap();
     assert_eq!(out.status, TrustTier::Warning);
     assert_eq!(out.vector.executables, Some(33));
-    assert!(mentions(&out, "tdx_measurement"));
+    assert!(mentions(&out, "cca_measurement"));
 
-    let input = json!({"tee": "tdx", "claims": {"measurement": "aa"}, "reference": {"tdx_measurement": ["aa"]}, "binding": {"report_data_bound": true}});
+    let input = json!({"tee": "cca", "claims": {"measurement": "aa"}, "reference": {"cca_measurement": ["aa"]}, "binding": {"report_data_bound": true}});
     let out = appraise(&p, &input).unwrap();
     assert_eq!(out.status, TrustTier::Affirming, "{out:?}");
     assert_eq!(out.vector.configuration, None);
 
-    let input = json!({"tee": "tdx", "claims": {"measurement": "aa", "td_attributes": {"debug": true}},
-                       "reference": {"tdx_measurement": ["aa"]}, "binding": {"report_data_bound": true}});
+    let input = json!({"tee": "cca", "claims": {"measurement": "aa", "td_attributes": {"debug": true}},
+                       "reference": {"cca_measurement": ["aa"]}, "binding": {"report_data_bound": true}});
     let out = appraise(&p, &input).unwrap();
     assert_eq!(out.status, TrustTier::Contraindicated);
     assert!(mentions(&out, "td_attributes.debug"));
 
-    let input = json!({"tee": "tdx", "claims": {"measurement": "bb"}, "reference": {"tdx_measurement": ["aa"]}, "binding": {"report_data_bound": false}});
+    let input = json!({"tee": "cca", "claims": {"measurement": "bb"}, "reference": {"cca_measurement": ["aa"]}, "binding": {"report_data_bound": false}});
     let out = appraise(&p, &input).unwrap();
     assert_eq!(out.vector.executables, Some(96));
     assert_eq!(out.vector.instance_identity, Some(96));

@@ -19,6 +19,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub kek: KekConfig,
     pub snp: SnpConfig,
+    pub dcap: DcapConfig,
     pub limits: LimitsConfig,
     /// Accept the unsigned `sample` TEE (development only; its results are
     /// never affirming). Logged loudly at start-up.
@@ -37,6 +38,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             kek: KekConfig::default(),
             snp: SnpConfig::default(),
+            dcap: DcapConfig::default(),
             limits: LimitsConfig::default(),
             insecure_allow_sample_tee: false,
             log: LogConfig::default(),
@@ -120,6 +122,21 @@ impl Default for KekConfig {
 pub struct SnpConfig {
     /// Extra SEV-SNP roots trusted besides AMD's pinned ARKs (PEM files),
     /// e.g. the development root of `mamori sim snp`. Logged at start-up.
+    pub trust_anchors: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DcapConfig {
+    /// Intel DCAP collateral for the `tdx` and `sgx` TEEs: files or
+    /// directories of certificates, CRLs, PCS TCB info / QE identity bodies
+    /// and PCCS or dcap-qvl combined JSON, recognised by content. Read once
+    /// at start-up; without it every TDX/SGX quote is refused, naming the
+    /// missing item.
+    pub collateral: Vec<PathBuf>,
+    /// Extra DCAP roots trusted besides Intel's pinned SGX Root CA (PEM or
+    /// DER), e.g. a generated test hierarchy. Development only; logged
+    /// loudly at start-up.
     pub trust_anchors: Vec<PathBuf>,
 }
 
@@ -260,5 +277,16 @@ mod tests {
         )
         .unwrap();
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn dcap_section() {
+        let c = Config::from_toml(
+            "[dcap]\ncollateral = [\"pcs/\", \"tcbinfo.json\"]\ntrust_anchors = [\"root.pem\"]",
+        )
+        .unwrap();
+        assert_eq!(c.dcap.collateral.len(), 2);
+        assert_eq!(c.dcap.trust_anchors, vec![PathBuf::from("root.pem")]);
+        assert!(Config::from_toml("[dcap]\ncolateral = []").is_err());
     }
 }

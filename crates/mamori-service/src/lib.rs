@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod dcap;
 mod error;
 pub mod evidence;
 pub mod kek;

@@ -28,7 +28,7 @@ impl PolicySet {
     pub async fn load(store: &Store) -> Result<Self, ServiceError> {
         let mut fp = String::new();
         let mut builtin = HashMap::new();
-        for tee in ["snp", "sample", "*"] {
+        for tee in ["snp", "tdx", "sgx", "sample", "*"] {
             let d = defaults::appraisal_for_tee(tee);
             builtin.insert(
                 tee.to_owned(),

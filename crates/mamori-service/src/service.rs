@@ -1,5 +1,6 @@
 use crate::admin::{self, AdminKey};
 use crate::config::Config;
+use crate::dcap::DcapVerifier;
 use crate::error::ServiceError;
 use crate::evidence::{verify_sample, SnpVerifier, VerifiedEvidence};
 use crate::kek::Kek;
@@ -10,7 +11,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use mamori_policy::{AppraisalInput, Binding, PolicyKind, ResourceInput};
 use mamori_store::{Completion, NewAuditEntry, PolicyRecord, ReferenceValue, SessionRecord, Store};
-use mamori_token::{EarClaims, Jwk, Submod, TrustClaim, TrustVector, VerifierId, EAR_PROFILE};
+use mamori_token::{EarClaims, Jwk, Submod, VerifierId, EAR_PROFILE};
 use mamori_verifier::UnixTime;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering::Relaxed;
@@ -88,6 +89,8 @@ pub enum StartError {
     AdminKey { path: String, reason: String },
     #[error("SNP trust anchor {path}: {reason}")]
     TrustAnchor { path: String, reason: String },
+    #[error("DCAP collateral or trust anchor {path}: {reason}")]
+    DcapCollateral { path: String, reason: String },
     #[error("{0}")]
     Service(#[from] ServiceError),
     #[error("store: {0}")]
@@ -100,6 +103,7 @@ pub struct Service {
     store: Store,
     kek: Kek,
     snp: SnpVerifier,
+    dcap: DcapVerifier,
     admin_keys: Vec<AdminKey>,
     keys: RwLock<Arc<KeyRing>>,
     policies: RwLock<Arc<PolicySet>>,
@@ -182,16 +186,6 @@ fn tee_key(v: &Value) -> Result<Jwk, ServiceError> {
     Ok(jwk)
 }
 
-fn vector_of(v: &mamori_policy::TrustVector) -> TrustVector {
-    let mut out = TrustVector::default();
-    for (claim, value) in v.iter() {
-        if let Some(c) = TrustClaim::from_name(claim.name()) {
-            out.set(c, Some(value));
-        }
-    }
-    out
-}
-
 impl Service {
     /// Opens the data directory, the key-encryption key and the store, and
     /// loads keys and policies.
@@ -249,6 +243,13 @@ impl Service {
                 }
             }
         }
+        let dcap =
+            DcapVerifier::load(&cfg.dcap.collateral, &cfg.dcap.trust_anchors).map_err(|e| {
+                StartError::DcapCollateral {
+                    path: e.path,
+                    reason: e.reason,
+                }
+            })?;
         if cfg.insecure_allow_sample_tee {
             tracing::warn!("INSECURE: the unsigned `sample` TEE is accepted (development only; its results are never affirming)");
         }
@@ -256,6 +257,7 @@ impl Service {
         let policies = PolicySet::load(&store).await?;
         Ok(Arc::new(Service {
             snp: SnpVerifier::new(trust),
+            dcap,
             admin_keys,
             keys: RwLock::new(Arc::new(ring)),
             policies: RwLock::new(Arc::new(policies)),
@@ -316,7 +318,10 @@ impl Service {
 
     pub fn supports_tee(&self, tee: &str) -> Result<(), ServiceError> {
         match tee {
-            "snp" => Ok(()),
+            // tdx and sgx are accepted without collateral too: the quote is
+            // then refused at verification, naming the missing collateral,
+            // which tells an operator more than "unknown TEE".
+            "snp" | "tdx" | "sgx" => Ok(()),
             "sample" if self.cfg.insecure_allow_sample_tee => Ok(()),
             "sample" => Err(ServiceError::TeeDisabled(tee.into())),
             other => Err(ServiceError::UnknownTee(other.into())),
@@ -450,6 +455,8 @@ impl Service {
         self.supports_tee(&session.tee)?;
         let verified: VerifiedEvidence = match session.tee.as_str() {
             "snp" => self.snp.verify(&req.evidence, UnixTime(now))?,
+            "tdx" => self.dcap.verify("tdx", &req.evidence, UnixTime(now))?,
+            "sgx" => self.dcap.verify("sgx", &req.evidence, UnixTime(now))?,
             "sample" => verify_sample(&req.evidence)?,
             other => return Err(ServiceError::UnknownTee(other.into())),
         };
@@ -459,8 +466,9 @@ impl Service {
             req.additional_evidence.as_deref(),
         )?;
         let bound = match verified.tee {
-            // SNP: the 48-byte digest, zero-padded to REPORT_DATA's 64 bytes.
-            "snp" => {
+            // SNP, TDX and SGX: the 48-byte digest, zero-padded to the
+            // 64-byte REPORT_DATA / REPORTDATA field.
+            "snp" | "tdx" | "sgx" => {
                 verified.report_data.get(..expected.len()) == Some(expected.as_slice())
                     && verified
                         .report_data
@@ -507,7 +515,7 @@ impl Service {
                 m.insert("init_data_claims".into(), c);
             }
         }
-        let mut submod = Submod::from_vector(vector_of(&outcome.vector));
+        let mut submod = Submod::from_vector(outcome.vector);
         submod.policy_id = Some(policy_id.clone());
         submod.annotated_evidence = Some(annotated);
         if !outcome.reasons.is_empty() {
@@ -537,7 +545,8 @@ impl Service {
     }
 
     /// KBS init-data: `{"format": "toml", "body": "<TOML>"}`; its digest
-    /// (algorithm named in the TOML) must equal SNP HOST_DATA.
+    /// (algorithm named in the TOML) must equal SNP HOST_DATA, TDX
+    /// MRCONFIGID or SGX CONFIGID (zero-padded or truncated to the field).
     fn check_init_data(
         &self,
         init: Option<&Value>,
@@ -581,9 +590,14 @@ impl Service {
             None => false,
         };
         if !bound {
-            return Err(ServiceError::Binding(
-                "init-data digest does not match the evidence's HOST_DATA".into(),
-            ));
+            let field = match ev.tee {
+                "tdx" => "MRCONFIGID",
+                "sgx" => "CONFIGID",
+                _ => "HOST_DATA",
+            };
+            return Err(ServiceError::Binding(format!(
+                "init-data digest does not match the evidence's {field}"
+            )));
         }
         Ok((Some(true), claims))
     }
