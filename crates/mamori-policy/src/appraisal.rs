@@ -165,7 +165,7 @@ impl AppraisalPolicy {
         let vector = trust_vector(field(TRUST_VECTOR_RULE))?;
         let reasons = reasons(field(REASONS_RULE), l.max_reasons, l.max_reason_len)?;
         Ok(AppraisalOutcome {
-            status: vector.status(),
+            status: vector.tier(),
             vector,
             reasons,
         })

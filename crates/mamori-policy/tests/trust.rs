@@ -13,23 +13,23 @@ fn tiers_follow_the_ar4si_value_ranges() {
             32..=95 | -96..=-33 => TrustTier::Warning,
             96..=127 | -128..=-97 => TrustTier::Contraindicated,
         };
-        assert_eq!(TrustTier::of(v), want, "{v}");
+        assert_eq!(TrustTier::from_claim(v), want, "{v}");
     }
-    assert_eq!(TrustTier::of(97).as_str(), "contraindicated");
+    assert_eq!(TrustTier::from_claim(97).as_str(), "contraindicated");
 }
 
 #[test]
 fn status_is_the_worst_tier() {
     let mut v = TrustVector::default();
-    assert_eq!(v.status(), TrustTier::None);
+    assert_eq!(v.tier(), TrustTier::None);
     v.set(TrustClaim::Hardware, Some(0));
-    assert_eq!(v.status(), TrustTier::None);
+    assert_eq!(v.tier(), TrustTier::None);
     v.set(TrustClaim::Executables, Some(3));
-    assert_eq!(v.status(), TrustTier::Affirming);
+    assert_eq!(v.tier(), TrustTier::Affirming);
     v.set(TrustClaim::Configuration, Some(-33));
-    assert_eq!(v.status(), TrustTier::Warning);
+    assert_eq!(v.tier(), TrustTier::Warning);
     v.set(TrustClaim::SourcedData, Some(-128));
-    assert_eq!(v.status(), TrustTier::Contraindicated);
+    assert_eq!(v.tier(), TrustTier::Contraindicated);
     assert_eq!(v.iter().count(), 4);
 }
 
@@ -52,7 +52,7 @@ fn vectors_serialize_as_ear_does() {
         json!("contraindicated")
     );
     for c in TrustClaim::ALL {
-        assert_eq!(TrustClaim::from_name(c.name()), Some(c));
+        assert_eq!(TrustClaim::from_name(c.as_str()), Some(c));
     }
 }
 

@@ -54,9 +54,12 @@ pub mod ar4si {
 /// appraisal with affirming and "no claim" entries is affirming overall.
 /// Whether an all-`None` result is acceptable is a policy decision (the default
 /// Mamori resource policy requires `Affirming`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TrustTier {
+    #[default]
     None,
     Affirming,
     Warning,
