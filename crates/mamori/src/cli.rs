@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// Trust an extra SEV-SNP root, e.g. `mamori sim snp`'s development ARK. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub snp_trust_anchor: Vec<PathBuf>,
+    /// Intel DCAP collateral for the `tdx` and `sgx` TEEs: a file or directory
+    /// (PCS / PCCS / dcap-qvl collateral, certificates, CRLs). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub dcap_collateral: Vec<PathBuf>,
     /// Accept the unsigned `sample` TEE (development only; never affirming).
     #[arg(long)]
     pub insecure_allow_sample_tee: bool,

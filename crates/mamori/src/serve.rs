@@ -22,6 +22,9 @@ pub fn load_config(a: &ServeArgs) -> Result<Config, String> {
     cfg.snp
         .trust_anchors
         .extend(a.snp_trust_anchor.iter().cloned());
+    cfg.dcap
+        .collateral
+        .extend(a.dcap_collateral.iter().cloned());
     if a.insecure_allow_sample_tee {
         cfg.insecure_allow_sample_tee = true;
     }
