@@ -396,13 +396,13 @@ impl Service {
     }
 
     async fn attest_inner(&self, req: &AttestRequest, now: i64) -> Result<Attested, ServiceError> {
-        let session =
-            self.store
-                .get_session(&req.session_id)
-                .await?
-                .ok_or(ServiceError::Session(
-                    "unknown session (request a new challenge)",
-                ))?;
+        let session = self
+            .store
+            .session_for_attest(&req.session_id)
+            .await?
+            .ok_or(ServiceError::Session(
+                "unknown session (request a new challenge)",
+            ))?;
         if session.used {
             return Err(ServiceError::Session("the nonce was already used"));
         }
