@@ -12,8 +12,11 @@ use crate::SessionRecord;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Bound on cached sessions; beyond it the oldest-expiring half is dropped.
-const MAX_ENTRIES: usize = 100_000;
+/// Bound on cached sessions (each holds a token of a few KiB once
+/// attested): beyond it, completed sessions are dropped first (their token
+/// is re-read from the database if a resource request comes late), then
+/// the oldest-expiring half.
+const MAX_ENTRIES: usize = 4_096;
 
 #[derive(Debug, Default)]
 pub(crate) struct SessionCache {
@@ -24,9 +27,12 @@ impl SessionCache {
     pub(crate) fn put(&self, s: &SessionRecord) {
         if let Ok(mut m) = self.map.lock() {
             if m.len() >= MAX_ENTRIES {
+                m.retain(|_, v| !v.used);
+            }
+            if m.len() >= MAX_ENTRIES {
                 let mut exp: Vec<i64> = m.values().map(|v| v.expires_at).collect();
                 exp.sort_unstable();
-                let cut = exp[exp.len() / 2];
+                let cut = exp.get(exp.len() / 2).copied().unwrap_or(i64::MAX);
                 m.retain(|_, v| v.expires_at > cut);
             }
             m.insert(s.id.clone(), s.clone());
