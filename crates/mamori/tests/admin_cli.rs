@@ -1,0 +1,201 @@
+//! `mamori admin` against a running `mamori serve`: key generation, every
+//! admin subcommand, and the refusal of a bad key.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn mamori(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mamori"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mamori")
+}
+
+fn ok_json(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+#[test]
+fn admin_subcommands_against_a_running_server() {
+    let dir = std::env::temp_dir().join(format!("mamori-admin-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = dir.join("keys");
+    let k = ok_json(&mamori(&[
+        "admin",
+        "keygen",
+        "--out",
+        keys.to_str().unwrap(),
+    ]));
+    assert!(k["public_key"].as_str().unwrap().ends_with("admin.pub"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(keys.join("admin.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "private key readable by others");
+    }
+    // keygen refuses to overwrite.
+    assert!(
+        !mamori(&["admin", "keygen", "--out", keys.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_mamori"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--admin-public-key")
+        .arg(keys.join("admin.pub"))
+        .env("MAMORI_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let up = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "server did not start");
+    let key = keys.join("admin.key");
+    let admin = |args: &[&str]| {
+        let mut v = vec!["admin", "--url", &url, "--key", key.to_str().unwrap()];
+        v.extend_from_slice(args);
+        mamori(&v)
+    };
+
+    let secret = dir.join("secret.bin");
+    std::fs::write(&secret, b"top secret").unwrap();
+    ok_json(&admin(&[
+        "resource",
+        "set",
+        "default/disk/vm1",
+        "--file",
+        secret.to_str().unwrap(),
+    ]));
+    let list = ok_json(&admin(&["resource", "list"]));
+    assert_eq!(list["resources"][0], "default/disk/vm1");
+    let policy = dir.join("p.rego");
+    std::fs::write(&policy, "package mamori.resource\nimport rego.v1\ndefault allow := false\nallow if input.resource.segments[0] == \"default\"\n").unwrap();
+    let r = ok_json(&admin(&[
+        "resource-policy",
+        "set",
+        "default",
+        "--file",
+        policy.to_str().unwrap(),
+    ]));
+    assert_eq!(r["digest"].as_str().unwrap().len(), 64);
+    // A policy that breaks its contract is refused with the reason.
+    std::fs::write(&policy, "package mamori.resource\nimport rego.v1\nx := 1\n").unwrap();
+    let o = admin(&[
+        "resource-policy",
+        "set",
+        "default",
+        "--file",
+        policy.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("allow"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ok_json(&admin(&[
+        "reference-value",
+        "set",
+        "snp_launch_measurement",
+        &"ab".repeat(48),
+        &"cd".repeat(48),
+        "--expires-in",
+        "3600",
+    ]));
+    let rv = ok_json(&admin(&["reference-value", "list"]));
+    assert_eq!(
+        rv["reference_values"][0]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Dry run of the appraisal policy in force over claims of a debug guest.
+    let input = dir.join("input.json");
+    std::fs::write(&input, r#"{"claims": {"policy": {"debug": true, "migrate_ma": false}, "measurement": "00"}, "binding": {"report_data_bound": true}}"#).unwrap();
+    let out = ok_json(&admin(&[
+        "dry-run",
+        "--kind",
+        "appraisal",
+        "--tee",
+        "snp",
+        "--input",
+        input.to_str().unwrap(),
+    ]));
+    assert_eq!(out["status"], "contraindicated", "{out}");
+    assert!(out["reasons"].to_string().contains("policy.debug"));
+    ok_json(&admin(&["rotate-signing-key"]));
+    ok_json(&admin(&["resource", "delete", "default/disk/vm1"]));
+    let o = admin(&["resource", "delete", "default/disk/vm1"]);
+    assert!(!o.status.success(), "deleting twice is a 404");
+    let audit = ok_json(&admin(&["audit", "list"]));
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "resource.set",
+        "resource-policy.set",
+        "reference-value.set",
+        "signing-key.rotate",
+        "resource.delete",
+    ] {
+        assert!(actions.contains(&a), "{a} not audited: {actions:?}");
+    }
+    let check = ok_json(&admin(&["audit", "verify"]));
+    assert!(check["first_broken"].is_null());
+    // Another key is refused.
+    let other = dir.join("other");
+    ok_json(&mamori(&[
+        "admin",
+        "keygen",
+        "--out",
+        other.to_str().unwrap(),
+    ]));
+    let o = mamori(&[
+        "admin",
+        "--url",
+        &url,
+        "--key",
+        other.join("admin.key").to_str().unwrap(),
+        "resource",
+        "list",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("401"));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn serve_refuses_an_insecure_public_listener() {
+    let o = mamori(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("tls"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
