@@ -10,12 +10,11 @@
 //! "Intel" only because the verifier classifies PCK CAs by common name.
 #![forbid(unsafe_code)]
 
-use aws_lc_rs::rand::SystemRandom;
+pub mod pki;
+
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, CertificateRevocationListParams,
-    CustomExtension, DistinguishedName, DnType, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    SerialNumber, PKCS_ECDSA_P256_SHA256,
+use pki::{
+    crl, isv_tcb_level, qe_identity, raw_signer, sign, signed_body, tcb_info, tcb_level, Hierarchy,
 };
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -115,101 +114,6 @@ pub struct DcapSim {
     collateral: Vec<(String, Vec<u8>)>,
 }
 
-// ---------- a tiny DER writer for the SGX extension ----------
-
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    let n = content.len();
-    if n < 0x80 {
-        v.push(n as u8);
-    } else if n < 0x100 {
-        v.extend_from_slice(&[0x81, n as u8]);
-    } else {
-        v.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
-    }
-    v.extend_from_slice(content);
-    v
-}
-
-const SGX_OID: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d, 0x01];
-
-fn oid(sub: &[u8]) -> Vec<u8> {
-    let mut o = SGX_OID.to_vec();
-    o.extend_from_slice(sub);
-    tlv(0x06, &o)
-}
-
-fn int(v: u32) -> Vec<u8> {
-    let mut b = v.to_be_bytes().to_vec();
-    while b.len() > 1 && b.first() == Some(&0) && b.get(1).is_some_and(|x| x & 0x80 == 0) {
-        b.remove(0);
-    }
-    if b.first().is_some_and(|x| x & 0x80 != 0) {
-        b.insert(0, 0);
-    }
-    tlv(0x02, &b)
-}
-
-fn entry(sub: &[u8], value: Vec<u8>) -> Vec<u8> {
-    let mut c = oid(sub);
-    c.extend(value);
-    tlv(0x30, &c)
-}
-
-/// The SGX extension (1.2.840.113741.1.13.1): PPID, TCB (16 components,
-/// PCESVN, CPUSVN), PCE-ID, FMSPC, SGX type.
-fn sgx_extension(comps: [u8; 16], pcesvn: u16, fmspc: [u8; 6]) -> Vec<u8> {
-    let mut tcb = Vec::new();
-    for (i, c) in comps.iter().enumerate() {
-        tcb.extend(entry(&[2, i as u8 + 1], int(u32::from(*c))));
-    }
-    tcb.extend(entry(&[2, 17], int(u32::from(pcesvn))));
-    tcb.extend(entry(&[2, 18], tlv(0x04, &comps)));
-    let mut all = Vec::new();
-    all.extend(entry(&[1], tlv(0x04, &[0xab; 16])));
-    all.extend(entry(&[2], tlv(0x30, &tcb)));
-    all.extend(entry(&[3], tlv(0x04, &[0, 0])));
-    all.extend(entry(&[4], tlv(0x04, &fmspc)));
-    all.extend(entry(&[5], tlv(0x0a, &[0])));
-    tlv(0x30, &all)
-}
-
-// ---------- PKI ----------
-
-fn dn(cn: &str) -> DistinguishedName {
-    let mut d = DistinguishedName::new();
-    d.push(DnType::CommonName, cn);
-    d.push(DnType::OrganizationName, "Mamori DCAP Simulation");
-    d
-}
-
-fn params(cn: &str, ca: bool, serial: u64) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name = dn(cn);
-    p.not_before = date_time_ymd(2020, 1, 1);
-    p.not_after = date_time_ymd(2045, 1, 1);
-    p.serial_number = Some(SerialNumber::from(serial));
-    if ca {
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    } else {
-        p.is_ca = IsCa::ExplicitNoCa;
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    }
-    p
-}
-
-fn raw_signer(k: &KeyPair) -> Result<EcdsaKeyPair, SimError> {
-    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &k.serialize_der()).map_err(err)
-}
-
-fn sign(k: &EcdsaKeyPair, msg: &[u8]) -> Result<Vec<u8>, SimError> {
-    Ok(k.sign(&SystemRandom::new(), msg)
-        .map_err(err)?
-        .as_ref()
-        .to_vec())
-}
-
 fn at(t: i64) -> Result<OffsetDateTime, SimError> {
     OffsetDateTime::from_unix_timestamp(t).map_err(err)
 }
@@ -218,101 +122,38 @@ fn rfc3339(t: i64) -> Result<String, SimError> {
     at(t)?.format(&Rfc3339).map_err(err)
 }
 
-fn crl(
-    issuer: &rcgen::Certificate,
-    key: &KeyPair,
-    from: i64,
-    to: i64,
-) -> Result<Vec<u8>, SimError> {
-    Ok(CertificateRevocationListParams {
-        this_update: at(from)?,
-        next_update: at(to)?,
-        crl_number: SerialNumber::from(1u64),
-        issuing_distribution_point: None,
-        revoked_certs: Vec::new(),
-        key_identifier_method: KeyIdMethod::Sha256,
-    }
-    .signed_by(issuer, key)
-    .map_err(err)?
-    .der()
-    .to_vec())
-}
-
 const PCK_COMPONENTS: [u8; 16] = [7; 16];
 const PCE_SVN: u16 = 11;
 const QE_ISV_SVN: u16 = 8;
 const TEE_TCB_SVN: [u8; 16] = [3, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-
-fn signed_body(key: &EcdsaKeyPair, name: &str, inner: &str) -> Result<Vec<u8>, SimError> {
-    let sig = hex::encode(sign(key, inner.as_bytes())?);
-    Ok(format!("{{\"{name}\":{inner},\"signature\":\"{sig}\"}}").into_bytes())
-}
-
-fn qe_identity(id: &str, prod_id: u16, from: &str, to: &str) -> String {
-    format!(
-        "{{\"id\":\"{id}\",\"version\":2,\"issueDate\":\"{from}\",\"nextUpdate\":\"{to}\",\"tcbEvaluationDataNumber\":17,\"miscselect\":\"00000000\",\"miscselectMask\":\"FFFFFFFF\",\"attributes\":\"11000000000000000000000000000000\",\"attributesMask\":\"FBFFFFFFFFFFFFFF0000000000000000\",\"mrsigner\":\"{}\",\"isvprodid\":{prod_id},\"tcbLevels\":[{{\"tcb\":{{\"isvsvn\":{QE_ISV_SVN}}},\"tcbDate\":\"2024-03-13T00:00:00Z\",\"tcbStatus\":\"UpToDate\"}}]}}",
-        hex::encode_upper(QE_MRSIGNER)
-    )
-}
+const TCB_DATE: &str = "2024-03-01T00:00:00Z";
 
 impl DcapSim {
     /// Generates a new hierarchy and its collateral.
     pub fn generate(o: &SimOptions) -> Result<Self, SimError> {
-        let alg = &PKCS_ECDSA_P256_SHA256;
-        let root_key = KeyPair::generate_for(alg).map_err(err)?;
-        let root = params("Intel SGX Root CA", true, 1)
-            .self_signed(&root_key)
-            .map_err(err)?;
-        let ca_key = KeyPair::generate_for(alg).map_err(err)?;
-        let ca = params("Intel SGX PCK Platform CA", true, 2)
-            .signed_by(&ca_key, &root, &root_key)
-            .map_err(err)?;
-        let tcb_key = KeyPair::generate_for(alg).map_err(err)?;
-        let tcb = params("Intel SGX TCB Signing", false, 3)
-            .signed_by(&tcb_key, &root, &root_key)
-            .map_err(err)?;
-        let pck_key = KeyPair::generate_for(alg).map_err(err)?;
-        let mut pp = params("Intel SGX PCK Certificate", false, 4);
-        pp.custom_extensions = vec![CustomExtension::from_oid_content(
-            &[1, 2, 840, 113741, 1, 13, 1],
-            sgx_extension(PCK_COMPONENTS, PCE_SVN, FMSPC),
-        )];
-        let pck = pp.signed_by(&pck_key, &ca, &ca_key).map_err(err)?;
-
+        let h = Hierarchy::generate(PCK_COMPONENTS, PCE_SVN, FMSPC)?;
         let from_t = o.now.saturating_sub(86_400);
         let to_t = o.now.saturating_add(o.validity_secs);
         let (from, to) = (rfc3339(from_t)?, rfc3339(to_t)?);
-        let tcb_signer = raw_signer(&tcb_key)?;
-        let sgx_level = |tdx: bool| {
-            let sgx: Vec<String> = (0..16).map(|_| "{\"svn\":1}".to_string()).collect();
-            let tdx_part = if tdx {
-                let c: Vec<String> = (0..16).map(|_| "{\"svn\":0}".to_string()).collect();
-                format!(",\"tdxtcbcomponents\":[{}]", c.join(","))
-            } else {
-                String::new()
-            };
-            let adv = if o.tcb_status == "UpToDate" {
-                ""
-            } else {
-                "\"INTEL-SA-00000\""
-            };
-            format!(
-                "{{\"tcb\":{{\"sgxtcbcomponents\":[{}],\"pcesvn\":{PCE_SVN}{tdx_part}}},\"tcbDate\":\"2024-03-01T00:00:00Z\",\"tcbStatus\":\"{}\",\"advisoryIDs\":[{adv}]}}",
-                sgx.join(","),
-                o.tcb_status
-            )
+        let tcb_signer = raw_signer(&h.tcb_key)?;
+        let adv: &[&str] = if o.tcb_status == "UpToDate" {
+            &[]
+        } else {
+            &["INTEL-SA-00000"]
         };
-        let zeros = "0".repeat(96);
-        let tdx_info = format!(
-            "{{\"id\":\"TDX\",\"version\":3,\"issueDate\":\"{from}\",\"nextUpdate\":\"{to}\",\"fmspc\":\"{}\",\"pceId\":\"0000\",\"tcbType\":0,\"tcbEvaluationDataNumber\":17,\"tdxModule\":{{\"mrsigner\":\"{zeros}\",\"attributes\":\"0000000000000000\",\"attributesMask\":\"FFFFFFFFFFFFFFFF\"}},\"tdxModuleIdentities\":[{{\"id\":\"TDX_01\",\"mrsigner\":\"{zeros}\",\"attributes\":\"0000000000000000\",\"attributesMask\":\"FFFFFFFFFFFFFFFF\",\"tcbLevels\":[{{\"tcb\":{{\"isvsvn\":3}},\"tcbDate\":\"2024-03-01T00:00:00Z\",\"tcbStatus\":\"UpToDate\"}}]}}],\"tcbLevels\":[{}]}}",
-            hex::encode_upper(FMSPC),
-            sgx_level(true)
+        let sgx_level =
+            |tdx: Option<[u8; 16]>| tcb_level([1; 16], PCE_SVN, tdx, TCB_DATE, &o.tcb_status, adv);
+        let module_level = isv_tcb_level(3, TCB_DATE, "UpToDate", &[]);
+        let tdx_info = tcb_info(
+            FMSPC,
+            &from,
+            &to,
+            Some(&module_level),
+            &sgx_level(Some([0; 16])),
         );
-        let sgx_info = format!(
-            "{{\"id\":\"SGX\",\"version\":3,\"issueDate\":\"{from}\",\"nextUpdate\":\"{to}\",\"fmspc\":\"{}\",\"pceId\":\"0000\",\"tcbType\":0,\"tcbEvaluationDataNumber\":17,\"tcbLevels\":[{}]}}",
-            hex::encode_upper(FMSPC),
-            sgx_level(false)
-        );
+        let sgx_info = tcb_info(FMSPC, &from, &to, None, &sgx_level(None));
+        let qe_level = isv_tcb_level(QE_ISV_SVN, "2024-03-13T00:00:00Z", "UpToDate", &[]);
+        let qe_id = |id, prod_id| qe_identity(id, prod_id, QE_MRSIGNER, &from, &to, &qe_level);
         let collateral = vec![
             (
                 "tcbinfo-tdx.json".to_string(),
@@ -324,36 +165,28 @@ impl DcapSim {
             ),
             (
                 "qeid-tdqe.json".to_string(),
-                signed_body(
-                    &tcb_signer,
-                    "enclaveIdentity",
-                    &qe_identity("TD_QE", 2, &from, &to),
-                )?,
+                signed_body(&tcb_signer, "enclaveIdentity", &qe_id("TD_QE", 2))?,
             ),
             (
                 "qeid-qe.json".to_string(),
-                signed_body(
-                    &tcb_signer,
-                    "enclaveIdentity",
-                    &qe_identity("QE", 1, &from, &to),
-                )?,
+                signed_body(&tcb_signer, "enclaveIdentity", &qe_id("QE", 1))?,
             ),
-            ("tcb-signing.pem".to_string(), tcb.pem().into_bytes()),
-            ("pck-platform-ca.der".to_string(), ca.der().to_vec()),
-            ("pckcrl.der".to_string(), crl(&ca, &ca_key, from_t, to_t)?),
+            ("tcb-signing.pem".to_string(), h.tcb.pem().into_bytes()),
+            ("pck-platform-ca.der".to_string(), h.ca.der().to_vec()),
+            (
+                "pckcrl.der".to_string(),
+                crl(&h.ca, &h.ca_key, at(from_t)?, at(to_t)?, &[])?,
+            ),
             (
                 "rootcrl.der".to_string(),
-                crl(&root, &root_key, from_t, to_t)?,
+                crl(&h.root, &h.root_key, at(from_t)?, at(to_t)?, &[])?,
             ),
         ];
-        let mut pck_chain_pem = pck.pem();
-        pck_chain_pem.push_str(&ca.pem());
-        pck_chain_pem.push_str(&root.pem());
         Ok(DcapSim {
-            root_der: root.der().to_vec(),
-            root_pem: root.pem(),
-            pck_chain_pem,
-            pck_key: raw_signer(&pck_key)?,
+            root_der: h.root.der().to_vec(),
+            root_pem: h.root.pem(),
+            pck_chain_pem: h.pck_chain_pem(),
+            pck_key: raw_signer(&h.pck_key)?,
             att_key: EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(err)?,
             collateral,
         })

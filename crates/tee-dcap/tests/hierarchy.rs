@@ -5,142 +5,20 @@
 
 #![allow(clippy::field_reassign_with_default)]
 
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, CertificateRevocationListParams,
-    CustomExtension, DistinguishedName, DnType, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    RevokedCertParams, SerialNumber, PKCS_ECDSA_P256_SHA256,
-};
+use rcgen::date_time_ymd;
 use tee_dcap::{Collateral, DcapError, Item, TcbStatus, Verifier, VerifyOptions};
+use tee_dcap_sim::pki::{
+    crl, isv_tcb_level, qe_identity, raw_signer, sign, signed_body, tcb_info, tcb_level, Hierarchy,
+};
+use tee_dcap_sim::{FMSPC, QE_MRSIGNER};
 
 const NOW: &str = "2025-01-15T00:00:00Z";
-const FMSPC: [u8; 6] = [0x00, 0x11, 0x22, 0x33, 0x44, 0x55];
-const QE_MRSIGNER: [u8; 32] = [0xdc; 32];
+const ISSUE: &str = "2025-01-01T00:00:00Z";
+const NEXT: &str = "2025-02-01T00:00:00Z";
 
 fn now() -> i64 {
     tee_dcap::pcs::parse_time(NOW).expect("time")
-}
-
-// ---------- tiny DER writer for the SGX extension ----------
-
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    let n = content.len();
-    if n < 0x80 {
-        v.push(n as u8);
-    } else if n < 0x100 {
-        v.extend_from_slice(&[0x81, n as u8]);
-    } else {
-        v.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
-    }
-    v.extend_from_slice(content);
-    v
-}
-
-const SGX_OID: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d, 0x01];
-
-fn oid(sub: &[u8]) -> Vec<u8> {
-    let mut o = SGX_OID.to_vec();
-    o.extend_from_slice(sub);
-    tlv(0x06, &o)
-}
-
-fn int(v: u32) -> Vec<u8> {
-    let mut b = v.to_be_bytes().to_vec();
-    while b.len() > 1 && b[0] == 0 && b[1] & 0x80 == 0 {
-        b.remove(0);
-    }
-    if b[0] & 0x80 != 0 {
-        b.insert(0, 0);
-    }
-    tlv(0x02, &b)
-}
-
-fn entry(sub: &[u8], value: Vec<u8>) -> Vec<u8> {
-    let mut c = oid(sub);
-    c.extend(value);
-    tlv(0x30, &c)
-}
-
-fn sgx_extension(comps: [u8; 16], pcesvn: u16, fmspc: [u8; 6]) -> Vec<u8> {
-    let mut tcb = Vec::new();
-    for (i, c) in comps.iter().enumerate() {
-        tcb.extend(entry(&[2, i as u8 + 1], int(u32::from(*c))));
-    }
-    tcb.extend(entry(&[2, 17], int(u32::from(pcesvn))));
-    tcb.extend(entry(&[2, 18], tlv(0x04, &comps)));
-    let mut all = Vec::new();
-    all.extend(entry(&[1], tlv(0x04, &[0xab; 16])));
-    all.extend(entry(&[2], tlv(0x30, &tcb)));
-    all.extend(entry(&[3], tlv(0x04, &[0, 0])));
-    all.extend(entry(&[4], tlv(0x04, &fmspc)));
-    all.extend(entry(&[5], tlv(0x0a, &[0])));
-    tlv(0x30, &all)
-}
-
-// ---------- PKI ----------
-
-fn dn(cn: &str) -> DistinguishedName {
-    let mut d = DistinguishedName::new();
-    d.push(DnType::CommonName, cn);
-    d.push(DnType::OrganizationName, "Test Corporation");
-    d
-}
-
-fn params(cn: &str, ca: bool, serial: u64) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name = dn(cn);
-    p.not_before = date_time_ymd(2020, 1, 1);
-    p.not_after = date_time_ymd(2035, 1, 1);
-    p.serial_number = Some(SerialNumber::from(serial));
-    if ca {
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    } else {
-        p.is_ca = IsCa::ExplicitNoCa;
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    }
-    p
-}
-
-fn raw_signer(k: &KeyPair) -> EcdsaKeyPair {
-    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &k.serialize_der()).expect("pkcs8")
-}
-
-fn sign(k: &EcdsaKeyPair, msg: &[u8]) -> Vec<u8> {
-    k.sign(&SystemRandom::new(), msg)
-        .expect("sign")
-        .as_ref()
-        .to_vec()
-}
-
-fn crl(
-    issuer: &rcgen::Certificate,
-    key: &KeyPair,
-    revoked: &[u64],
-    next_update: (i32, u8, u8),
-) -> Vec<u8> {
-    CertificateRevocationListParams {
-        this_update: date_time_ymd(2025, 1, 1),
-        next_update: date_time_ymd(next_update.0, next_update.1, next_update.2),
-        crl_number: SerialNumber::from(1u64),
-        issuing_distribution_point: None,
-        revoked_certs: revoked
-            .iter()
-            .map(|s| RevokedCertParams {
-                serial_number: SerialNumber::from(*s),
-                revocation_time: date_time_ymd(2024, 6, 1),
-                reason_code: None,
-                invalidity_date: None,
-            })
-            .collect(),
-        key_identifier_method: KeyIdMethod::Sha256,
-    }
-    .signed_by(issuer, key)
-    .expect("crl")
-    .der()
-    .to_vec()
 }
 
 /// What to vary in one scenario.
@@ -180,18 +58,10 @@ impl Default for Scenario {
 }
 
 fn level(comp0: u8, tdx: [u8; 16], status: &str, adv: &[&str]) -> String {
-    let sgx: Vec<String> = (0..16)
-        .map(|i| format!("{{\"svn\":{}}}", if i == 0 { comp0 } else { 1 }))
-        .collect();
-    let tdxc: Vec<String> = tdx.iter().map(|s| format!("{{\"svn\":{s}}}")).collect();
-    let adv: Vec<String> = adv.iter().map(|a| format!("\"{a}\"")).collect();
-    format!(
-        "{{\"tcb\":{{\"sgxtcbcomponents\":[{}],\"pcesvn\":11,\"tdxtcbcomponents\":[{}]}},\"tcbDate\":\"2024-0{}-01T00:00:00Z\",\"tcbStatus\":\"{status}\",\"advisoryIDs\":[{}]}}",
-        sgx.join(","),
-        tdxc.join(","),
-        comp0.clamp(1, 9),
-        adv.join(",")
-    )
+    let mut sgx = [1u8; 16];
+    sgx[0] = comp0;
+    let date = format!("2024-0{}-01T00:00:00Z", comp0.clamp(1, 9));
+    tcb_level(sgx, 11, Some(tdx), &date, status, adv)
 }
 
 /// Levels keyed by SGX component 0: 7 UpToDate … 1 Revoked.
@@ -226,60 +96,41 @@ struct Built {
 }
 
 fn build(s: &Scenario) -> Built {
-    let alg = &PKCS_ECDSA_P256_SHA256;
-    let root_key = KeyPair::generate_for(alg).expect("key");
-    let root = params("Intel SGX Root CA", true, 1)
-        .self_signed(&root_key)
-        .expect("root");
-    let ca_key = KeyPair::generate_for(alg).expect("key");
-    let ca = params("Intel SGX PCK Platform CA", true, 2)
-        .signed_by(&ca_key, &root, &root_key)
-        .expect("ca");
-    let tcb_key = KeyPair::generate_for(alg).expect("key");
-    let tcb = params("Intel SGX TCB Signing", false, 3)
-        .signed_by(&tcb_key, &root, &root_key)
-        .expect("tcb");
-    let pck_key = KeyPair::generate_for(alg).expect("key");
-    let mut pp = params("Intel SGX PCK Certificate", false, 4);
-    pp.custom_extensions = vec![CustomExtension::from_oid_content(
-        &[1, 2, 840, 113741, 1, 13, 1],
-        sgx_extension(s.pck_comps, 11, s.pck_fmspc),
-    )];
-    let pck = pp.signed_by(&pck_key, &ca, &ca_key).expect("pck");
+    let h = Hierarchy::generate(s.pck_comps, 11, s.pck_fmspc).expect("hierarchy");
 
     // Collateral.
-    let tcb_signer = raw_signer(&tcb_key);
-    let tcb_info = format!(
-        "{{\"id\":\"TDX\",\"version\":3,\"issueDate\":\"2025-01-01T00:00:00Z\",\"nextUpdate\":\"2025-02-01T00:00:00Z\",\"fmspc\":\"{}\",\"pceId\":\"0000\",\"tcbType\":0,\"tcbEvaluationDataNumber\":17,\"tdxModule\":{{\"mrsigner\":\"{}\",\"attributes\":\"0000000000000000\",\"attributesMask\":\"FFFFFFFFFFFFFFFF\"}},\"tdxModuleIdentities\":[{{\"id\":\"TDX_01\",\"mrsigner\":\"{}\",\"attributes\":\"0000000000000000\",\"attributesMask\":\"FFFFFFFFFFFFFFFF\",\"tcbLevels\":[{{\"tcb\":{{\"isvsvn\":3}},\"tcbDate\":\"2024-03-01T00:00:00Z\",\"tcbStatus\":\"UpToDate\"}},{{\"tcb\":{{\"isvsvn\":0}},\"tcbDate\":\"2023-01-01T00:00:00Z\",\"tcbStatus\":\"OutOfDate\",\"advisoryIDs\":[\"INTEL-SA-MODULE\"]}}]}}],\"tcbLevels\":[{}]}}",
-        hex::encode_upper(FMSPC),
-        "0".repeat(96),
-        "0".repeat(96),
-        s.tcb_levels
-    );
-    let tcb_body = format!(
-        "{{\"tcbInfo\":{tcb_info},\"signature\":\"{}\"}}",
-        hex::encode(sign(&tcb_signer, tcb_info.as_bytes()))
-    );
-    let qe_id = format!(
-        "{{\"id\":\"TD_QE\",\"version\":2,\"issueDate\":\"2025-01-01T00:00:00Z\",\"nextUpdate\":\"2025-02-01T00:00:00Z\",\"tcbEvaluationDataNumber\":17,\"miscselect\":\"00000000\",\"miscselectMask\":\"FFFFFFFF\",\"attributes\":\"11000000000000000000000000000000\",\"attributesMask\":\"FBFFFFFFFFFFFFFF0000000000000000\",\"mrsigner\":\"{}\",\"isvprodid\":2,\"tcbLevels\":[{{\"tcb\":{{\"isvsvn\":8}},\"tcbDate\":\"2024-03-13T00:00:00Z\",\"tcbStatus\":\"UpToDate\"}},{{\"tcb\":{{\"isvsvn\":4}},\"tcbDate\":\"2023-01-01T00:00:00Z\",\"tcbStatus\":\"OutOfDate\",\"advisoryIDs\":[\"INTEL-SA-QE\"]}}]}}",
-        hex::encode_upper(QE_MRSIGNER)
-    );
-    let qe_body = format!(
-        "{{\"enclaveIdentity\":{qe_id},\"signature\":\"{}\"}}",
-        hex::encode(sign(&tcb_signer, qe_id.as_bytes()))
-    );
+    let tcb_signer = raw_signer(&h.tcb_key).expect("pkcs8");
+    let module_levels = [
+        isv_tcb_level(3, "2024-03-01T00:00:00Z", "UpToDate", &[]),
+        isv_tcb_level(0, "2023-01-01T00:00:00Z", "OutOfDate", &["INTEL-SA-MODULE"]),
+    ]
+    .join(",");
+    let tcb_info = tcb_info(FMSPC, ISSUE, NEXT, Some(&module_levels), &s.tcb_levels);
+    let tcb_body = signed_body(&tcb_signer, "tcbInfo", &tcb_info).expect("sign");
+    let qe_levels = [
+        isv_tcb_level(8, "2024-03-13T00:00:00Z", "UpToDate", &[]),
+        isv_tcb_level(4, "2023-01-01T00:00:00Z", "OutOfDate", &["INTEL-SA-QE"]),
+    ]
+    .join(",");
+    let qe_id = qe_identity("TD_QE", 2, QE_MRSIGNER, ISSUE, NEXT, &qe_levels);
+    let qe_body = signed_body(&tcb_signer, "enclaveIdentity", &qe_id).expect("sign");
+    let (y, m, d) = s.pck_crl_next;
     let pck_crl = crl(
-        &ca,
-        &ca_key,
+        &h.ca,
+        &h.ca_key,
+        date_time_ymd(2025, 1, 1),
+        date_time_ymd(y, m, d),
         if s.revoke_pck { &[4] } else { &[99] },
-        s.pck_crl_next,
-    );
+    )
+    .expect("crl");
     let root_crl = crl(
-        &root,
-        &root_key,
+        &h.root,
+        &h.root_key,
+        date_time_ymd(2025, 1, 1),
+        date_time_ymd(2026, 1, 1),
         if s.revoke_ca { &[2] } else { &[] },
-        (2026, 1, 1),
-    );
+    )
+    .expect("crl");
 
     // Quote (TDX v4).
     let mut header = Vec::new();
@@ -298,7 +149,7 @@ fn build(s: &Scenario) -> Built {
     let att_pub = att.public_key().as_ref()[1..].to_vec();
     let mut signed = header.clone();
     signed.extend_from_slice(&body);
-    let quote_sig = sign(&att, &signed);
+    let quote_sig = sign(&att, &signed).expect("sign");
 
     let auth = [0x17u8; 32];
     let mut qe = vec![0u8; 384];
@@ -309,10 +160,8 @@ fn build(s: &Scenario) -> Built {
     let mut bind = att_pub.clone();
     bind.extend_from_slice(&auth);
     qe[320..352].copy_from_slice(&tee_dcap::certs::sha256(&bind));
-    let qe_sig = sign(&raw_signer(&pck_key), &qe);
-    let mut pem = pck.pem();
-    pem.push_str(&ca.pem());
-    pem.push_str(&root.pem());
+    let qe_sig = sign(&raw_signer(&h.pck_key).expect("pkcs8"), &qe).expect("sign");
+    let pem = h.pck_chain_pem();
     let mut inner = qe.clone();
     inner.extend_from_slice(&qe_sig);
     inner.extend_from_slice(&(auth.len() as u16).to_le_bytes());
@@ -333,14 +182,14 @@ fn build(s: &Scenario) -> Built {
     Built {
         quote,
         collateral: vec![
-            tcb_body.into_bytes(),
-            qe_body.into_bytes(),
-            tcb.pem().into_bytes(),
-            ca.der().to_vec(),
+            tcb_body,
+            qe_body,
+            h.tcb.pem().into_bytes(),
+            h.ca.der().to_vec(),
             pck_crl,
             root_crl,
         ],
-        root_der: root.der().to_vec(),
+        root_der: h.root.der().to_vec(),
     }
 }
 
