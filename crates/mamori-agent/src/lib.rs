@@ -4,16 +4,18 @@
 //! Confidential Containers guests do) or Mamori's native API to obtain a
 //! token and secrets, which arrive as JWE encrypted to that key.
 //!
-//! Evidence sources: a simulated SEV-SNP platform (development, demos, load
-//! tests) and the KBS `sample` TEE. Collection from real hardware
-//! (configfs-tsm, /dev/sev-guest) plugs in as another [`EvidenceSource`].
+//! Evidence sources: real hardware through Linux configfs-tsm (SEV-SNP and
+//! TDX guests), a simulated SEV-SNP platform (development, demos, load
+//! tests) and the KBS `sample` TEE.
 #![forbid(unsafe_code)]
 
 mod client;
 mod source;
+pub mod tsm;
 
 pub use client::{AgentError, KbsClient, NativeClient, Passport};
 pub use source::{EvidenceSource, SampleTee, SimulatedSnp};
+pub use tsm::ConfigfsTsm;
 
 use aws_lc_rs::digest::{digest, SHA384};
 use mamori_jwe::PrivateKey;

@@ -30,6 +30,52 @@ pub enum Command {
     /// Expected launch measurements (SEV-SNP) and ID blocks, identical to
     /// the reference tool sev-snp-measure.
     Measure(snp_measure::MeasureArgs),
+    /// The attester side: prove this TEE to a key broker and fetch secrets.
+    Agent(AgentArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// Confidential Containers KBS 0.4.0.
+    Kbs,
+    /// Mamori's native API (passport model).
+    Native,
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Key broker URL.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    #[arg(long, global = true, value_enum, default_value = "kbs")]
+    pub protocol: ProtocolArg,
+    /// Evidence from a simulated SEV-SNP platform kept in DIR (see
+    /// `mamori sim snp --platform`) instead of this machine's TEE
+    /// (configfs-tsm).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub sim_platform: Option<PathBuf>,
+    /// Simulated platform only: the launch measurement (48 bytes hex).
+    #[arg(long, global = true, value_name = "HEX")]
+    pub measurement: Option<String>,
+    /// Simulated platform only: launch with debugging allowed.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    #[command(subcommand)]
+    pub command: AgentCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCommand {
+    /// Attest and print the token and the appraisal.
+    Attest,
+    /// Attest and fetch a secret, decrypted with the TEE's key.
+    GetResource {
+        /// REPO/TYPE/TAG (KBS) or any resource path (native).
+        path: String,
+        /// Write the secret here (0600) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]

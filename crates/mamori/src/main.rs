@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod agent;
 mod bench;
 mod cli;
 mod demo;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         cli::Command::Admin(a) => admin::run(&a),
         cli::Command::Bench(a) => bench::run(&a),
         cli::Command::Measure(a) => measure(&a),
+        cli::Command::Agent(a) => agent::run(&a),
     }
 }
 

@@ -199,3 +199,130 @@ fn serve_refuses_an_insecure_public_listener() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn agent_fetches_a_secret_from_a_simulated_vm() {
+    let dir = std::env::temp_dir().join(format!("mamori-agent-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let platform = dir.join("platform");
+    let m = "5e".repeat(48);
+    // Create the development platform (and its root) once.
+    let o = mamori(&[
+        "sim",
+        "snp",
+        "--out",
+        dir.join("vm").to_str().unwrap(),
+        "--platform",
+        platform.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let keys = dir.join("keys");
+    ok_json(&mamori(&[
+        "admin",
+        "keygen",
+        "--out",
+        keys.to_str().unwrap(),
+    ]));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_mamori"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--admin-public-key")
+        .arg(keys.join("admin.pub"))
+        .arg("--snp-trust-anchor")
+        .arg(dir.join("vm/certs/ark.pem"))
+        .env("MAMORI_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let up = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up);
+    let key = keys.join("admin.key");
+    let admin = |args: &[&str]| {
+        let mut v = vec!["admin", "--url", &url, "--key", key.to_str().unwrap()];
+        v.extend_from_slice(args);
+        mamori(&v)
+    };
+    let secret = dir.join("secret.bin");
+    std::fs::write(&secret, [0u8, 1, 2, 255, 254]).unwrap();
+    ok_json(&admin(&[
+        "resource",
+        "set",
+        "default/disk/vm",
+        "--file",
+        secret.to_str().unwrap(),
+    ]));
+    ok_json(&admin(&[
+        "reference-value",
+        "set",
+        "snp_launch_measurement",
+        &m,
+    ]));
+    for protocol in ["kbs", "native"] {
+        let out = dir.join(format!("got-{protocol}"));
+        let o = mamori(&[
+            "agent",
+            "--url",
+            &url,
+            "--protocol",
+            protocol,
+            "--sim-platform",
+            platform.to_str().unwrap(),
+            "--measurement",
+            &m,
+            "get-resource",
+            "default/disk/vm",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            o.status.success(),
+            "{protocol}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), [0u8, 1, 2, 255, 254]);
+    }
+    // A debug launch is refused, and says why.
+    let o = mamori(&[
+        "agent",
+        "--url",
+        &url,
+        "--protocol",
+        "native",
+        "--sim-platform",
+        platform.to_str().unwrap(),
+        "--measurement",
+        &m,
+        "--debug",
+        "get-resource",
+        "default/disk/vm",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("policy.debug"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Without a simulated platform this machine has no configfs-tsm TEE.
+    if !std::path::Path::new(mamori_agent_tsm_root()).exists() {
+        let o = mamori(&["agent", "--url", &url, "attest"]);
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("configfs-tsm"));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn mamori_agent_tsm_root() -> &'static str {
+    "/sys/kernel/config/tsm/report"
+}
