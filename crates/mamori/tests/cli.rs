@@ -399,3 +399,38 @@ fn measure_is_wired() {
     ]);
     assert_eq!(code(&o), 2);
 }
+
+#[test]
+fn kbs_evidence_json_verifies_offline() {
+    let d = tempdir("kbsjson");
+    let out = d.join("vm");
+    let o = mamori(&["sim", "snp", "--out", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 0);
+    let bytes = std::fs::read(out.join("report.bin")).unwrap();
+    let report = tee_snp::Report::parse(&bytes).unwrap();
+    let vcek = std::fs::read_to_string(out.join("certs/vcek.pem")).unwrap();
+    let der = mamori_x509::split_blobs(vcek.as_bytes()).unwrap().unwrap();
+    let mamori_x509::Blob::Certificate(c) = &der[0] else {
+        panic!("not a certificate")
+    };
+    let data: Vec<Value> = c.der().iter().map(|b| Value::from(*b)).collect();
+    let ev = serde_json::json!({
+        "attestation_report": tee_snp::sev_json::report_json(&report),
+        "cert_chain": [{"cert_type": "VCEK", "data": data}],
+    });
+    let f = d.join("evidence.json");
+    std::fs::write(&f, ev.to_string()).unwrap();
+    let certs = out.join("certs").display().to_string();
+    let ark = out.join("certs/ark.pem").display().to_string();
+    let o = mamori(&[
+        "verify",
+        f.to_str().unwrap(),
+        "--collateral",
+        &certs,
+        "--trust-anchor",
+        &ark,
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json(&o)["claims"]["container"], "kbs-json");
+}

@@ -1,7 +1,8 @@
 //! SNP evidence as users hold it: a bare report (binary, hex or base64
 //! text), an Azure confidential-VM "HCL report" (the report plus the
 //! runtime-data JSON it binds), the Azure/Trustee evidence JSON around an HCL
-//! report, or dstack's SCALE-encoded attestation wrapper.
+//! report, the KBS protocol's evidence JSON, or dstack's SCALE-encoded
+//! attestation wrapper.
 
 use crate::report::REPORT_LEN;
 use aws_lc_rs::digest;
@@ -35,6 +36,8 @@ pub enum Container {
     AzureHcl(HclReport),
     /// dstack's versioned attestation (report at offset 4).
     Dstack,
+    /// The KBS protocol's SNP evidence JSON, rebuilt into the report bytes.
+    KbsJson,
 }
 
 impl Container {
@@ -43,6 +46,7 @@ impl Container {
             Container::Bare => "report",
             Container::AzureHcl(_) => "azure-hcl",
             Container::Dstack => "dstack",
+            Container::KbsJson => "kbs-json",
         }
     }
 }
@@ -324,6 +328,31 @@ pub fn extract(input: &[u8]) -> Result<SnpEvidence, ContainerError> {
 fn extract_json(input: &[u8]) -> Result<SnpEvidence, ContainerError> {
     let v: serde_json::Value =
         serde_json::from_slice(input).map_err(|e| ContainerError::Json(e.to_string()))?;
+    // The Confidential Containers guest form (KBS `primary_evidence`):
+    // the `sev` crate's serde report and the host's certificate table.
+    if let Some(r) = v.get("attestation_report") {
+        let report =
+            crate::sev_json::report_bytes(r).map_err(|e| ContainerError::Json(e.to_string()))?;
+        let chain =
+            crate::sev_json::cert_chain(v.get("cert_chain").unwrap_or(&serde_json::Value::Null))
+                .map_err(|e| ContainerError::Json(e.to_string()))?;
+        let mut certificates = Vec::new();
+        for (kind, der) in chain {
+            if kind == "CRL" || kind == "OTHER" || kind == "Empty" {
+                continue;
+            }
+            certificates.push(
+                Certificate::from_der(&der)
+                    .map_err(|e| ContainerError::Json(format!("cert_chain {kind}: {e}")))?,
+            );
+        }
+        return Ok(SnpEvidence {
+            report,
+            container: Container::KbsJson,
+            encoding: Encoding::Raw,
+            certificates,
+        });
+    }
     // Trustee's evidence format v0 says "report", v1 "hcl_report".
     let report = v
         .get("hcl_report")
