@@ -508,7 +508,9 @@ mod tests {
                 0 => { let mut ld = [1u8; 48]; ld[byte] ^= 1 << bit; base(ld, ty0, gpa, [2; 48]) }
                 1 => { let mut c = [2u8; 48]; c[byte] ^= 1 << bit; base([1; 48], ty0, gpa, c) }
                 2 => base([1; 48], ty0, gpa ^ (1u64 << (byte % 64)), [2; 48]),
-                _ => base([1; 48], page_type(ty.wrapping_add(1 + bit % 5)), gpa, [2; 48]),
+                // Another of the six types: offset 1..=5 within the cycle
+                // (u8 wrapping would break the modulo-6 cycle at 256).
+                _ => base([1; 48], page_type(ty % 6 + 1 + bit % 5), gpa, [2; 48]),
             };
             prop_assert_ne!(original, changed);
         }
