@@ -15,7 +15,7 @@
 mod common;
 
 use base64::Engine;
-use common::{session_cookie, temp_dir, Guest, TestServer};
+use common::{temp_dir, Guest, TestServer};
 use serde_json::{json, Value};
 use tee_dcap_sim::{DcapSim, EnclaveOptions, SimOptions, TdOptions};
 
@@ -87,21 +87,6 @@ async fn set_reference(s: &TestServer, name: &str, values: Value) {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
-/// `/kbs/v0/auth` for `tee`: (cookie, nonce).
-async fn kbs_auth(s: &TestServer, tee: &str) -> (String, String) {
-    let r = s
-        .client
-        .post(format!("{}/kbs/v0/auth", s.url))
-        .json(&json!({"version": "0.4.0", "tee": tee, "extra-params": {"supported-hash-algorithms": ["sha384"]}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let cookie = session_cookie(&r).expect("kbs-session-id cookie");
-    let c: Value = r.json().await.unwrap();
-    (cookie, c["nonce"].as_str().unwrap().to_owned())
-}
-
 async fn kbs_attest(
     s: &TestServer,
     cookie: &str,
@@ -146,7 +131,7 @@ async fn kbs_tdx_end_to_end_with_a_generated_platform() {
     assert_eq!(r.status(), 200);
 
     let g = Guest::new();
-    let (cookie, nonce) = kbs_auth(&s, "tdx").await;
+    let (cookie, nonce) = s.kbs_auth("tdx").await;
     let quote = sim
         .tdx_quote(&TdOptions {
             report_data: g.report_data(&nonce, true),
@@ -183,7 +168,7 @@ async fn kbs_tdx_end_to_end_with_a_generated_platform() {
     assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
 
     // A quote that binds another nonce: BindingFailed, after verification.
-    let (cookie, nonce) = kbs_auth(&s, "tdx").await;
+    let (cookie, nonce) = s.kbs_auth("tdx").await;
     let quote = sim
         .tdx_quote(&TdOptions {
             report_data: g.report_data("another nonce", true),
@@ -196,7 +181,7 @@ async fn kbs_tdx_end_to_end_with_a_generated_platform() {
     assert_eq!((status, kind.as_str()), (401, "BindingFailed"));
 
     // A debug TD verifies but is contraindicated, so nothing is released.
-    let (cookie, nonce) = kbs_auth(&s, "tdx").await;
+    let (cookie, nonce) = s.kbs_auth("tdx").await;
     let quote = sim
         .tdx_quote(&TdOptions {
             report_data: g.report_data(&nonce, true),
@@ -232,7 +217,7 @@ async fn sgx_over_kbs_and_the_native_api() {
     let g = Guest::new();
 
     // KBS: `{"quote": "<b64>"}`.
-    let (cookie, nonce) = kbs_auth(&s, "sgx").await;
+    let (cookie, nonce) = s.kbs_auth("sgx").await;
     let quote = sim
         .sgx_quote(&EnclaveOptions {
             report_data: g.report_data(&nonce, true),
@@ -275,7 +260,7 @@ async fn sgx_over_kbs_and_the_native_api() {
     assert_eq!(out["status"], "affirming", "{out}");
 
     // A TDX quote for an sgx session is refused before anything else.
-    let (cookie, nonce) = kbs_auth(&s, "sgx").await;
+    let (cookie, nonce) = s.kbs_auth("sgx").await;
     let quote = sim
         .tdx_quote(&TdOptions {
             report_data: g.report_data(&nonce, true),
@@ -308,7 +293,7 @@ async fn real_quotes_refused_for_time_independent_reasons() {
     // A flipped byte in the signed body: the quote signature fails, first.
     let mut tampered = quote.clone();
     tampered[48 + 136] ^= 1; // MRTD
-    let (cookie, nonce) = kbs_auth(&s, "tdx").await;
+    let (cookie, nonce) = s.kbs_auth("tdx").await;
     let ev = json!({"cc_eventlog": b64(&log), "quote": b64(&tampered), "aa_eventlog": null});
     let (status, kind, detail) = kbs_error(kbs_attest(&s, &cookie, &nonce, &g, ev).await).await;
     assert_eq!(
@@ -319,7 +304,7 @@ async fn real_quotes_refused_for_time_independent_reasons() {
     assert!(detail.contains("(signature)"), "{detail}");
 
     // An SGX quote for a tdx session.
-    let (cookie, nonce) = kbs_auth(&s, "tdx").await;
+    let (cookie, nonce) = s.kbs_auth("tdx").await;
     let (status, kind, detail) =
         kbs_error(kbs_attest(&s, &cookie, &nonce, &g, json!({"quote": b64(&sgx)})).await).await;
     assert_eq!(
@@ -330,7 +315,7 @@ async fn real_quotes_refused_for_time_independent_reasons() {
     assert!(detail.contains("SGX quote"), "{detail}");
 
     // Malformed shapes are bad requests, named.
-    let (cookie, nonce) = kbs_auth(&s, "tdx").await;
+    let (cookie, nonce) = s.kbs_auth("tdx").await;
     let ev = json!({"quote": b64(&quote), "cc_eventlog": 7});
     let (status, kind, detail) = kbs_error(kbs_attest(&s, &cookie, &nonce, &g, ev).await).await;
     assert_eq!((status, kind.as_str()), (400, "BadRequest"), "{detail}");
@@ -342,7 +327,7 @@ async fn real_quotes_refused_for_time_independent_reasons() {
     let Some(s) = real_server("dcap-none", false).await else {
         return;
     };
-    let (cookie, nonce) = kbs_auth(&s, "tdx").await;
+    let (cookie, nonce) = s.kbs_auth("tdx").await;
     let (status, kind, detail) =
         kbs_error(kbs_attest(&s, &cookie, &nonce, &g, json!({"quote": b64(&quote)})).await).await;
     assert_eq!(

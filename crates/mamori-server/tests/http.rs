@@ -30,14 +30,7 @@ async fn kbs_attest(s: &TestServer, g: &Guest) -> (String, reqwest::Response) {
         "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
         "tee-evidence": {"primary_evidence": g.kbs_evidence(&nonce), "additional_evidence": ""},
     });
-    let r = s
-        .client
-        .post(format!("{}/kbs/v0/attest", s.url))
-        .header("cookie", format!("kbs-session-id={cookie}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = s.kbs_post_attest(&cookie, &body).await;
     (cookie, r)
 }
 
@@ -208,14 +201,7 @@ async fn nonce_and_session_failures() {
     let real: Value = r.json().await.unwrap();
     let wrong = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     let body = json!({"runtime-data": {"nonce": wrong, "tee-pubkey": g.jwk()}, "tee-evidence": {"primary_evidence": g.kbs_evidence(wrong), "additional_evidence": ""}});
-    let r = s
-        .client
-        .post(format!("{}/kbs/v0/attest", s.url))
-        .header("cookie", format!("kbs-session-id={cookie}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = s.kbs_post_attest(&cookie, &body).await;
     let (status, e) = error_of(r).await;
     assert_eq!(status, 401);
     assert_eq!(
@@ -225,14 +211,7 @@ async fn nonce_and_session_failures() {
     // The session's nonce was consumed by that attempt: reusing it fails.
     let n = real["nonce"].as_str().unwrap();
     let body = json!({"runtime-data": {"nonce": n, "tee-pubkey": g.jwk()}, "tee-evidence": {"primary_evidence": g.kbs_evidence(n), "additional_evidence": ""}});
-    let r = s
-        .client
-        .post(format!("{}/kbs/v0/attest", s.url))
-        .header("cookie", format!("kbs-session-id={cookie}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = s.kbs_post_attest(&cookie, &body).await;
     let (status, e) = error_of(r).await;
     assert_eq!(status, 401);
     assert!(
@@ -262,26 +241,10 @@ async fn nonce_and_session_failures() {
         .unwrap();
     assert_eq!(error_of(r).await.0, 401);
     // Evidence whose report data binds another key.
-    let r = s
-        .client
-        .post(format!("{}/kbs/v0/auth", s.url))
-        .json(&json!({"version": "0.4.0", "tee": "snp"}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = session_cookie(&r).unwrap();
-    let n: Value = r.json().await.unwrap();
-    let n = n["nonce"].as_str().unwrap();
+    let (cookie, n) = s.kbs_auth("snp").await;
     let other = Guest::new();
-    let body = json!({"runtime-data": {"nonce": n, "tee-pubkey": g.jwk()}, "tee-evidence": {"primary_evidence": other.kbs_evidence(n), "additional_evidence": ""}});
-    let r = s
-        .client
-        .post(format!("{}/kbs/v0/attest", s.url))
-        .header("cookie", format!("kbs-session-id={cookie}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let body = json!({"runtime-data": {"nonce": n, "tee-pubkey": g.jwk()}, "tee-evidence": {"primary_evidence": other.kbs_evidence(&n), "additional_evidence": ""}});
+    let r = s.kbs_post_attest(&cookie, &body).await;
     let (status, e) = error_of(r).await;
     assert_eq!(status, 401);
     assert!(
@@ -414,28 +377,13 @@ async fn sample_tee_is_never_affirming() {
     let s = TestServer::start("sample").await;
     s.provision("default/k/1", SECRET).await;
     let g = Guest::new();
-    let r = s
-        .client
-        .post(format!("{}/kbs/v0/auth", s.url))
-        .json(&json!({"version": "0.4.0", "tee": "sample"}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = session_cookie(&r).unwrap();
-    let n: Value = r.json().await.unwrap();
-    let n = n["nonce"].as_str().unwrap();
+    let (cookie, n) = s.kbs_auth("sample").await;
+    let n = n.as_str();
     use base64::Engine;
     let rd = g.report_data(n, true);
     let evidence = json!({"svn": "1", "report_data": base64::engine::general_purpose::STANDARD.encode(&rd[..48])});
     let body = json!({"runtime-data": {"nonce": n, "tee-pubkey": g.jwk()}, "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""}});
-    let r = s
-        .client
-        .post(format!("{}/kbs/v0/attest", s.url))
-        .header("cookie", format!("kbs-session-id={cookie}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = s.kbs_post_attest(&cookie, &body).await;
     assert_eq!(r.status(), 200);
     let token = r.json::<Value>().await.unwrap()["token"]
         .as_str()

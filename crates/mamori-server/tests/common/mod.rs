@@ -102,6 +102,32 @@ impl TestServer {
             .unwrap()
     }
 
+    /// `POST /kbs/v0/auth` for `tee`: (session cookie, nonce).
+    pub async fn kbs_auth(&self, tee: &str) -> (String, String) {
+        let r = self
+            .client
+            .post(format!("{}/kbs/v0/auth", self.url))
+            .json(&json!({"version": "0.4.0", "tee": tee, "extra-params": {"supported-hash-algorithms": ["sha384"]}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let cookie = session_cookie(&r).expect("kbs-session-id cookie");
+        let c: Value = r.json().await.unwrap();
+        (cookie, c["nonce"].as_str().unwrap().to_owned())
+    }
+
+    /// `POST /kbs/v0/attest` with the session cookie and a raw body.
+    pub async fn kbs_post_attest(&self, cookie: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/kbs/v0/attest", self.url))
+            .header("cookie", format!("kbs-session-id={cookie}"))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Registers the expected measurement and a secret, as an operator would.
     pub async fn provision(&self, resource: &str, secret: &[u8]) {
         let r = self
