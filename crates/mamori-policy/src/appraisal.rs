@@ -1,11 +1,11 @@
 //! Appraisal policies: TEE claims + reference values + key binding → an AR4SI
 //! trustworthiness vector and the reasons behind it.
 
-use crate::engine::{output, Contract, Prepared};
+use crate::engine::{output, CompiledSource, Contract};
 use crate::error::PolicyError;
 use crate::trust::{TrustClaim, TrustTier, TrustVector};
 use crate::value::{reasons, to_regorus};
-use crate::{digest, Limits};
+use crate::Limits;
 use regorus::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -72,14 +72,7 @@ pub struct AppraisalOutcome {
 /// A compiled appraisal policy. Cheap to clone (shared), `Send + Sync`.
 #[derive(Clone)]
 pub struct AppraisalPolicy {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    prepared: Prepared,
-    digest: String,
-    source: Box<str>,
-    limits: Limits,
+    inner: Arc<CompiledSource>,
 }
 
 impl std::fmt::Debug for AppraisalPolicy {
@@ -102,14 +95,8 @@ impl AppraisalPolicy {
         source: &str,
         limits: Limits,
     ) -> Result<AppraisalPolicy, PolicyError> {
-        let prepared = Prepared::new(source, &CONTRACT, &limits)?;
         Ok(AppraisalPolicy {
-            inner: Arc::new(Inner {
-                prepared,
-                digest: digest(source),
-                source: source.into(),
-                limits,
-            }),
+            inner: Arc::new(CompiledSource::new(source, &CONTRACT, limits)?),
         })
     }
 

@@ -40,6 +40,30 @@ pub(crate) struct Contract {
     pub optional: &'static [&'static str],
 }
 
+/// A policy compiled against its contract, with its source, version id
+/// (SHA-256 of the source) and limits: what both policy kinds hold.
+pub(crate) struct CompiledSource {
+    pub(crate) prepared: Prepared,
+    pub(crate) digest: String,
+    pub(crate) source: Box<str>,
+    pub(crate) limits: Limits,
+}
+
+impl CompiledSource {
+    pub(crate) fn new(
+        source: &str,
+        contract: &Contract,
+        limits: Limits,
+    ) -> Result<CompiledSource, PolicyError> {
+        Ok(CompiledSource {
+            prepared: Prepared::new(source, contract, &limits)?,
+            digest: crate::digest(source),
+            source: source.into(),
+            limits,
+        })
+    }
+}
+
 /// A policy compiled once and ready to evaluate any number of times.
 #[derive(Clone)]
 pub(crate) struct Prepared {

@@ -2,10 +2,10 @@
 //! path → allow or deny, with optional reasons.
 
 use crate::appraisal::REASONS_RULE;
-use crate::engine::{output, Contract, Prepared};
+use crate::engine::{output, CompiledSource, Contract};
 use crate::error::PolicyError;
 use crate::value::{object, reasons, to_regorus};
-use crate::{digest, Limits};
+use crate::Limits;
 use regorus::Value;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -55,14 +55,7 @@ pub struct Decision {
 /// A compiled resource policy. Cheap to clone (shared), `Send + Sync`.
 #[derive(Clone)]
 pub struct ResourcePolicy {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    prepared: Prepared,
-    digest: String,
-    source: Box<str>,
-    limits: Limits,
+    inner: Arc<CompiledSource>,
 }
 
 impl std::fmt::Debug for ResourcePolicy {
@@ -85,14 +78,8 @@ impl ResourcePolicy {
         source: &str,
         limits: Limits,
     ) -> Result<ResourcePolicy, PolicyError> {
-        let prepared = Prepared::new(source, &CONTRACT, &limits)?;
         Ok(ResourcePolicy {
-            inner: Arc::new(Inner {
-                prepared,
-                digest: digest(source),
-                source: source.into(),
-                limits,
-            }),
+            inner: Arc::new(CompiledSource::new(source, &CONTRACT, limits)?),
         })
     }
 
