@@ -228,16 +228,7 @@ async fn sgx_over_kbs_and_the_native_api() {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 
     // Native: challenge, then `{"quote": "<hex>"}` bound without additional-evidence.
-    let c: Value = s
-        .client
-        .post(format!("{}/v1/challenge", s.url))
-        .json(&json!({"tee": "sgx"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let c: Value = s.challenge("sgx").await;
     let nonce = c["nonce"].as_str().unwrap();
     let quote = sim
         .sgx_quote(&EnclaveOptions {

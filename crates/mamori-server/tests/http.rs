@@ -123,16 +123,7 @@ async fn native_passport_and_background_check() {
     let s = TestServer::start("native").await;
     s.provision("apps/model-key/v1", SECRET).await;
     let g = Guest::new();
-    let c: Value = s
-        .client
-        .post(format!("{}/v1/challenge", s.url))
-        .json(&json!({"tee": "snp"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let c: Value = s.challenge("snp").await;
     let nonce = c["nonce"].as_str().unwrap();
     let r = s
         .client
@@ -155,16 +146,7 @@ async fn native_passport_and_background_check() {
     assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
 
     // Background check: evidence straight to release.
-    let c: Value = s
-        .client
-        .post(format!("{}/v1/challenge", s.url))
-        .json(&json!({"tee": "snp"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let c: Value = s.challenge("snp").await;
     let nonce = c["nonce"].as_str().unwrap();
     let r = s
         .client
@@ -441,16 +423,7 @@ async fn malformed_oversized_and_unknown_requests() {
     let (st, _) = error_of(post("/v1/attest", br#"{"session_id": 5}"#.to_vec()).await).await;
     assert_eq!(st, 400);
     // Evidence of the right shape but garbage content.
-    let c: Value = s
-        .client
-        .post(format!("{}/v1/challenge", s.url))
-        .json(&json!({"tee": "snp"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let c: Value = s.challenge("snp").await;
     let g = Guest::new();
     let (st, _) = error_of(
         post(

@@ -117,6 +117,19 @@ impl TestServer {
         (cookie, c["nonce"].as_str().unwrap().to_owned())
     }
 
+    /// `POST /v1/challenge` for `tee`: `{"session_id", "nonce", "expires_at"}`.
+    pub async fn challenge(&self, tee: &str) -> Value {
+        self.client
+            .post(format!("{}/v1/challenge", self.url))
+            .json(&json!({"tee": tee}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// `POST /kbs/v0/attest` with the session cookie and a raw body.
     pub async fn kbs_post_attest(&self, cookie: &str, body: &Value) -> reqwest::Response {
         self.client
