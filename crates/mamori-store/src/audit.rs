@@ -4,8 +4,8 @@
 
 use crate::{Store, StoreError};
 use aws_lc_rs::digest::{Context, SHA256};
+use rusqlite::{params, Connection};
 use serde::Serialize;
-use sqlx::Row;
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -64,156 +64,59 @@ fn entry_hash(prev: &str, seq: i64, e: &NewAuditEntry) -> String {
     hex::encode(ctx.finish().as_ref())
 }
 
-fn row_entry(r: &sqlx::sqlite::SqliteRow) -> Result<AuditEntry, StoreError> {
+fn row_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     Ok(AuditEntry {
-        seq: r.try_get(0)?,
-        at: r.try_get(1)?,
-        actor: r.try_get(2)?,
-        action: r.try_get(3)?,
-        subject: r.try_get(4)?,
-        outcome: r.try_get(5)?,
-        detail: r.try_get(6)?,
-        prev_hash: r.try_get(7)?,
-        hash: r.try_get(8)?,
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        subject: r.get(4)?,
+        outcome: r.get(5)?,
+        detail: r.get(6)?,
+        prev_hash: r.get(7)?,
+        hash: r.get(8)?,
     })
 }
 
 const COLUMNS: &str = "seq, at, actor, action, subject, outcome, detail, prev_hash, hash";
 
-/// A request to the audit writer: entries and where to send the result.
-pub(crate) type AuditJob = (
-    Vec<NewAuditEntry>,
-    tokio::sync::oneshot::Sender<Result<Vec<AuditEntry>, StoreError>>,
-);
-
-/// The audit writer: one task owns appends, so the chain has one writer per
-/// process, and it commits whatever is queued in one transaction (group
-/// commit): under load, many requests share one commit.
-pub(crate) async fn writer(pool: sqlx::SqlitePool, mut rx: tokio::sync::mpsc::Receiver<AuditJob>) {
-    // 9 bound values per entry stay far below SQLite's variable limit.
-    const MAX_BATCH: usize = 256;
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
+/// Appends `entries` after the current head. It runs inside the writer's
+/// IMMEDIATE transaction, which holds the write lock from before the head is
+/// read, so the head cannot move underneath — not even by another process
+/// on the same file — and the chain never forks.
+fn append(tx: &Connection, entries: &[NewAuditEntry]) -> Result<Vec<AuditEntry>, StoreError> {
+    let head: Option<(i64, String)> = {
+        let mut st = tx.prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?;
+        let mut rows = st.query([])?;
+        match rows.next()? {
+            Some(r) => Some((r.get(0)?, r.get(1)?)),
+            None => None,
         }
-        let all: Vec<NewAuditEntry> = jobs.iter().flat_map(|(e, _)| e.iter().cloned()).collect();
-        let mut result = append(&pool, &all).await;
-        // Across nodes, the primary key on `seq` makes a lost race fail;
-        // retry on the new head.
-        let mut attempts = 1;
-        while matches!(&result, Err(StoreError::Database(sqlx::Error::Database(d))) if d.is_unique_violation())
-            && attempts < 10
-        {
-            attempts += 1;
-            result = append(&pool, &all).await;
-        }
-        match result {
-            Ok(mut committed) => {
-                for (entries, reply) in jobs {
-                    let rest = committed.split_off(entries.len().min(committed.len()));
-                    let _ = reply.send(Ok(committed));
-                    committed = rest;
-                }
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                for (_, reply) in jobs {
-                    let _ = reply.send(Err(StoreError::Corrupt(format!(
-                        "audit append failed: {msg}"
-                    ))));
-                }
-            }
-        }
-    }
-}
-
-async fn append(
-    pool: &sqlx::SqlitePool,
-    entries: &[NewAuditEntry],
-) -> Result<Vec<AuditEntry>, StoreError> {
-    let mut conn = pool.acquire().await?;
-    // IMMEDIATE: take the write lock before reading the head, so the head
-    // cannot move underneath (a deferred transaction would fail to upgrade).
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    match append_in(&mut conn, entries).await {
-        Ok(out) => {
-            sqlx::query("COMMIT").execute(&mut *conn).await?;
-            Ok(out)
-        }
-        Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            Err(e)
-        }
-    }
-}
-
-async fn append_in(
-    conn: &mut sqlx::SqliteConnection,
-    entries: &[NewAuditEntry],
-) -> Result<Vec<AuditEntry>, StoreError> {
-    let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
-    let (mut seq, mut prev) = match head {
-        Some(r) => (r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?),
-        None => (0, GENESIS_HASH.to_owned()),
     };
+    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
     let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
-        seq += 1;
-        let hash = entry_hash(&prev, seq, e);
-        out.push(AuditEntry {
-            seq,
-            at: e.at,
-            actor: e.actor.clone(),
-            action: e.action.clone(),
-            subject: e.subject.clone(),
-            outcome: e.outcome.clone(),
-            detail: e.detail.clone(),
-            prev_hash: prev.clone(),
-            hash: hash.clone(),
-        });
-        prev = hash;
-    }
-    // One multi-row INSERT per batch: one round trip however many entries.
-    let mut sql = format!("INSERT INTO audit ({COLUMNS}) VALUES ");
-    for i in 0..out.len() {
-        let b = i * 9;
-        if i > 0 {
-            sql.push(',');
+    {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ))?;
+        for e in entries {
+            seq += 1;
+            let hash = entry_hash(&prev, seq, e);
+            insert.execute(params![
+                seq, e.at, e.actor, e.action, e.subject, e.outcome, e.detail, prev, hash
+            ])?;
+            out.push(AuditEntry {
+                seq,
+                at: e.at,
+                actor: e.actor.clone(),
+                action: e.action.clone(),
+                subject: e.subject.clone(),
+                outcome: e.outcome.clone(),
+                detail: e.detail.clone(),
+                prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            });
         }
-        sql.push_str(&format!(
-            "(${},${},${},${},${},${},${},${},${})",
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6,
-            b + 7,
-            b + 8,
-            b + 9
-        ));
-    }
-    let mut q = sqlx::query(&sql);
-    for e in &out {
-        q = q
-            .bind(e.seq)
-            .bind(e.at)
-            .bind(&e.actor)
-            .bind(&e.action)
-            .bind(&e.subject)
-            .bind(&e.outcome)
-            .bind(&e.detail)
-            .bind(&e.prev_hash)
-            .bind(&e.hash);
-    }
-    if !out.is_empty() {
-        q.execute(&mut *conn).await?;
     }
     Ok(out)
 }
@@ -233,25 +136,21 @@ impl Store {
         &self,
         entries: &[NewAuditEntry],
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.audit_queue()
-            .send((entries.to_vec(), tx))
-            .await
-            .map_err(|_| StoreError::Corrupt("audit writer stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Corrupt("audit writer stopped".into()))?
+        let entries = entries.to_vec();
+        self.db.write(move |c| append(c, &entries)).await
     }
 
     /// Entries with `seq > after`, oldest first, at most `limit`.
     pub async fn list_audit(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2"
-        ))
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(row_entry).collect()
+        self.db
+            .read(move |c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                ))?;
+                let rows = st.query_map([after, limit], row_entry)?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
     }
 
     /// Recomputes the whole chain and names the first broken link.
@@ -318,12 +217,16 @@ impl Store {
     /// with database access would.
     #[doc(hidden)]
     pub async fn tamper_audit_for_tests(&self, seq: i64, detail: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE audit SET detail = $2 WHERE seq = $1")
-            .bind(seq)
-            .bind(detail)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let detail = detail.to_owned();
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "UPDATE audit SET detail = ?2 WHERE seq = ?1",
+                    params![seq, detail],
+                )?;
+                Ok(())
+            })
+            .await
     }
 }
 
@@ -365,8 +268,7 @@ mod tests {
         for i in 0..4 {
             s.append_audit(&entry(i)).await.unwrap();
         }
-        sqlx::query("DELETE FROM audit WHERE seq = 2")
-            .execute(s.pool())
+        s.db.write(|c| Ok(c.execute("DELETE FROM audit WHERE seq = 2", [])?))
             .await
             .unwrap();
         let bad = s.verify_audit().await.unwrap();

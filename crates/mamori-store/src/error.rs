@@ -5,11 +5,26 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("database migration: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    Database(#[from] rusqlite::Error),
+    #[error("database schema: {0}")]
+    Migration(String),
+    /// The write's transaction did not commit (nothing of it was stored).
+    #[error("database commit: {0}")]
+    Commit(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("stored JSON: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl StoreError {
+    /// A UNIQUE or PRIMARY KEY constraint refused the write.
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        )
+    }
 }

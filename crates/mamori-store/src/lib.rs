@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod db;
 mod error;
 mod records;
 mod sessions;
@@ -19,11 +20,9 @@ pub use audit::{AuditCheck, AuditEntry, NewAuditEntry, GENESIS_HASH};
 pub use error::StoreError;
 pub use records::{PolicyRecord, ReferenceValue, SessionRecord, SigningKeyRecord};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use rusqlite::{params, OptionalExtension};
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
 
 /// How completing a session went.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,71 +36,51 @@ pub enum Completion {
 }
 
 /// A handle on the database; cheap to clone.
+///
+/// The methods are `async` so that a networked backend can share the API;
+/// on SQLite they complete without suspending (see `db.rs` for why
+/// statements run inline).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
-    audit: tokio::sync::mpsc::Sender<audit::AuditJob>,
-    sessions: std::sync::Arc<sessions::SessionCache>,
+    db: Arc<db::Db>,
+    sessions: Arc<sessions::SessionCache>,
 }
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(StoreError::from)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
-            .await?;
-        Self::init(pool).await
+        Ok(Self::with_db(db::Db::open(path)?))
     }
 
     /// A private in-memory database (tests).
     pub async fn open_in_memory() -> Result<Self, StoreError> {
-        let opts = SqliteConnectOptions::from_str("sqlite::memory:")?;
-        // One connection: every connection to :memory: is a new database.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts)
-            .await?;
-        Self::init(pool).await
+        Ok(Self::with_db(db::Db::open_in_memory()?))
     }
 
-    async fn init(pool: SqlitePool) -> Result<Self, StoreError> {
-        MIGRATOR.run(&pool).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(4096);
-        tokio::spawn(audit::writer(pool.clone(), rx));
-        Ok(Store {
-            pool,
-            audit: tx,
+    fn with_db(db: db::Db) -> Self {
+        Store {
+            db: Arc::new(db),
             sessions: Default::default(),
-        })
+        }
     }
 
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
+    /// Nothing to flush: every acknowledged write is committed. Kept so
+    /// that callers close a store the same way whatever its backend.
+    pub async fn close(&self) {}
 
     // ---- sessions and nonces -------------------------------------------
 
     pub async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (id, tee, nonce, created_at, expires_at, used) VALUES ($1, $2, $3, $4, $5, 0)",
-        )
-        .bind(&s.id)
-        .bind(&s.tee)
-        .bind(&s.nonce)
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .execute(&self.pool)
-        .await?;
+        let r = s.clone();
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO sessions (id, tee, nonce, created_at, expires_at, used) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+                )?
+                .execute(params![r.id, r.tee, r.nonce, r.created_at, r.expires_at])?;
+                Ok(())
+            })
+            .await?;
         self.sessions.put(s);
         Ok(())
     }
@@ -129,36 +108,46 @@ impl Store {
     }
 
     async fn get_session_db(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, tee, nonce, created_at, expires_at, used, token, token_exp FROM sessions WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| SessionRecord::from_row(&r)))
+        let id = id.to_owned();
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {} FROM sessions WHERE id = ?1",
+                    SessionRecord::COLUMNS
+                ))?
+                .query_row([id], SessionRecord::from_row)
+                .optional()?)
+            })
+            .await
     }
 
     /// Sessions whose nonce is still usable.
     pub async fn count_open_sessions(&self, now: i64) -> Result<i64, StoreError> {
-        let r = sqlx::query("SELECT COUNT(*) FROM sessions WHERE used = 0 AND expires_at >= $1")
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(r.try_get(0)?)
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT COUNT(*) FROM sessions WHERE used = 0 AND expires_at >= ?1",
+                )?
+                .query_row([now], |r| r.get(0))?)
+            })
+            .await
     }
 
     /// Deletes sessions that expired before `before` (and whose token, if
     /// any, expired too). Their evidence can no longer be replayed anyway:
     /// it binds the session's nonce, which is gone.
     pub async fn purge(&self, before: i64) -> Result<u64, StoreError> {
-        let r = sqlx::query(
-            "DELETE FROM sessions WHERE expires_at < $1 AND (token_exp IS NULL OR token_exp < $1)",
-        )
-        .bind(before)
-        .execute(&self.pool)
-        .await?;
+        let n = self
+            .db
+            .write(move |c| {
+                Ok(c.prepare_cached(
+                    "DELETE FROM sessions WHERE expires_at < ?1 AND (token_exp IS NULL OR token_exp < ?1)",
+                )?
+                .execute([before])?)
+            })
+            .await?;
         self.sessions.purge(before);
-        Ok(r.rows_affected())
+        Ok(n as u64)
     }
 
     /// Completes a session in one statement: consumes its nonce, records
@@ -172,19 +161,20 @@ impl Store {
         evidence_digest: &str,
         token: Option<(&str, i64)>,
     ) -> Result<Completion, StoreError> {
-        let r = sqlx::query(
-            "UPDATE sessions SET used = 1, evidence = $2, token = $3, token_exp = $4 \
-             WHERE id = $1 AND used = 0 AND expires_at >= $5",
-        )
-        .bind(id)
-        .bind(evidence_digest)
-        .bind(token.map(|t| t.0))
-        .bind(token.map(|t| t.1))
-        .bind(now)
-        .execute(&self.pool)
-        .await;
-        match r {
-            Ok(r) if r.rows_affected() == 1 => {
+        let (sid, digest) = (id.to_owned(), evidence_digest.to_owned());
+        let (tok, tok_exp) = (token.map(|t| t.0.to_owned()), token.map(|t| t.1));
+        let updated = self
+            .db
+            .write(move |c| {
+                Ok(c.prepare_cached(
+                    "UPDATE sessions SET used = 1, evidence = ?2, token = ?3, token_exp = ?4 \
+                     WHERE id = ?1 AND used = 0 AND expires_at >= ?5",
+                )?
+                .execute(params![sid, digest, tok, tok_exp, now])?)
+            })
+            .await;
+        match updated {
+            Ok(1) => {
                 self.sessions.mark_used(id, token);
                 Ok(Completion::Done)
             }
@@ -193,20 +183,24 @@ impl Store {
                 Some(s) if s.used => Completion::AlreadyUsed,
                 Some(_) => Completion::Expired,
             }),
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+            Err(e) if e.is_unique_violation() => {
                 self.burn_session(id).await?;
                 Ok(Completion::Replay)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
     /// Marks a session's nonce used without completing it (a failed
     /// attempt still spends the nonce).
     pub async fn burn_session(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET used = 1 WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
+        let sid = id.to_owned();
+        self.db
+            .write(move |c| {
+                c.prepare_cached("UPDATE sessions SET used = 1 WHERE id = ?1")?
+                    .execute([sid])?;
+                Ok(())
+            })
             .await?;
         self.sessions.mark_used(id, None);
         Ok(())
@@ -215,69 +209,83 @@ impl Store {
     // ---- policies and reference values --------------------------------
 
     pub async fn put_policy(&self, p: &PolicyRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO policies (kind, id, source, digest, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (kind, id) DO UPDATE SET source = excluded.source, digest = excluded.digest, updated_at = excluded.updated_at",
-        )
-        .bind(&p.kind)
-        .bind(&p.id)
-        .bind(&p.source)
-        .bind(&p.digest)
-        .bind(p.updated_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let p = p.clone();
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO policies (kind, id, source, digest, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (kind, id) DO UPDATE SET source = excluded.source, digest = excluded.digest, updated_at = excluded.updated_at",
+                )?
+                .execute(params![p.kind, p.id, p.source, p.digest, p.updated_at])?;
+                Ok(())
+            })
+            .await
     }
 
     pub async fn delete_policy(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM policies WHERE kind = $1 AND id = $2")
-            .bind(kind)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let (kind, id) = (kind.to_owned(), id.to_owned());
+        self.db
+            .write(move |c| {
+                Ok(
+                    c.prepare_cached("DELETE FROM policies WHERE kind = ?1 AND id = ?2")?
+                        .execute([kind, id])?
+                        == 1,
+                )
+            })
+            .await
     }
 
     pub async fn list_policies(&self, kind: &str) -> Result<Vec<PolicyRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, id, source, digest, updated_at FROM policies WHERE kind = $1 ORDER BY id",
-        )
-        .bind(kind)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(PolicyRecord::from_row).collect()
+        let kind = kind.to_owned();
+        self.db
+            .read(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT kind, id, source, digest, updated_at FROM policies WHERE kind = ?1 ORDER BY id",
+                )?;
+                let rows = st.query_map([kind], PolicyRecord::from_row)?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
     }
 
     pub async fn put_reference_value(&self, v: &ReferenceValue) -> Result<(), StoreError> {
         let vals = serde_json::to_string(&v.values)?;
-        sqlx::query(
-            "INSERT INTO reference_values (name, vals, expires_at, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO UPDATE SET vals = excluded.vals, expires_at = excluded.expires_at, updated_at = excluded.updated_at",
-        )
-        .bind(&v.name)
-        .bind(vals)
-        .bind(v.expires_at)
-        .bind(v.updated_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let (name, expires_at, updated_at) = (v.name.clone(), v.expires_at, v.updated_at);
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO reference_values (name, vals, expires_at, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (name) DO UPDATE SET vals = excluded.vals, expires_at = excluded.expires_at, updated_at = excluded.updated_at",
+                )?
+                .execute(params![name, vals, expires_at, updated_at])?;
+                Ok(())
+            })
+            .await
     }
 
     pub async fn delete_reference_value(&self, name: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM reference_values WHERE name = $1")
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let name = name.to_owned();
+        self.db
+            .write(move |c| {
+                Ok(
+                    c.prepare_cached("DELETE FROM reference_values WHERE name = ?1")?
+                        .execute([name])?
+                        == 1,
+                )
+            })
+            .await
     }
 
     pub async fn list_reference_values(&self) -> Result<Vec<ReferenceValue>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, vals, expires_at, updated_at FROM reference_values ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(ReferenceValue::from_row).collect()
+        self.db
+            .read(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT name, vals, expires_at, updated_at FROM reference_values ORDER BY name",
+                )?;
+                let rows = st.query_map([], ReferenceValue::from_row)?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
     }
 
     // ---- sealed resources and keys --------------------------------------
@@ -288,96 +296,103 @@ impl Store {
         sealed: &[u8],
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO resources (path, sealed, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (path) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
-        )
-        .bind(path)
-        .bind(sealed)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let (path, sealed) = (path.to_owned(), sealed.to_vec());
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO resources (path, sealed, updated_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (path) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+                )?
+                .execute(params![path, sealed, now])?;
+                Ok(())
+            })
+            .await
     }
 
     pub async fn get_resource(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query("SELECT sealed FROM resources WHERE path = $1")
-            .bind(path)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get(0)?),
-            None => None,
-        })
+        let path = path.to_owned();
+        self.db
+            .read(move |c| {
+                Ok(
+                    c.prepare_cached("SELECT sealed FROM resources WHERE path = ?1")?
+                        .query_row([path], |r| r.get(0))
+                        .optional()?,
+                )
+            })
+            .await
     }
 
     pub async fn delete_resource(&self, path: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM resources WHERE path = $1")
-            .bind(path)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let path = path.to_owned();
+        self.db
+            .write(move |c| {
+                Ok(c.prepare_cached("DELETE FROM resources WHERE path = ?1")?
+                    .execute([path])?
+                    == 1)
+            })
+            .await
     }
 
     pub async fn list_resources(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT path FROM resources ORDER BY path")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
-            .collect()
+        self.db
+            .read(|c| {
+                let mut st = c.prepare_cached("SELECT path FROM resources ORDER BY path")?;
+                let rows = st.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
     }
 
     pub async fn put_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&k.kid)
-        .bind(&k.sealed)
-        .bind(&k.public_jwk)
-        .bind(k.created_at)
-        .bind(k.retired_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let k = k.clone();
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![k.kid, k.sealed, k.public_jwk, k.created_at, k.retired_at])?;
+                Ok(())
+            })
+            .await
     }
 
     /// Marks every key but `keep` retired at `now` (rotation).
     pub async fn retire_signing_keys_except(&self, keep: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE signing_keys SET retired_at = $2 WHERE kid <> $1 AND retired_at IS NULL",
-        )
-        .bind(keep)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let keep = keep.to_owned();
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE signing_keys SET retired_at = ?2 WHERE kid <> ?1 AND retired_at IS NULL",
+                )?
+                .execute(params![keep, now])?;
+                Ok(())
+            })
+            .await
     }
 
     /// Deletes keys retired before `before` (their tokens have expired).
     pub async fn drop_retired_keys(&self, before: i64) -> Result<u64, StoreError> {
-        let r = sqlx::query(
-            "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1",
-        )
-        .bind(before)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected())
+        let n = self
+            .db
+            .write(move |c| {
+                Ok(c.prepare_cached(
+                    "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?1",
+                )?
+                .execute([before])?)
+            })
+            .await?;
+        Ok(n as u64)
     }
 
     pub async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kid, sealed, public_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(SigningKeyRecord::from_row).collect()
-    }
-
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-    pub(crate) fn audit_queue(&self) -> &tokio::sync::mpsc::Sender<audit::AuditJob> {
-        &self.audit
+        self.db
+            .read(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT kid, sealed, public_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
+                )?;
+                let rows = st.query_map([], SigningKeyRecord::from_row)?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
     }
 }

@@ -1,7 +1,5 @@
-use crate::StoreError;
+use rusqlite::Row;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -16,17 +14,20 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
-    pub(crate) fn from_row(r: &SqliteRow) -> Self {
-        SessionRecord {
-            id: r.get(0),
-            tee: r.get(1),
-            nonce: r.get(2),
-            created_at: r.get(3),
-            expires_at: r.get(4),
-            used: r.get::<i64, _>(5) != 0,
-            token: r.get(6),
-            token_exp: r.get(7),
-        }
+    pub(crate) const COLUMNS: &'static str =
+        "id, tee, nonce, created_at, expires_at, used, token, token_exp";
+
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(SessionRecord {
+            id: r.get(0)?,
+            tee: r.get(1)?,
+            nonce: r.get(2)?,
+            created_at: r.get(3)?,
+            expires_at: r.get(4)?,
+            used: r.get::<_, i64>(5)? != 0,
+            token: r.get(6)?,
+            token_exp: r.get(7)?,
+        })
     }
 }
 
@@ -42,13 +43,13 @@ pub struct PolicyRecord {
 }
 
 impl PolicyRecord {
-    pub(crate) fn from_row(r: &SqliteRow) -> Result<Self, StoreError> {
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(PolicyRecord {
-            kind: r.try_get(0)?,
-            id: r.try_get(1)?,
-            source: r.try_get(2)?,
-            digest: r.try_get(3)?,
-            updated_at: r.try_get(4)?,
+            kind: r.get(0)?,
+            id: r.get(1)?,
+            source: r.get(2)?,
+            digest: r.get(3)?,
+            updated_at: r.get(4)?,
         })
     }
 }
@@ -63,13 +64,19 @@ pub struct ReferenceValue {
 }
 
 impl ReferenceValue {
-    pub(crate) fn from_row(r: &SqliteRow) -> Result<Self, StoreError> {
-        let vals: String = r.try_get(1)?;
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        let vals: String = r.get(1)?;
         Ok(ReferenceValue {
-            name: r.try_get(0)?,
-            values: serde_json::from_str(&vals)?,
-            expires_at: r.try_get(2)?,
-            updated_at: r.try_get(3)?,
+            name: r.get(0)?,
+            values: serde_json::from_str(&vals).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    1,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
+            expires_at: r.get(2)?,
+            updated_at: r.get(3)?,
         })
     }
 }
@@ -85,13 +92,13 @@ pub struct SigningKeyRecord {
 }
 
 impl SigningKeyRecord {
-    pub(crate) fn from_row(r: &SqliteRow) -> Result<Self, StoreError> {
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(SigningKeyRecord {
-            kid: r.try_get(0)?,
-            sealed: r.try_get(1)?,
-            public_jwk: r.try_get(2)?,
-            created_at: r.try_get(3)?,
-            retired_at: r.try_get(4)?,
+            kid: r.get(0)?,
+            sealed: r.get(1)?,
+            public_jwk: r.get(2)?,
+            created_at: r.get(3)?,
+            retired_at: r.get(4)?,
         })
     }
 }
