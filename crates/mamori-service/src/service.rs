@@ -1,3 +1,4 @@
+mod minted;
 mod operator;
 
 use crate::admin::{self, AdminKey};
@@ -109,6 +110,7 @@ pub struct Service {
     admin_keys: Vec<AdminKey>,
     keys: RwLock<Arc<KeyRing>>,
     policies: RwLock<Arc<PolicySet>>,
+    minted: minted::MintedClaims,
     pub metrics: Metrics,
 }
 
@@ -263,6 +265,7 @@ impl Service {
             admin_keys,
             keys: RwLock::new(Arc::new(ring)),
             policies: RwLock::new(Arc::new(policies)),
+            minted: Default::default(),
             metrics: Metrics::default(),
             cfg,
             store,
@@ -432,7 +435,13 @@ impl Service {
             .complete_session(&session.id, now, &digest, keep)
             .await?
         {
-            Completion::Done => Ok(attested),
+            Completion::Done => {
+                if keep.is_some() {
+                    self.minted
+                        .put(&session.id, Arc::new(attested.claims.clone()), now);
+                }
+                Ok(attested)
+            }
             Completion::Unknown => Err(ServiceError::Session(
                 "unknown session (request a new challenge)",
             )),
@@ -609,10 +618,13 @@ impl Service {
         &self,
         cred: Credential<'_>,
         now: i64,
-    ) -> Result<EarClaims, ServiceError> {
+    ) -> Result<Arc<EarClaims>, ServiceError> {
         let token = match cred {
             Credential::Token(t) => t.to_owned(),
             Credential::Session(id) => {
+                if let Some(c) = self.minted.get(id, now) {
+                    return Ok(c);
+                }
                 let s = self
                     .store
                     .get_session(id)
@@ -630,6 +642,7 @@ impl Service {
         self.ring()
             .verifier
             .verify(&token, now)
+            .map(Arc::new)
             .map_err(|e| ServiceError::Token(e.to_string()))
     }
 
@@ -684,8 +697,8 @@ impl Service {
         let claims = self.credential_claims(cred, now).await?;
         let set = self.policy_set();
         let (policy_id, policy) = set.resource(path);
-        let token_json =
-            serde_json::to_value(&claims).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let token_json = serde_json::to_value(claims.as_ref())
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let decision = policy
             .evaluate(&ResourceInput {
                 token: token_json,
@@ -717,7 +730,7 @@ impl Service {
             .map_err(|e| ServiceError::Internal(format!("resource {path}: {e}")))?;
         let jwe =
             mamori_jwe::encrypt(key, &secret).map_err(|e| ServiceError::TeeKey(e.to_string()))?;
-        Ok((claims.jti, jwe.to_json()))
+        Ok((claims.jti.clone(), jwe.to_json()))
     }
 
     async fn audit(
