@@ -133,6 +133,16 @@ fn random_hex(n: usize) -> Result<String, ServiceError> {
     Ok(hex::encode(b))
 }
 
+/// A session id: the creation time in milliseconds (12 hex digits) and 16
+/// random bytes. The random part makes it unguessable; the time prefix
+/// makes new ids sort after older ones, so the store appends to the end of
+/// its session index instead of rewriting a random page of it per
+/// challenge (the write-ahead log carries whole pages).
+fn session_id(now_millis: u128) -> Result<String, ServiceError> {
+    let time = (now_millis as u64) & 0xFFFF_FFFF_FFFF;
+    Ok(format!("{time:012x}{}", random_hex(16)?))
+}
+
 /// SHA-384 of the RFC 8785 canonical form of the runtime data: what the
 /// evidence's report data must carry. With `additional_evidence` (the KBS
 /// protocol) the object has three members, otherwise two.
@@ -337,8 +347,13 @@ impl Service {
 
     pub async fn challenge(&self, tee: &str, now: i64) -> Result<Challenge, ServiceError> {
         self.supports_tee(tee)?;
+        // Wall-clock milliseconds only order the ids; `now` (seconds, maybe
+        // pinned by tests) stays the protocol's time.
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         let c = Challenge {
-            session_id: random_hex(16)?,
+            session_id: session_id(millis)?,
             nonce: random_b64(NONCE_BYTES)?,
             expires_at: now + self.cfg.session.nonce_ttl_secs,
         };
@@ -753,5 +768,23 @@ impl Service {
             })
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::session_id;
+
+    #[test]
+    fn session_ids_sort_by_time_and_stay_unguessable() {
+        let a = session_id(1_700_000_000_000).unwrap();
+        let b = session_id(1_700_000_000_001).unwrap();
+        let c = session_id(1_700_000_000_001).unwrap();
+        assert_eq!(a.len(), 12 + 32);
+        assert!(a.bytes().all(|x| x.is_ascii_hexdigit()));
+        assert!(a < b && a < c);
+        assert_ne!(b, c, "the random part differs");
+        assert_eq!(&b[..12], &c[..12]);
     }
 }

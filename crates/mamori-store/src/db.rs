@@ -19,11 +19,12 @@
 
 use crate::StoreError;
 use rusqlite::{Connection, OpenFlags};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::mpsc as std_mpsc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// Read connections kept open for reuse (more may be opened under load;
 /// the surplus is closed when returned).
@@ -31,6 +32,9 @@ const MAX_IDLE_READERS: usize = 8;
 /// How often the background thread copies the write-ahead log into the
 /// database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// Writes waiting for the writer thread before callers wait to queue
+/// (back-pressure instead of unbounded memory).
+const QUEUE: usize = 4_096;
 /// Most writes committed together.
 const MAX_BATCH: usize = 512;
 /// Statements kept prepared per connection (the store uses fewer).
@@ -43,20 +47,20 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_session_evidence.sql")),
 ];
 
-/// A write as the writer thread runs it: the operation, which returns how
-/// to deliver its result once the outcome of the commit is known.
-/// The operation is handed the connection, or why the batch could not
-/// start.
+/// A write as the writer thread runs it: the operation, handed the
+/// connection (or why the batch could not start), returns how to deliver
+/// its result once the outcome of the commit is known.
 type Job = Box<dyn FnOnce(Result<&Connection, &str>) -> Deliver + Send>;
 type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 pub(crate) struct Db {
     writer: mpsc::Sender<Job>,
     /// `None` for an in-memory database, whose only connection is the
-    /// writer's: reads are queued to it as well.
+    /// writer's: reads are queued to it as well (and, run inside its open
+    /// batch, may see writes not yet acknowledged).
     readers: Option<Readers>,
     /// Dropping it stops the checkpoint thread.
-    _checkpointer: Option<mpsc::Sender<()>>,
+    _checkpointer: Option<std_mpsc::Sender<()>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -76,6 +80,8 @@ impl Db {
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         let writer = Connection::open(path)?;
         configure(&writer)?;
+        // Refuse a newer schema before changing anything in the file.
+        let version = schema_version(&writer)?;
         // Only the writer may switch the journal mode; it persists in the file.
         let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -87,7 +93,7 @@ impl Db {
         writer.execute_batch(
             "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
         )?;
-        migrate(&writer)?;
+        migrate(&writer, version)?;
         let checkpointer = spawn_checkpointer(path)?;
         Ok(Db {
             writer: spawn_writer(writer)?,
@@ -102,7 +108,8 @@ impl Db {
     pub(crate) fn open_in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory()?;
         configure(&conn)?;
-        migrate(&conn)?;
+        let version = schema_version(&conn)?;
+        migrate(&conn, version)?;
         Ok(Db {
             writer: spawn_writer(conn)?,
             readers: None,
@@ -117,15 +124,34 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.submit(f, true).await
+    }
+
+    /// [`Db::write`] for `f` whose only change is one statement: SQLite
+    /// undoes a failing statement by itself, so no savepoint is needed.
+    pub(crate) async fn write_statement<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.submit(f, false).await
+    }
+
+    async fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        savepoint: bool,
+    ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn: Result<&Connection, &str>| {
             let out = match conn {
-                Ok(c) => in_savepoint(c, f),
+                Ok(c) if savepoint => in_savepoint(c, f),
+                Ok(c) => f(c),
                 Err(e) => Err(StoreError::Commit(e.to_owned())),
             };
             Box::new(move |committed: Result<(), String>| {
                 let _ = tx.send(match (out, committed) {
                     (Ok(v), Ok(())) => Ok(v),
+                    // A write's own error says more than the batch's.
                     (Err(e), _) => Err(e),
                     (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
                 });
@@ -133,9 +159,11 @@ impl Db {
         });
         self.writer
             .send(job)
+            .await
             .map_err(|_| StoreError::Commit("the writer thread has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Commit("the writer thread has stopped".into()))?
+        rx.await.map_err(|_| {
+            StoreError::Commit("the write failed unexpectedly and was rolled back".into())
+        })?
     }
 
     /// Runs `f` on a read connection (on the writer thread for an
@@ -147,7 +175,8 @@ impl Db {
         let Some(readers) = &self.readers else {
             return self.write(f).await;
         };
-        let conn = match lock(&readers.idle).pop() {
+        let idle = lock(&readers.idle).pop();
+        let conn = match idle {
             Some(c) => c,
             None => open_reader(&readers.path)?,
         };
@@ -164,29 +193,41 @@ impl Db {
 }
 
 /// Runs one write inside a savepoint, so that a failing write leaves no
-/// partial change in the batch's transaction.
+/// partial change in the batch's transaction. If the savepoint cannot be
+/// released, the whole transaction is rolled back (the batch notices):
+/// a write reported failed must not be committed with the others.
 fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT w")?;
+    run(conn, "SAVEPOINT w")?;
     let out = f(conn);
-    let end = if out.is_ok() {
-        "RELEASE w"
-    } else {
-        "ROLLBACK TO w; RELEASE w"
-    };
-    conn.execute_batch(end)?;
+    if out.is_err() && run(conn, "ROLLBACK TO w").is_err() {
+        // SQLite already rolled the transaction back; the write's own
+        // error is the one to report.
+        let _ = run(conn, "ROLLBACK");
+        return out;
+    }
+    if let Err(e) = run(conn, "RELEASE w") {
+        let _ = run(conn, "ROLLBACK");
+        return out.and(Err(e.into()));
+    }
     out
 }
 
+/// Runs a statement without parameters, prepared once per connection.
+fn run(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 fn spawn_writer(conn: Connection) -> Result<mpsc::Sender<Job>, StoreError> {
-    let (tx, rx) = mpsc::channel::<Job>();
+    let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
     std::thread::Builder::new()
         .name("mamori-writer".into())
         .spawn(move || {
             // Stops when the store is dropped, after the queued writes.
-            while let Ok(first) = rx.recv() {
+            while let Some(first) = rx.blocking_recv() {
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
@@ -201,30 +242,57 @@ fn spawn_writer(conn: Connection) -> Result<mpsc::Sender<Job>, StoreError> {
     Ok(tx)
 }
 
-/// One transaction for the batch. IMMEDIATE takes the write lock first,
-/// so no other process can slip in between a read and a write of the
-/// batch (the audit chain's head, for one).
+/// Runs a batch in one IMMEDIATE transaction: the write lock is taken
+/// first, so no other process can slip in between a read and a write of the
+/// batch (the audit chain's head, for one). Writes are acknowledged after
+/// the commit. If the transaction is lost midway — SQLite rolls a
+/// transaction back by itself on some errors (disk full, I/O), or a write
+/// panicked — the writes before are answered with the error, and the rest
+/// run in a new transaction.
 fn run_batch(conn: &Connection, batch: Vec<Job>) {
-    let begun = conn
-        .execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| e.to_string());
-    let deliveries: Vec<Deliver> = match &begun {
-        Ok(()) => batch.into_iter().map(|job| job(Ok(conn))).collect(),
-        Err(e) => batch.into_iter().map(|job| job(Err(e))).collect(),
-    };
-    if begun.is_err() {
-        for d in deliveries {
-            d(Ok(()));
+    let mut ran: Vec<Deliver> = Vec::with_capacity(batch.len());
+    let mut open = false;
+    for job in batch {
+        if !open {
+            if let Err(e) = begin(conn) {
+                job(Err(&e))(Ok(()));
+                continue;
+            }
+            open = true;
         }
-        return;
+        let deliver = std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(conn))));
+        if deliver.is_err() || conn.is_autocommit() {
+            if !conn.is_autocommit() {
+                let _ = run(conn, "ROLLBACK");
+            }
+            for d in ran.drain(..) {
+                d(Err("the batch's transaction was rolled back".into()));
+            }
+            if let Ok(d) = deliver {
+                d(Err("the transaction was rolled back".into()));
+            }
+            open = false;
+        } else if let Ok(d) = deliver {
+            ran.push(d);
+        }
     }
-    let committed = conn.execute_batch("COMMIT").map_err(|e| {
-        let _ = conn.execute_batch("ROLLBACK");
-        e.to_string()
-    });
-    for d in deliveries {
-        d(committed.clone());
+    if open {
+        let committed = run(conn, "COMMIT").map_err(|e| {
+            let _ = run(conn, "ROLLBACK");
+            e.to_string()
+        });
+        for d in ran {
+            d(committed.clone());
+        }
     }
+}
+
+fn begin(conn: &Connection) -> Result<(), String> {
+    // A transaction an earlier failure could not close.
+    if !conn.is_autocommit() {
+        let _ = run(conn, "ROLLBACK");
+    }
+    run(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string())
 }
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -250,44 +318,61 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn spawn_checkpointer(path: &Path) -> Result<mpsc::Sender<()>, StoreError> {
+fn spawn_checkpointer(path: &Path) -> Result<std_mpsc::Sender<()>, StoreError> {
     let conn = open_reader(path)?;
     conn.execute_batch("PRAGMA query_only = 0;")?;
-    let (tx, rx) = mpsc::channel::<()>();
+    let (tx, rx) = std_mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("mamori-checkpoint".into())
         .spawn(move || {
-            // Stops when the store is dropped (the sender with it).
-            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(CHECKPOINT_EVERY) {
-                // PASSIVE never blocks writers; what it cannot copy now
-                // (frames a reader still uses) is copied next time.
+            // Runs until the store is dropped (the sender with it).
+            // PASSIVE never blocks writers; what it cannot copy now (frames
+            // a reader still uses) is copied next time.
+            loop {
+                let stop = !matches!(
+                    rx.recv_timeout(CHECKPOINT_EVERY),
+                    Err(std_mpsc::RecvTimeoutError::Timeout)
+                );
                 let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                if stop {
+                    break;
+                }
             }
-            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         })
-        .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
+        .map_err(|e| StoreError::Commit(format!("cannot start the checkpoint thread: {e}")))?;
     Ok(tx)
 }
 
-/// Brings the schema up to date, one transaction per step. A database
-/// written by a newer Mamori is refused rather than guessed at. A database
-/// created by Mamori's earlier sqlx-based store carries its own migration
-/// table; its applied versions are adopted.
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
+/// The schema version of the file. A database written by a newer Mamori is
+/// refused rather than guessed at. A database created by Mamori's earlier
+/// sqlx-based store carries its own migration table; its applied versions
+/// are adopted.
+fn schema_version(conn: &Connection) -> Result<i64, StoreError> {
     let mut version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version == 0 {
-        let legacy: Option<i64> = conn
-            .query_row(
+        let legacy: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+            [],
+            |r| r.get(0),
+        )?;
+        if legacy {
+            let v: Option<i64> = conn.query_row(
                 "SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1",
                 [],
                 |r| r.get(0),
-            )
-            .unwrap_or(None);
-        if let Some(v) = legacy {
-            conn.execute_batch(&format!("PRAGMA user_version = {v}"))?;
-            version = v;
+            )?;
+            if let Some(v) = v {
+                check_known(v)?;
+                conn.execute_batch(&format!("PRAGMA user_version = {v}"))?;
+                version = v;
+            }
         }
     }
+    check_known(version)?;
+    Ok(version)
+}
+
+fn check_known(version: i64) -> Result<(), StoreError> {
     let latest = MIGRATIONS.last().map_or(0, |m| m.0);
     if version > latest {
         return Err(StoreError::Migration(format!(
@@ -295,6 +380,11 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
              it was written by a newer Mamori"
         )));
     }
+    Ok(())
+}
+
+/// Brings the schema up to date from `version`, one transaction per step.
+fn migrate(conn: &Connection, version: i64) -> Result<(), StoreError> {
     for (v, sql) in MIGRATIONS.iter().filter(|m| m.0 > version) {
         apply_step(conn, *v, sql).map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK");

@@ -73,7 +73,7 @@ impl Store {
     pub async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         let r = s.clone();
         self.db
-            .write(move |c| {
+            .write_statement(move |c| {
                 c.prepare_cached(
                     "INSERT INTO sessions (id, tee, nonce, created_at, expires_at, used) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
                 )?
@@ -81,7 +81,13 @@ impl Store {
                 Ok(())
             })
             .await?;
-        self.sessions.put(s);
+        // Cached as stored: a new session is unused and has no token.
+        self.sessions.put(&SessionRecord {
+            used: false,
+            token: None,
+            token_exp: None,
+            ..s.clone()
+        });
         Ok(())
     }
 
@@ -139,7 +145,7 @@ impl Store {
     pub async fn purge(&self, before: i64) -> Result<u64, StoreError> {
         let n = self
             .db
-            .write(move |c| {
+            .write_statement(move |c| {
                 Ok(c.prepare_cached(
                     "DELETE FROM sessions WHERE expires_at < ?1 AND (token_exp IS NULL OR token_exp < ?1)",
                 )?
@@ -163,31 +169,44 @@ impl Store {
     ) -> Result<Completion, StoreError> {
         let (sid, digest) = (id.to_owned(), evidence_digest.to_owned());
         let (tok, tok_exp) = (token.map(|t| t.0.to_owned()), token.map(|t| t.1));
-        let updated = self
+        // One job: the conditional UPDATE, or — if the evidence digest is
+        // already taken (a replay) — spending the nonce instead. Only one of
+        // the two statements ever changes anything.
+        let outcome = self
             .db
-            .write(move |c| {
-                Ok(c.prepare_cached(
-                    "UPDATE sessions SET used = 1, evidence = ?2, token = ?3, token_exp = ?4 \
-                     WHERE id = ?1 AND used = 0 AND expires_at >= ?5",
-                )?
-                .execute(params![sid, digest, tok, tok_exp, now])?)
+            .write_statement(move |c| {
+                let updated = c
+                    .prepare_cached(
+                        "UPDATE sessions SET used = 1, evidence = ?2, token = ?3, token_exp = ?4 \
+                         WHERE id = ?1 AND used = 0 AND expires_at >= ?5",
+                    )?
+                    .execute(params![sid, digest, tok, tok_exp, now]);
+                match updated.map_err(StoreError::from) {
+                    Ok(1) => Ok(Some(Completion::Done)),
+                    Ok(_) => Ok(None),
+                    Err(e) if e.is_unique_violation() => {
+                        c.prepare_cached("UPDATE sessions SET used = 1 WHERE id = ?1")?
+                            .execute([sid])?;
+                        Ok(Some(Completion::Replay))
+                    }
+                    Err(e) => Err(e),
+                }
             })
-            .await;
-        match updated {
-            Ok(1) => {
+            .await?;
+        match outcome {
+            Some(Completion::Done) => {
                 self.sessions.mark_used(id, token);
                 Ok(Completion::Done)
             }
-            Ok(_) => Ok(match self.get_session_db(id).await? {
+            Some(other) => {
+                self.sessions.mark_used(id, None);
+                Ok(other)
+            }
+            None => Ok(match self.get_session_db(id).await? {
                 None => Completion::Unknown,
                 Some(s) if s.used => Completion::AlreadyUsed,
                 Some(_) => Completion::Expired,
             }),
-            Err(e) if e.is_unique_violation() => {
-                self.burn_session(id).await?;
-                Ok(Completion::Replay)
-            }
-            Err(e) => Err(e),
         }
     }
 
@@ -196,7 +215,7 @@ impl Store {
     pub async fn burn_session(&self, id: &str) -> Result<(), StoreError> {
         let sid = id.to_owned();
         self.db
-            .write(move |c| {
+            .write_statement(move |c| {
                 c.prepare_cached("UPDATE sessions SET used = 1 WHERE id = ?1")?
                     .execute([sid])?;
                 Ok(())
@@ -211,7 +230,7 @@ impl Store {
     pub async fn put_policy(&self, p: &PolicyRecord) -> Result<(), StoreError> {
         let p = p.clone();
         self.db
-            .write(move |c| {
+            .write_statement(move |c| {
                 c.prepare_cached(
                     "INSERT INTO policies (kind, id, source, digest, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
                      ON CONFLICT (kind, id) DO UPDATE SET source = excluded.source, digest = excluded.digest, updated_at = excluded.updated_at",
@@ -225,7 +244,7 @@ impl Store {
     pub async fn delete_policy(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
         let (kind, id) = (kind.to_owned(), id.to_owned());
         self.db
-            .write(move |c| {
+            .write_statement(move |c| {
                 Ok(
                     c.prepare_cached("DELETE FROM policies WHERE kind = ?1 AND id = ?2")?
                         .execute([kind, id])?
@@ -252,7 +271,7 @@ impl Store {
         let vals = serde_json::to_string(&v.values)?;
         let (name, expires_at, updated_at) = (v.name.clone(), v.expires_at, v.updated_at);
         self.db
-            .write(move |c| {
+            .write_statement(move |c| {
                 c.prepare_cached(
                     "INSERT INTO reference_values (name, vals, expires_at, updated_at) VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (name) DO UPDATE SET vals = excluded.vals, expires_at = excluded.expires_at, updated_at = excluded.updated_at",
@@ -266,7 +285,7 @@ impl Store {
     pub async fn delete_reference_value(&self, name: &str) -> Result<bool, StoreError> {
         let name = name.to_owned();
         self.db
-            .write(move |c| {
+            .write_statement(move |c| {
                 Ok(
                     c.prepare_cached("DELETE FROM reference_values WHERE name = ?1")?
                         .execute([name])?
@@ -298,7 +317,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (path, sealed) = (path.to_owned(), sealed.to_vec());
         self.db
-            .write(move |c| {
+            .write_statement(move |c| {
                 c.prepare_cached(
                     "INSERT INTO resources (path, sealed, updated_at) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (path) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
@@ -325,7 +344,7 @@ impl Store {
     pub async fn delete_resource(&self, path: &str) -> Result<bool, StoreError> {
         let path = path.to_owned();
         self.db
-            .write(move |c| {
+            .write_statement(move |c| {
                 Ok(c.prepare_cached("DELETE FROM resources WHERE path = ?1")?
                     .execute([path])?
                     == 1)
@@ -346,7 +365,7 @@ impl Store {
     pub async fn put_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
         let k = k.clone();
         self.db
-            .write(move |c| {
+            .write_statement(move |c| {
                 c.prepare_cached(
                     "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
@@ -360,7 +379,7 @@ impl Store {
     pub async fn retire_signing_keys_except(&self, keep: &str, now: i64) -> Result<(), StoreError> {
         let keep = keep.to_owned();
         self.db
-            .write(move |c| {
+            .write_statement(move |c| {
                 c.prepare_cached(
                     "UPDATE signing_keys SET retired_at = ?2 WHERE kid <> ?1 AND retired_at IS NULL",
                 )?
@@ -374,7 +393,7 @@ impl Store {
     pub async fn drop_retired_keys(&self, before: i64) -> Result<u64, StoreError> {
         let n = self
             .db
-            .write(move |c| {
+            .write_statement(move |c| {
                 Ok(c.prepare_cached(
                     "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?1",
                 )?
