@@ -451,10 +451,12 @@ impl Service {
             .await?
         {
             Completion::Done => {
-                if keep.is_some() {
-                    self.minted
-                        .put(&session.id, Arc::new(attested.claims.clone()), now);
-                }
+                let key = if keep.is_some() {
+                    minted::Minted::Session(session.id.clone())
+                } else {
+                    minted::Minted::token(&attested.token)
+                };
+                self.minted.put(key, Arc::new(attested.claims.clone()), now);
                 Ok(attested)
             }
             Completion::Unknown => Err(ServiceError::Session(
@@ -635,9 +637,17 @@ impl Service {
         now: i64,
     ) -> Result<Arc<EarClaims>, ServiceError> {
         let token = match cred {
-            Credential::Token(t) => t.to_owned(),
+            Credential::Token(t) => {
+                if let Some(c) = self.minted.get(&minted::Minted::token(t), now) {
+                    return Ok(c);
+                }
+                t.to_owned()
+            }
             Credential::Session(id) => {
-                if let Some(c) = self.minted.get(id, now) {
+                if let Some(c) = self
+                    .minted
+                    .get(&minted::Minted::Session(id.to_owned()), now)
+                {
                     return Ok(c);
                 }
                 let s = self

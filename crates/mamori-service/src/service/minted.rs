@@ -1,12 +1,14 @@
-//! Claims of the tokens this node minted for KBS sessions, by session id.
+//! Claims of the tokens this node minted: by session id for KBS sessions,
+//! by the token's SHA-256 for tokens handed out (passport model).
 //!
-//! A resource request that presents the session cookie on the node that
-//! attested it (the common case) then needs neither a database read nor a
-//! signature check: the claims are the ones this process signed, held in
-//! its own memory, never read back from storage. A miss — another node
-//! attested the session, or the entry was dropped — falls back to the token
-//! stored with the session, verified in full: the database is not trusted
-//! to vouch for a token.
+//! A resource request that presents the session cookie, or a token byte for
+//! byte identical to one this node signed, on the node that attested (the
+//! common case) then needs neither a database read nor a signature check:
+//! the claims are the ones this process signed, held in its own memory,
+//! never read back from storage. A miss — another node attested, or the
+//! entry was dropped — falls back to full verification of the token (for
+//! a session, the one stored with it: the database is not trusted to vouch
+//! for a token).
 
 use mamori_token::EarClaims;
 use std::collections::HashMap;
@@ -15,13 +17,28 @@ use std::sync::{Arc, Mutex};
 /// Bound on entries (a token's claims are a few KiB at most).
 const MAX_ENTRIES: usize = 4_096;
 
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Minted {
+    Session(String),
+    Token([u8; 32]),
+}
+
+impl Minted {
+    pub(super) fn token(token: &str) -> Self {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let mut k = [0u8; 32];
+        k.copy_from_slice(d.as_ref());
+        Minted::Token(k)
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct MintedClaims {
-    map: Mutex<HashMap<String, Arc<EarClaims>>>,
+    map: Mutex<HashMap<Minted, Arc<EarClaims>>>,
 }
 
 impl MintedClaims {
-    pub(super) fn put(&self, session: &str, claims: Arc<EarClaims>, now: i64) {
+    pub(super) fn put(&self, key: Minted, claims: Arc<EarClaims>, now: i64) {
         let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= MAX_ENTRIES {
             m.retain(|_, c| c.exp > now);
@@ -31,13 +48,16 @@ impl MintedClaims {
                 m.clear();
             }
         }
-        m.insert(session.to_owned(), claims);
+        m.insert(key, claims);
     }
 
-    /// The claims, while the token is still valid at `now`.
-    pub(super) fn get(&self, session: &str, now: i64) -> Option<Arc<EarClaims>> {
+    /// The claims, while the token is valid at `now` without any leeway
+    /// (inside the leeway, full verification decides).
+    pub(super) fn get(&self, key: &Minted, now: i64) -> Option<Arc<EarClaims>> {
         let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(session).filter(|c| c.exp > now).cloned()
+        m.get(key)
+            .filter(|c| c.exp > now && c.iat <= now && c.nbf.is_none_or(|n| n <= now))
+            .cloned()
     }
 }
 
@@ -45,6 +65,10 @@ impl MintedClaims {
 mod tests {
     use super::*;
     use mamori_token::VerifierId;
+
+    fn s(id: &str) -> Minted {
+        Minted::Session(id.to_owned())
+    }
 
     fn claims(exp: i64) -> Arc<EarClaims> {
         Arc::new(EarClaims {
@@ -66,20 +90,30 @@ mod tests {
     #[test]
     fn expired_claims_are_not_returned() {
         let m = MintedClaims::default();
-        m.put("s", claims(100), 0);
-        assert!(m.get("s", 99).is_some());
-        assert!(m.get("s", 100).is_none());
-        assert!(m.get("other", 0).is_none());
+        m.put(s("s"), claims(100), 0);
+        assert!(m.get(&s("s"), 99).is_some());
+        assert!(m.get(&s("s"), 100).is_none());
+        assert!(m.get(&s("other"), 0).is_none());
+        assert!(m.get(&s("s"), -1).is_none(), "issued in the future");
+    }
+
+    #[test]
+    fn tokens_are_found_only_byte_for_byte() {
+        let m = MintedClaims::default();
+        m.put(Minted::token("a.b.c"), claims(100), 0);
+        assert!(m.get(&Minted::token("a.b.c"), 1).is_some());
+        assert!(m.get(&Minted::token("a.b.d"), 1).is_none());
+        assert!(m.get(&s("a.b.c"), 1).is_none());
     }
 
     #[test]
     fn stays_bounded() {
         let m = MintedClaims::default();
         for i in 0..(MAX_ENTRIES + 10) {
-            m.put(&format!("s{i}"), claims(1_000), 0);
+            m.put(s(&format!("s{i}")), claims(1_000), 0);
         }
         let len = m.map.lock().map(|m| m.len()).unwrap_or(usize::MAX);
         assert!(len <= MAX_ENTRIES, "{len}");
-        assert!(m.get(&format!("s{}", MAX_ENTRIES + 9), 0).is_some());
+        assert!(m.get(&s(&format!("s{}", MAX_ENTRIES + 9)), 0).is_some());
     }
 }
