@@ -50,7 +50,8 @@ pub struct AttestRequest {
 #[derive(Clone, Debug)]
 pub struct Attested {
     pub token: String,
-    pub claims: EarClaims,
+    /// Shared with this node's cache of minted claims.
+    pub claims: Arc<EarClaims>,
 }
 
 /// How a resource request proves its attestation.
@@ -456,7 +457,7 @@ impl Service {
                 } else {
                     minted::Minted::token(&attested.token)
                 };
-                self.minted.put(key, Arc::new(attested.claims.clone()), now);
+                self.minted.put(key, attested.claims.clone(), now);
                 Ok(attested)
             }
             Completion::Unknown => Err(ServiceError::Session(
@@ -481,7 +482,7 @@ impl Service {
         }
         let jwk = tee_key(&req.tee_pubkey)?;
         self.supports_tee(&session.tee)?;
-        let verified: VerifiedEvidence = match session.tee.as_str() {
+        let mut verified: VerifiedEvidence = match session.tee.as_str() {
             "snp" => self.snp.verify(&req.evidence, UnixTime(now))?,
             "tdx" => self.dcap.verify("tdx", &req.evidence, UnixTime(now))?,
             "sgx" => self.dcap.verify("sgx", &req.evidence, UnixTime(now))?,
@@ -519,19 +520,24 @@ impl Service {
         })?;
         let input = AppraisalInput {
             tee: verified.tee.to_owned(),
-            claims: verified.claims.clone(),
+            // Moved in and back out: the claims are large for SNP and TDX.
+            claims: std::mem::take(&mut verified.claims),
             reference: set.reference(now),
             binding: Binding {
                 report_data_bound: true,
                 init_data_bound,
                 extra: Default::default(),
             },
-            init_data: init_data_claims.clone(),
+            init_data: init_data_claims,
         };
         let outcome = policy
             .evaluate(&input)
             .map_err(|e| ServiceError::Policy(format!("appraisal policy {policy_id}: {e}")))?;
-        let mut annotated = verified.claims.clone();
+        let AppraisalInput {
+            claims: mut annotated,
+            init_data: init_data_claims,
+            ..
+        } = input;
         if let Value::Object(m) = &mut annotated {
             // Where Trustee-compatible consumers look for the bound key.
             let mut rd = json!({"nonce": session.nonce, "tee-pubkey": req.tee_pubkey});
@@ -569,7 +575,13 @@ impl Service {
             .signer
             .sign(&claims)
             .map_err(|e| ServiceError::Internal(format!("token signing: {e}")))?;
-        Ok((Attested { token, claims }, verified.digest))
+        Ok((
+            Attested {
+                token,
+                claims: Arc::new(claims),
+            },
+            verified.digest,
+        ))
     }
 
     /// KBS init-data: `{"format": "toml", "body": "<TOML>"}`; its digest

@@ -137,7 +137,12 @@ impl Store {
         entries: &[NewAuditEntry],
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let entries = entries.to_vec();
-        self.db.write(move |c| append(c, &entries)).await
+        if entries.len() == 1 {
+            // One INSERT is the only change: atomic without a savepoint.
+            self.db.write_statement(move |c| append(c, &entries)).await
+        } else {
+            self.db.write(move |c| append(c, &entries)).await
+        }
     }
 
     /// Entries with `seq > after`, oldest first, at most `limit`.
