@@ -4,6 +4,8 @@
 //! errors, and — for a server it started itself — the server's CPU time per
 //! flow and its memory, read from /proc.
 
+mod floor;
+
 use crate::cli::BenchArgs;
 use crate::output::outln;
 use mamori_agent::{EvidenceSource, KbsClient, NativeClient, SampleTee, SimulatedSnp, TeeKey};
@@ -199,6 +201,7 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
     let key = TeeKey::generate().map_err(|e| e.to_string())?;
     one_flow(&url, &http, source.as_ref(), &key, sample).await?;
 
+    let floor_before = floor::measure(!sample)?;
     let started_cpu = pid.and_then(cpu_seconds);
     let remaining = Arc::new(AtomicUsize::new(a.flows));
     let errors = Arc::new(AtomicUsize::new(0));
@@ -244,6 +247,12 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
+    let floor_after = floor::measure(!sample)?;
+    let floor = if floor_after.per_flow < floor_before.per_flow {
+        floor_after
+    } else {
+        floor_before
+    };
     lat.sort();
     let ok = lat.len();
     let errs = errors.load(Ordering::Relaxed);
@@ -271,10 +280,17 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
     }
     if let (Some(c), Some(pid)) = (cpu, pid) {
         if ok > 0 {
+            let per_flow = c / ok as f64;
             outln(&format!(
                 "server CPU   {:.3} ms per complete flow ({:.2} s total)",
-                c * 1e3 / ok as f64,
+                per_flow * 1e3,
                 c
+            ));
+            outln(&format!(
+                "reference    {:.1} µs of raw crypto a flow needs ({}), timed in this run: server CPU = {:.2}× that",
+                floor.per_flow.as_secs_f64() * 1e6,
+                floor.what,
+                per_flow / floor.per_flow.as_secs_f64()
             ));
         }
         if let Some(m) = rss_mib(pid) {
