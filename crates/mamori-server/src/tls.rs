@@ -79,6 +79,7 @@ pub async fn serve(
                     continue;
                 }
             };
+            let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {

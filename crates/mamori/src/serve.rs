@@ -84,10 +84,17 @@ async fn run_async(cfg: Config) -> Result<(), String> {
     let app = mamori_server::router(svc.clone());
     let result = match &cfg.tls {
         Some(tls) => mamori_server::tls::serve(listener, app, tls, shutdown_signal()).await,
-        None => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| e.to_string()),
+        // Responses go out in one write; Nagle's algorithm would only
+        // delay the next one on a kept-alive connection.
+        None => axum::serve(
+            axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            }),
+            app,
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string()),
     };
     housekeeping.abort();
     svc.store().close().await;
