@@ -380,40 +380,50 @@ impl Service {
         self.metrics
             .attest_latency
             .observe(started.elapsed().as_secs_f64());
-        let (outcome, detail) = match &result {
-            Ok(a) => {
+        // A successful attestation was recorded with the session's
+        // completion, in the same transaction.
+        let e = match &result {
+            Ok(_) => {
                 self.metrics.attestations_ok.fetch_add(1, Relaxed);
-                let sub = a.claims.submods.get("cpu0");
-                (
-                    "ok",
-                    json!({
-                        "status": sub.map(|s| s.status.as_str()),
-                        "policy": sub.and_then(|s| s.policy_id.clone()),
-                        "jti": a.claims.jti,
-                        "measurement": sub.and_then(|s| s.annotated_evidence.as_ref()).and_then(|e| e.get("measurement")).cloned(),
-                    }),
-                )
+                return result;
             }
-            Err(e) => {
-                self.metrics.attestations_rejected.fetch_add(1, Relaxed);
-                (
-                    "rejected",
-                    json!({"error": e.kind(), "detail": e.to_string()}),
-                )
-            }
+            Err(e) => e,
         };
-        if !matches!(result, Err(ServiceError::Store(_))) {
+        self.metrics.attestations_rejected.fetch_add(1, Relaxed);
+        if !matches!(e, ServiceError::Store(_)) {
             self.audit(
                 &format!("tee:{}", req.session_id),
                 "attestation",
                 "",
-                outcome,
-                detail,
+                "rejected",
+                json!({"error": e.kind(), "detail": e.to_string()}),
                 now,
             )
             .await?;
         }
         result
+    }
+
+    /// The audit entry of a successful attestation.
+    fn attestation_record(session_id: &str, claims: &EarClaims, now: i64) -> NewAuditEntry {
+        let sub = claims.submods.get("cpu0");
+        let detail = json!({
+            "status": sub.map(|s| s.status.as_str()),
+            "policy": sub.and_then(|s| s.policy_id.clone()),
+            "jti": claims.jti,
+            "measurement": sub
+                .and_then(|s| s.annotated_evidence.as_ref())
+                .and_then(|e| e.get("measurement"))
+                .cloned(),
+        });
+        NewAuditEntry {
+            at: now,
+            actor: format!("tee:{session_id}"),
+            action: "attestation".to_owned(),
+            subject: String::new(),
+            outcome: "ok".to_owned(),
+            detail: detail.to_string(),
+        }
     }
 
     async fn attest_inner(&self, req: &AttestRequest, now: i64) -> Result<Attested, ServiceError> {
@@ -446,10 +456,12 @@ impl Service {
             .additional_evidence
             .is_some()
             .then_some((attested.token.as_str(), attested.claims.exp));
+        let record = Self::attestation_record(&req.session_id, &attested.claims, now);
         match self
             .store
-            .complete_session(&session.id, now, &digest, keep)
+            .complete_session_audited(&session.id, now, &digest, keep, record)
             .await?
+            .0
         {
             Completion::Done => {
                 let key = if keep.is_some() {

@@ -84,7 +84,10 @@ const COLUMNS: &str = "seq, at, actor, action, subject, outcome, detail, prev_ha
 /// IMMEDIATE transaction, which holds the write lock from before the head is
 /// read, so the head cannot move underneath — not even by another process
 /// on the same file — and the chain never forks.
-fn append(tx: &Connection, entries: &[NewAuditEntry]) -> Result<Vec<AuditEntry>, StoreError> {
+pub(crate) fn append(
+    tx: &Connection,
+    entries: &[NewAuditEntry],
+) -> Result<Vec<AuditEntry>, StoreError> {
     let head: Option<(i64, String)> = {
         let mut st = tx.prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?;
         let mut rows = st.query([])?;

@@ -167,46 +167,87 @@ impl Store {
         evidence_digest: &str,
         token: Option<(&str, i64)>,
     ) -> Result<Completion, StoreError> {
+        self.complete(id, now, evidence_digest, token, None)
+            .await
+            .map(|(c, _)| c)
+    }
+
+    /// [`Store::complete_session`] and, if the session completes, the audit
+    /// entry recording it, in one transaction: the result is never stored
+    /// without its record, nor recorded without being stored.
+    pub async fn complete_session_audited(
+        &self,
+        id: &str,
+        now: i64,
+        evidence_digest: &str,
+        token: Option<(&str, i64)>,
+        entry: NewAuditEntry,
+    ) -> Result<(Completion, Option<AuditEntry>), StoreError> {
+        self.complete(id, now, evidence_digest, token, Some(entry))
+            .await
+    }
+
+    async fn complete(
+        &self,
+        id: &str,
+        now: i64,
+        evidence_digest: &str,
+        token: Option<(&str, i64)>,
+        entry: Option<NewAuditEntry>,
+    ) -> Result<(Completion, Option<AuditEntry>), StoreError> {
         let (sid, digest) = (id.to_owned(), evidence_digest.to_owned());
         let (tok, tok_exp) = (token.map(|t| t.0.to_owned()), token.map(|t| t.1));
+        let audited = entry.is_some();
         // One job: the conditional UPDATE, or — if the evidence digest is
         // already taken (a replay) — spending the nonce instead. Only one of
-        // the two statements ever changes anything.
-        let outcome = self
-            .db
-            .write_statement(move |c| {
-                let updated = c
-                    .prepare_cached(
-                        "UPDATE sessions SET used = 1, evidence = ?2, token = ?3, token_exp = ?4 \
-                         WHERE id = ?1 AND used = 0 AND expires_at >= ?5",
-                    )?
-                    .execute(params![sid, digest, tok, tok_exp, now]);
-                match updated.map_err(StoreError::from) {
-                    Ok(1) => Ok(Some(Completion::Done)),
-                    Ok(_) => Ok(None),
-                    Err(e) if e.is_unique_violation() => {
-                        c.prepare_cached("UPDATE sessions SET used = 1 WHERE id = ?1")?
-                            .execute([sid])?;
-                        Ok(Some(Completion::Replay))
-                    }
-                    Err(e) => Err(e),
+        // the two statements ever changes anything; the audit entry, when
+        // given, is a second change, so that job runs in a savepoint.
+        let job = move |c: &rusqlite::Connection| {
+            let updated = c
+                .prepare_cached(
+                    "UPDATE sessions SET used = 1, evidence = ?2, token = ?3, token_exp = ?4 \
+                     WHERE id = ?1 AND used = 0 AND expires_at >= ?5",
+                )?
+                .execute(params![sid, digest, tok, tok_exp, now]);
+            match updated.map_err(StoreError::from) {
+                Ok(1) => {
+                    let record = match entry {
+                        Some(e) => audit::append(c, std::slice::from_ref(&e))?.pop(),
+                        None => None,
+                    };
+                    Ok((Some(Completion::Done), record))
                 }
-            })
-            .await?;
+                Ok(_) => Ok((None, None)),
+                Err(e) if e.is_unique_violation() => {
+                    c.prepare_cached("UPDATE sessions SET used = 1 WHERE id = ?1")?
+                        .execute([sid])?;
+                    Ok((Some(Completion::Replay), None))
+                }
+                Err(e) => Err(e),
+            }
+        };
+        let (outcome, record) = if audited {
+            self.db.write(job).await?
+        } else {
+            self.db.write_statement(job).await?
+        };
         match outcome {
             Some(Completion::Done) => {
                 self.sessions.mark_used(id, token);
-                Ok(Completion::Done)
+                Ok((Completion::Done, record))
             }
             Some(other) => {
                 self.sessions.mark_used(id, None);
-                Ok(other)
+                Ok((other, None))
             }
-            None => Ok(match self.get_session_db(id).await? {
-                None => Completion::Unknown,
-                Some(s) if s.used => Completion::AlreadyUsed,
-                Some(_) => Completion::Expired,
-            }),
+            None => Ok((
+                match self.get_session_db(id).await? {
+                    None => Completion::Unknown,
+                    Some(s) if s.used => Completion::AlreadyUsed,
+                    Some(_) => Completion::Expired,
+                },
+                None,
+            )),
         }
     }
 

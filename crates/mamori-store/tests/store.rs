@@ -159,3 +159,56 @@ async fn two_nodes_share_sessions_through_the_database() {
     assert_eq!(check.entries, 10);
     assert!(check.first_broken.is_none());
 }
+
+#[tokio::test]
+async fn a_completion_and_its_audit_record_commit_together() {
+    let dir = std::env::temp_dir().join(format!("mamori-store-audited-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("db.sqlite");
+    let s = Store::open(&path).await.unwrap();
+    let record = |actor: &str| mamori_store::NewAuditEntry {
+        at: 10,
+        actor: actor.into(),
+        action: "attestation".into(),
+        subject: String::new(),
+        outcome: "ok".into(),
+        detail: "{}".into(),
+    };
+    for id in ["ok", "replay", "failing"] {
+        s.insert_session(&session(id, 1_000)).await.unwrap();
+    }
+    // Completed: the record is returned and in the chain.
+    let (c, entry) = s
+        .complete_session_audited("ok", 10, "d1", Some(("tok", 500)), record("tee:ok"))
+        .await
+        .unwrap();
+    assert_eq!(c, Completion::Done);
+    assert_eq!(entry.unwrap().seq, 1);
+    // Not completed (replayed evidence): no record.
+    let (c, entry) = s
+        .complete_session_audited("replay", 10, "d1", None, record("tee:replay"))
+        .await
+        .unwrap();
+    assert_eq!((c, entry), (Completion::Replay, None));
+    // The record cannot be written: the completion is undone with it.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit WHEN NEW.actor = 'tee:failing' \
+             BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+        )
+        .unwrap();
+    assert!(s
+        .complete_session_audited("failing", 10, "d2", None, record("tee:failing"))
+        .await
+        .is_err());
+    let failing = s.get_session("failing").await.unwrap().unwrap();
+    assert!(!failing.used, "the nonce is not spent without its record");
+    let entries = s.list_audit(0, 10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].actor, "tee:ok");
+    assert!(s.verify_audit().await.unwrap().first_broken.is_none());
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
