@@ -50,6 +50,36 @@ pub struct AuditCheck {
     pub head: String,
 }
 
+impl AuditEntry {
+    /// The entry as committed after `prev`, with its hash.
+    fn chained(seq: i64, e: &NewAuditEntry, prev: String) -> Self {
+        let hash = entry_hash(&prev, seq, e);
+        AuditEntry {
+            seq,
+            at: e.at,
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            subject: e.subject.clone(),
+            outcome: e.outcome.clone(),
+            detail: e.detail.clone(),
+            prev_hash: prev,
+            hash,
+        }
+    }
+
+    /// What was appended, without the chain fields.
+    fn content(&self) -> NewAuditEntry {
+        NewAuditEntry {
+            at: self.at,
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            subject: self.subject.clone(),
+            outcome: self.outcome.clone(),
+            detail: self.detail.clone(),
+        }
+    }
+}
+
 fn entry_hash(prev: &str, seq: i64, e: &NewAuditEntry) -> String {
     let mut ctx = Context::new(&SHA256);
     // Length-prefixed fields: no two different entries hash the same input.
@@ -104,21 +134,20 @@ pub(crate) fn append(
         ))?;
         for e in entries {
             seq += 1;
-            let hash = entry_hash(&prev, seq, e);
+            let a = AuditEntry::chained(seq, e, prev);
             insert.execute(params![
-                seq, e.at, e.actor, e.action, e.subject, e.outcome, e.detail, prev, hash
+                a.seq,
+                a.at,
+                a.actor,
+                a.action,
+                a.subject,
+                a.outcome,
+                a.detail,
+                a.prev_hash,
+                a.hash
             ])?;
-            out.push(AuditEntry {
-                seq,
-                at: e.at,
-                actor: e.actor.clone(),
-                action: e.action.clone(),
-                subject: e.subject.clone(),
-                outcome: e.outcome.clone(),
-                detail: e.detail.clone(),
-                prev_hash: std::mem::replace(&mut prev, hash.clone()),
-                hash,
-            });
+            prev = a.hash.clone();
+            out.push(a);
         }
     }
     Ok(out)
@@ -190,18 +219,7 @@ impl Store {
                         "prev_hash does not link to the previous entry".into(),
                     ));
                 }
-                let computed = entry_hash(
-                    &prev,
-                    e.seq,
-                    &NewAuditEntry {
-                        at: e.at,
-                        actor: e.actor.clone(),
-                        action: e.action.clone(),
-                        subject: e.subject.clone(),
-                        outcome: e.outcome.clone(),
-                        detail: e.detail.clone(),
-                    },
-                );
+                let computed = entry_hash(&prev, e.seq, &e.content());
                 if computed != e.hash {
                     return Ok(broken(
                         "hash does not match the entry's contents (the entry was altered)".into(),
