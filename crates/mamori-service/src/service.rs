@@ -469,7 +469,7 @@ impl Service {
                 } else {
                     minted::Minted::token(&attested.token)
                 };
-                self.minted.put(key, attested.claims.clone(), now);
+                self.minted.put(key, attested.claims.clone());
                 Ok(attested)
             }
             Completion::Unknown => Err(ServiceError::Session(

@@ -11,11 +11,14 @@
 //! for a token).
 
 use mamori_token::EarClaims;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-/// Bound on entries (a token's claims are a few KiB at most).
-const MAX_ENTRIES: usize = 4_096;
+/// Bound on entries (a token's claims are a few KiB). The entries only have
+/// to outlive the moment between attestation and the resource requests that
+/// follow it; the oldest goes first, one at a time, so that no request pays
+/// for dropping thousands at once.
+const MAX_ENTRIES: usize = 2_048;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Minted {
@@ -34,28 +37,40 @@ impl Minted {
 
 #[derive(Debug, Default)]
 pub(super) struct MintedClaims {
-    map: Mutex<HashMap<Minted, Arc<EarClaims>>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    map: HashMap<Minted, Arc<EarClaims>>,
+    /// Keys in insertion order.
+    order: VecDeque<Minted>,
 }
 
 impl MintedClaims {
-    pub(super) fn put(&self, key: Minted, claims: Arc<EarClaims>, now: i64) {
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= MAX_ENTRIES {
-            m.retain(|_, c| c.exp > now);
-            if m.len() >= MAX_ENTRIES {
-                // Still full of live entries: start over; misses only cost
-                // the verified path.
-                m.clear();
+    pub(super) fn put(&self, key: Minted, claims: Arc<EarClaims>) {
+        let evicted = {
+            let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let evicted = if m.order.len() >= MAX_ENTRIES {
+                m.order.pop_front().and_then(|old| m.map.remove(&old))
+            } else {
+                None
+            };
+            if m.map.insert(key.clone(), claims).is_none() {
+                m.order.push_back(key);
             }
-        }
-        m.insert(key, claims);
+            evicted
+        };
+        // Dropped outside the lock.
+        drop(evicted);
     }
 
     /// The claims, while the token is valid at `now` without any leeway
     /// (inside the leeway, full verification decides).
     pub(super) fn get(&self, key: &Minted, now: i64) -> Option<Arc<EarClaims>> {
-        let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(key)
+        let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        m.map
+            .get(key)
             .filter(|c| c.exp > now && c.iat <= now && c.nbf.is_none_or(|n| n <= now))
             .cloned()
     }
@@ -90,7 +105,7 @@ mod tests {
     #[test]
     fn expired_claims_are_not_returned() {
         let m = MintedClaims::default();
-        m.put(s("s"), claims(100), 0);
+        m.put(s("s"), claims(100));
         assert!(m.get(&s("s"), 99).is_some());
         assert!(m.get(&s("s"), 100).is_none());
         assert!(m.get(&s("other"), 0).is_none());
@@ -100,7 +115,7 @@ mod tests {
     #[test]
     fn tokens_are_found_only_byte_for_byte() {
         let m = MintedClaims::default();
-        m.put(Minted::token("a.b.c"), claims(100), 0);
+        m.put(Minted::token("a.b.c"), claims(100));
         assert!(m.get(&Minted::token("a.b.c"), 1).is_some());
         assert!(m.get(&Minted::token("a.b.d"), 1).is_none());
         assert!(m.get(&s("a.b.c"), 1).is_none());
@@ -110,10 +125,16 @@ mod tests {
     fn stays_bounded() {
         let m = MintedClaims::default();
         for i in 0..(MAX_ENTRIES + 10) {
-            m.put(s(&format!("s{i}")), claims(1_000), 0);
+            m.put(s(&format!("s{i}")), claims(1_000));
         }
-        let len = m.map.lock().map(|m| m.len()).unwrap_or(usize::MAX);
+        let (len, order) = m
+            .inner
+            .lock()
+            .map(|m| (m.map.len(), m.order.len()))
+            .unwrap_or((usize::MAX, 0));
         assert!(len <= MAX_ENTRIES, "{len}");
+        assert_eq!(len, order);
+        assert!(m.get(&s("s0"), 0).is_none(), "the oldest went first");
         assert!(m.get(&s(&format!("s{}", MAX_ENTRIES + 9)), 0).is_some());
     }
 }
