@@ -310,7 +310,10 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
             | OpenFlags::SQLITE_OPEN_URI,
     )?;
     configure(&conn)?;
-    conn.execute_batch("PRAGMA query_only = 1;")?;
+    // Readers do point lookups on a small working set; up to eight of them
+    // with SQLite's default 2 MiB page cache each would be most of the
+    // server's memory.
+    conn.execute_batch("PRAGMA query_only = 1; PRAGMA cache_size = -1024;")?;
     Ok(conn)
 }
 

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 /// to outlive the moment between attestation and the resource requests that
 /// follow it; the oldest goes first, one at a time, so that no request pays
 /// for dropping thousands at once.
-const MAX_ENTRIES: usize = 2_048;
+const MAX_ENTRIES: usize = 1_024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Minted {
