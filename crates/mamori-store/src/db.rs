@@ -223,21 +223,22 @@ fn run(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
 
 fn spawn_writer(conn: Connection) -> Result<mpsc::Sender<Job>, StoreError> {
     let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
-    let runtime = tokio::runtime::Handle::try_current()
-        .map_err(|e| StoreError::Commit(format!("the store needs a tokio runtime: {e}")))?;
-    runtime.spawn(async move {
-        // Stops when the store is dropped, after the queued writes.
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(j) => batch.push(j),
-                    Err(_) => break,
+    std::thread::Builder::new()
+        .name("mamori-writer".into())
+        .spawn(move || {
+            // Stops when the store is dropped, after the queued writes.
+            while let Some(first) = rx.blocking_recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(j) => batch.push(j),
+                        Err(_) => break,
+                    }
                 }
+                run_batch(&conn, batch);
             }
-            run_batch(&conn, batch);
-        }
-    });
+        })
+        .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
     Ok(tx)
 }
 
