@@ -74,6 +74,27 @@ reasons := "only disk keys under default/" if not allow
     assert_eq!(d.reasons, vec!["only disk keys under default/".to_string()]);
     assert_eq!(decide(&p, &denied.to_json()).unwrap(), d);
     assert_eq!(evaluate_resource(&p, &denied.to_json()).unwrap(), d);
+    // The same decisions from the claims as JSON text.
+    let text = denied.token.to_string();
+    assert!(
+        p.evaluate_token_json(&text, "default/disk-key/vm1")
+            .unwrap()
+            .allow
+    );
+    assert_eq!(
+        p.evaluate_token_json(&text, "other/disk-key/vm1").unwrap(),
+        d
+    );
+    // Claims that are not a JSON object, or not JSON, are input errors.
+    for bad in ["[1]", "\"x\"", "{\"submods\":", ""] {
+        assert!(
+            matches!(
+                p.evaluate_token_json(bad, "default/disk-key/vm1"),
+                Err(PolicyError::Input(_))
+            ),
+            "{bad}"
+        );
+    }
 }
 
 #[test]

@@ -746,13 +746,10 @@ impl Service {
         let claims = self.credential_claims(cred, now).await?;
         let set = self.policy_set();
         let (policy_id, policy) = set.resource(path);
-        let token_json = serde_json::to_value(claims.as_ref())
+        let token_json = serde_json::to_string(claims.as_ref())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let decision = policy
-            .evaluate(&ResourceInput {
-                token: token_json,
-                resource: path.to_owned(),
-            })
+            .evaluate_token_json(&token_json, path)
             .map_err(|e| ServiceError::Policy(format!("resource policy {policy_id}: {e}")))?;
         if !decision.allow {
             let reasons = if decision.reasons.is_empty() {
