@@ -4,12 +4,14 @@
 //! database created by the earlier sqlx-based store).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{inject, session, TempDir};
 use mamori_store::{
     AuditEntry, Completion, NewAuditEntry, PolicyRecord, SessionRecord, Store, StoreError,
     GENESIS_HASH,
 };
 use rusqlite::Connection;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const NOW: i64 = 1_000;
@@ -26,41 +28,6 @@ const SQLX_MIGRATIONS: &str = "CREATE TABLE _sqlx_migrations (
     checksum BLOB NOT NULL,
     execution_time BIGINT NOT NULL
 );";
-
-/// A directory of its own per test, removed afterwards.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("mamori-gc-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.0.join("db.sqlite")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn session(id: &str, expires_at: i64) -> SessionRecord {
-    SessionRecord {
-        id: id.into(),
-        tee: "snp".into(),
-        nonce: format!("nonce-{id}"),
-        created_at: 100,
-        expires_at,
-        used: false,
-        token: None,
-        token_exp: None,
-    }
-}
 
 fn entry(i: usize, k: usize) -> NewAuditEntry {
     NewAuditEntry {
@@ -291,13 +258,11 @@ async fn a_failing_write_does_not_undo_the_others_in_its_batch() {
     s.append_audit(&entry(0, 0)).await.unwrap();
     // An audit append that fails part-way (after two of its rows went in),
     // as a constraint violation on its third row would.
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER inject_abort BEFORE INSERT ON audit WHEN NEW.actor = 'inject-failure' \
-             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
-        )
-        .unwrap();
+    inject(
+        &path,
+        "CREATE TRIGGER inject_abort BEFORE INSERT ON audit WHEN NEW.actor = 'inject-failure' \
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    );
     let mut failing = entry(2, 2);
     failing.actor = "inject-failure".into();
 
@@ -430,13 +395,11 @@ async fn a_transaction_aborting_error_mid_batch_does_not_misreport_the_rest() {
     let dir = TempDir::new("aborting-write");
     let path = dir.db();
     let s = Store::open(&path).await.unwrap();
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER inject_rollback BEFORE INSERT ON resources WHEN NEW.path = 'boom' \
-             BEGIN SELECT RAISE(ROLLBACK, 'injected transaction abort'); END;",
-        )
-        .unwrap();
+    inject(
+        &path,
+        "CREATE TRIGGER inject_rollback BEFORE INSERT ON resources WHEN NEW.path = 'boom' \
+         BEGIN SELECT RAISE(ROLLBACK, 'injected transaction abort'); END;",
+    );
     let release = hold_write_lock(&path, Duration::from_millis(500));
     let sentinel = {
         let s = s.clone();
@@ -472,13 +435,11 @@ async fn a_transaction_aborting_audit_append_reports_its_own_error_and_no_other(
     let dir = TempDir::new("aborting-audit");
     let path = dir.db();
     let s = Store::open(&path).await.unwrap();
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER inject_rollback BEFORE INSERT ON audit WHEN NEW.actor = 'boom' \
-             BEGIN SELECT RAISE(ROLLBACK, 'injected transaction abort'); END;",
-        )
-        .unwrap();
+    inject(
+        &path,
+        "CREATE TRIGGER inject_rollback BEFORE INSERT ON audit WHEN NEW.actor = 'boom' \
+         BEGIN SELECT RAISE(ROLLBACK, 'injected transaction abort'); END;",
+    );
     let release = hold_write_lock(&path, Duration::from_millis(500));
     let sentinel = {
         let s = s.clone();

@@ -1,26 +1,14 @@
 #![allow(clippy::unwrap_used)]
 
-use mamori_store::{Completion, ReferenceValue, SessionRecord, Store};
+mod common;
 
-fn session(id: &str, expires_at: i64) -> SessionRecord {
-    SessionRecord {
-        id: id.into(),
-        tee: "snp".into(),
-        nonce: format!("nonce-{id}"),
-        created_at: 100,
-        expires_at,
-        used: false,
-        token: None,
-        token_exp: None,
-    }
-}
+use common::{inject, session, TempDir};
+use mamori_store::{Completion, ReferenceValue, Store};
 
 #[tokio::test]
 async fn concurrent_completion_has_one_winner() {
-    let dir = std::env::temp_dir().join(format!("mamori-store-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let s = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    let dir = TempDir::new("race");
+    let s = Store::open(&dir.db()).await.unwrap();
     s.insert_session(&session("race", 1_000)).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..16 {
@@ -82,10 +70,8 @@ async fn completing_a_session_is_single_use_and_refuses_replayed_evidence() {
 
 #[tokio::test]
 async fn records_survive_reopening() {
-    let dir = std::env::temp_dir().join(format!("mamori-store-reopen-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("db.sqlite");
+    let dir = TempDir::new("reopen");
+    let path = dir.db();
     {
         let s = Store::open(&path).await.unwrap();
         s.put_resource("default/key/1", b"sealed", 5).await.unwrap();
@@ -114,11 +100,9 @@ async fn records_survive_reopening() {
 
 #[tokio::test]
 async fn two_nodes_share_sessions_through_the_database() {
-    let dir = std::env::temp_dir().join(format!("mamori-store-nodes-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let a = Store::open(&dir.join("db.sqlite")).await.unwrap();
-    let b = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    let dir = TempDir::new("nodes");
+    let a = Store::open(&dir.db()).await.unwrap();
+    let b = Store::open(&dir.db()).await.unwrap();
     a.insert_session(&session("s1", 1_000)).await.unwrap();
     // Node B attests the session node A created.
     let on_b = b.session_for_attest("s1").await.unwrap().unwrap();
@@ -162,10 +146,8 @@ async fn two_nodes_share_sessions_through_the_database() {
 
 #[tokio::test]
 async fn a_completion_and_its_audit_record_commit_together() {
-    let dir = std::env::temp_dir().join(format!("mamori-store-audited-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("db.sqlite");
+    let dir = TempDir::new("audited");
+    let path = dir.db();
     let s = Store::open(&path).await.unwrap();
     let record = |actor: &str| mamori_store::NewAuditEntry {
         at: 10,
@@ -192,13 +174,11 @@ async fn a_completion_and_its_audit_record_commit_together() {
         .unwrap();
     assert_eq!((c, entry), (Completion::Replay, None));
     // The record cannot be written: the completion is undone with it.
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER refuse BEFORE INSERT ON audit WHEN NEW.actor = 'tee:failing' \
-             BEGIN SELECT RAISE(ABORT, 'injected'); END;",
-        )
-        .unwrap();
+    inject(
+        &path,
+        "CREATE TRIGGER refuse BEFORE INSERT ON audit WHEN NEW.actor = 'tee:failing' \
+         BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+    );
     assert!(s
         .complete_session_audited("failing", 10, "d2", None, record("tee:failing"))
         .await
@@ -209,6 +189,4 @@ async fn a_completion_and_its_audit_record_commit_together() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].actor, "tee:ok");
     assert!(s.verify_audit().await.unwrap().first_broken.is_none());
-    drop(s);
-    let _ = std::fs::remove_dir_all(&dir);
 }
