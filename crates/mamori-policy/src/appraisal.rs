@@ -112,7 +112,21 @@ impl AppraisalPolicy {
 
     /// Evaluate over a typed input.
     pub fn evaluate(&self, input: &AppraisalInput) -> Result<AppraisalOutcome, PolicyError> {
-        self.evaluate_value(input_value(input)?)
+        let reference = reference_value(&input.reference)?;
+        self.evaluate_value(input_value(input, reference)?)
+    }
+
+    /// Evaluate with reference values prepared beforehand; `input.reference`
+    /// is not read. The request path uses this: reference values are the
+    /// same for every request until they change or one expires, and
+    /// converting hundreds of them per request would cost more than the
+    /// evaluation.
+    pub fn evaluate_prepared(
+        &self,
+        input: &AppraisalInput,
+        reference: &PreparedReference,
+    ) -> Result<AppraisalOutcome, PolicyError> {
+        self.evaluate_value(input_value(input, reference.0.clone())?)
     }
 
     /// Evaluate over an input given as JSON (the dry-run endpoint's form). Any
@@ -159,10 +173,24 @@ impl AppraisalPolicy {
     }
 }
 
-fn input_value(input: &AppraisalInput) -> Result<Value, PolicyError> {
-    let mut reference = BTreeMap::new();
-    for (name, values) in &input.reference {
-        reference.insert(
+/// Reference values converted once for the policy engine. Cloning is
+/// cheap (the engine's values are reference-counted).
+#[derive(Clone, Debug)]
+pub struct PreparedReference(Value);
+
+impl PreparedReference {
+    /// Name → allowed values, as [`AppraisalInput::reference`] holds them.
+    pub fn new(reference: &BTreeMap<String, Vec<serde_json::Value>>) -> Result<Self, PolicyError> {
+        Ok(PreparedReference(reference_value(reference)?))
+    }
+}
+
+fn reference_value(
+    reference: &BTreeMap<String, Vec<serde_json::Value>>,
+) -> Result<Value, PolicyError> {
+    let mut out = BTreeMap::new();
+    for (name, values) in reference {
+        out.insert(
             Value::from(name.as_str()),
             Value::from(
                 values
@@ -172,6 +200,10 @@ fn input_value(input: &AppraisalInput) -> Result<Value, PolicyError> {
             ),
         );
     }
+    Ok(Value::from(out))
+}
+
+fn input_value(input: &AppraisalInput, reference: Value) -> Result<Value, PolicyError> {
     let mut binding = BTreeMap::new();
     for (k, v) in &input.binding.extra {
         binding.insert(Value::from(k.as_str()), to_regorus(v)?);
@@ -186,7 +218,7 @@ fn input_value(input: &AppraisalInput) -> Result<Value, PolicyError> {
     let mut doc = BTreeMap::new();
     doc.insert(Value::from("tee"), Value::from(input.tee.as_str()));
     doc.insert(Value::from("claims"), to_regorus(&input.claims)?);
-    doc.insert(Value::from("reference"), Value::from(reference));
+    doc.insert(Value::from("reference"), reference);
     doc.insert(Value::from("binding"), Value::from(binding));
     if let Some(init) = &input.init_data {
         doc.insert(Value::from("init_data"), to_regorus(init)?);

@@ -26,8 +26,8 @@ mod trust;
 mod value;
 
 pub use appraisal::{
-    AppraisalInput, AppraisalOutcome, AppraisalPolicy, Binding, APPRAISAL_PACKAGE, REASONS_RULE,
-    TRUST_VECTOR_RULE,
+    AppraisalInput, AppraisalOutcome, AppraisalPolicy, Binding, PreparedReference,
+    APPRAISAL_PACKAGE, REASONS_RULE, TRUST_VECTOR_RULE,
 };
 pub use error::PolicyError;
 pub use resource::{Decision, ResourceInput, ResourcePolicy, ALLOW_RULE, RESOURCE_PACKAGE};

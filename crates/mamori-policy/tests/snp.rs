@@ -230,3 +230,40 @@ fn one_policy_alternating_inputs_on_one_thread() {
         assert_eq!(out.reasons.is_empty(), want == TrustTier::Affirming);
     }
 }
+
+#[test]
+fn prepared_reference_values_give_the_same_outcomes() {
+    use mamori_policy::{AppraisalInput, Binding, PreparedReference};
+    use std::collections::BTreeMap;
+    let policy = snp();
+    let cases: [BTreeMap<String, Vec<serde_json::Value>>; 3] = [
+        BTreeMap::new(),
+        [("snp_launch_measurement".to_owned(), vec![json!(MEASUREMENT)])].into(),
+        [("snp_launch_measurement".to_owned(), vec![json!("ab".repeat(48))])].into(),
+    ];
+    let mut tiers = Vec::new();
+    for reference in cases {
+        let input = AppraisalInput {
+            tee: "snp".into(),
+            claims: snp_claims(),
+            reference: reference.clone(),
+            binding: Binding {
+                report_data_bound: true,
+                ..Binding::default()
+            },
+            init_data: None,
+        };
+        let typed = policy.evaluate(&input).unwrap();
+        let prepared = PreparedReference::new(&reference).unwrap();
+        let without = AppraisalInput {
+            reference: BTreeMap::new(),
+            ..input
+        };
+        assert_eq!(policy.evaluate_prepared(&without, &prepared).unwrap(), typed);
+        tiers.push(typed.status);
+    }
+    // The three reference sets lead to different results: the test would
+    // notice prepared values being ignored.
+    assert_ne!(tiers[0], tiers[1]);
+    assert_ne!(tiers[1], tiers[2]);
+}

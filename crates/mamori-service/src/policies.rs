@@ -3,9 +3,10 @@
 //! admin change (and periodically, for other nodes' changes).
 
 use crate::error::ServiceError;
-use mamori_policy::{defaults, AppraisalPolicy, ResourcePolicy};
+use mamori_policy::{defaults, AppraisalPolicy, PreparedReference, ResourcePolicy};
 use mamori_store::{ReferenceValue, Store};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
 
 pub struct PolicySet {
     /// Stored appraisal policies: TEE kind (or `default`) → (id, policy).
@@ -16,8 +17,19 @@ pub struct PolicySet {
     resource: Vec<(String, ResourcePolicy)>,
     default_resource: ResourcePolicy,
     reference: Vec<ReferenceValue>,
+    /// The reference values valid over a span of time, converted for the
+    /// policy engine once rather than per request.
+    prepared: RwLock<Option<PreparedSpan>>,
     /// Digest of what was loaded, to skip needless rebuilds.
     pub fingerprint: String,
+}
+
+/// Prepared reference values and the times `[from, until)` over which the
+/// set of unexpired values is the same.
+struct PreparedSpan {
+    from: i64,
+    until: i64,
+    values: PreparedReference,
 }
 
 fn policy_err(e: impl std::fmt::Display) -> ServiceError {
@@ -77,6 +89,7 @@ impl PolicySet {
             resource,
             default_resource: defaults::resource_policy().map_err(policy_err)?,
             reference,
+            prepared: RwLock::new(None),
             fingerprint: fp,
         })
     }
@@ -123,5 +136,82 @@ impl PolicySet {
             .filter(|r| r.expires_at.is_none_or(|e| e > now))
             .map(|r| (r.name.clone(), r.values.clone()))
             .collect()
+    }
+
+    /// [`PolicySet::reference`] prepared for the policy engine. Rebuilt only
+    /// when a value expires (or the clock moves back before the span).
+    pub fn prepared_reference(&self, now: i64) -> Result<PreparedReference, ServiceError> {
+        if let Ok(p) = self.prepared.read() {
+            if let Some(p) = p.as_ref().filter(|p| p.from <= now && now < p.until) {
+                return Ok(p.values.clone());
+            }
+        }
+        let values = PreparedReference::new(&self.reference(now)).map_err(policy_err)?;
+        // The set stays the same until the next expiry after `now`.
+        let until = self
+            .reference
+            .iter()
+            .filter_map(|r| r.expires_at)
+            .filter(|e| *e > now)
+            .min()
+            .unwrap_or(i64::MAX);
+        if let Ok(mut p) = self.prepared.write() {
+            *p = Some(PreparedSpan {
+                from: now,
+                until,
+                values: values.clone(),
+            });
+        }
+        Ok(values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use mamori_policy::{AppraisalInput, Binding};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn prepared_reference_values_follow_expiry() {
+        let store = Store::open_in_memory().await.unwrap();
+        let value = |name: &str, expires_at| ReferenceValue {
+            name: name.into(),
+            values: vec![json!(name)],
+            expires_at,
+            updated_at: 0,
+        };
+        store
+            .put_reference_value(&value("until_100", Some(100)))
+            .await
+            .unwrap();
+        store
+            .put_reference_value(&value("forever", None))
+            .await
+            .unwrap();
+        let set = PolicySet::load(&store).await.unwrap();
+        // A policy that reports which reference names it sees.
+        let policy = AppraisalPolicy::compile(
+            "package mamori.appraisal\nimport rego.v1\ntrust_vector := {}\nreasons contains n if { some n, _ in input.reference }\n",
+        )
+        .unwrap();
+        let input = AppraisalInput {
+            tee: "sample".into(),
+            claims: json!({}),
+            reference: Default::default(),
+            binding: Binding::default(),
+            init_data: None,
+        };
+        let seen = |now| {
+            let r = set.prepared_reference(now).unwrap();
+            let mut names = policy.evaluate_prepared(&input, &r).unwrap().reasons;
+            names.sort();
+            names
+        };
+        assert_eq!(seen(50), ["forever", "until_100"]);
+        assert_eq!(seen(99), ["forever", "until_100"]);
+        assert_eq!(seen(100), ["forever"], "expired at 100");
+        assert_eq!(seen(50), ["forever", "until_100"], "the clock moved back");
     }
 }

@@ -534,7 +534,8 @@ impl Service {
             tee: verified.tee.to_owned(),
             // Moved in and back out: the claims are large for SNP and TDX.
             claims: std::mem::take(&mut verified.claims),
-            reference: set.reference(now),
+            // Prepared once per span of validity, below.
+            reference: Default::default(),
             binding: Binding {
                 report_data_bound: true,
                 init_data_bound,
@@ -542,8 +543,9 @@ impl Service {
             },
             init_data: init_data_claims,
         };
+        let reference = set.prepared_reference(now)?;
         let outcome = policy
-            .evaluate(&input)
+            .evaluate_prepared(&input, &reference)
             .map_err(|e| ServiceError::Policy(format!("appraisal policy {policy_id}: {e}")))?;
         let AppraisalInput {
             claims: mut annotated,
