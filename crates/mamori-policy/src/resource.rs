@@ -112,23 +112,6 @@ impl ResourcePolicy {
         self.evaluate_value(resource_doc(to_regorus(&input.token)?, &input.resource))
     }
 
-    /// Decide for `resource` over token claims given as JSON text (the
-    /// token's payload, or claims serialised for the purpose): parsed
-    /// straight into the policy engine's values, one pass instead of a
-    /// JSON tree and a copy of it.
-    pub fn evaluate_token_json(
-        &self,
-        token_json: &str,
-        resource: &str,
-    ) -> Result<Decision, PolicyError> {
-        let token = Value::from_json_str(token_json)
-            .map_err(|e| PolicyError::Input(format!("token claims: {e}")))?;
-        if !matches!(token, Value::Object(_)) {
-            return Err(PolicyError::Input("token claims: not a JSON object".into()));
-        }
-        self.evaluate_value(resource_doc(token, resource))
-    }
-
     /// Decide over an input given as JSON (the dry-run endpoint's form).
     pub fn evaluate_json(&self, input: &serde_json::Value) -> Result<Decision, PolicyError> {
         self.evaluate_value(to_regorus(input)?)

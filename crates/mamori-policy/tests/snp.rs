@@ -238,8 +238,16 @@ fn prepared_reference_values_give_the_same_outcomes() {
     let policy = snp();
     let cases: [BTreeMap<String, Vec<serde_json::Value>>; 3] = [
         BTreeMap::new(),
-        [("snp_launch_measurement".to_owned(), vec![json!(MEASUREMENT)])].into(),
-        [("snp_launch_measurement".to_owned(), vec![json!("ab".repeat(48))])].into(),
+        [(
+            "snp_launch_measurement".to_owned(),
+            vec![json!(MEASUREMENT)],
+        )]
+        .into(),
+        [(
+            "snp_launch_measurement".to_owned(),
+            vec![json!("ab".repeat(48))],
+        )]
+        .into(),
     ];
     let mut tiers = Vec::new();
     for reference in cases {
@@ -259,7 +267,10 @@ fn prepared_reference_values_give_the_same_outcomes() {
             reference: BTreeMap::new(),
             ..input
         };
-        assert_eq!(policy.evaluate_prepared(&without, &prepared).unwrap(), typed);
+        assert_eq!(
+            policy.evaluate_prepared(&without, &prepared).unwrap(),
+            typed
+        );
         tiers.push(typed.status);
     }
     // The three reference sets lead to different results: the test would

@@ -385,6 +385,59 @@ async fn sample_tee_is_never_affirming() {
     s.stop().await;
 }
 
+/// The attester chooses part of the token (its key's JWK is copied into
+/// the claims): a token no verifier would accept is not issued, and
+/// attester-chosen members reach the resource policy as plain data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attester_chosen_claims_are_bounded_and_inert() {
+    let s = TestServer::start("attester-claims").await;
+    s.provision("default/k/1", SECRET).await;
+    let g = Guest::new();
+    let attest = |jwk: Value| {
+        let s = &s;
+        async move {
+            let (cookie, n) = s.kbs_auth("sample").await;
+            use base64::Engine;
+            let rd = mamori_agent::report_data(&n, &jwk, Some("")).unwrap();
+            let evidence = json!({"svn": "1", "report_data": base64::engine::general_purpose::STANDARD.encode(&rd[..48])});
+            let body = json!({"runtime-data": {"nonce": n, "tee-pubkey": jwk}, "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""}});
+            (cookie.clone(), s.kbs_post_attest(&cookie, &body).await)
+        }
+    };
+    // 200 KiB of padding in the JWK: the request is under the 256 KiB body
+    // limit, but the token, which carries the JWK base64-encoded, would
+    // exceed the 256 KiB token limit.
+    let mut big = g.jwk();
+    big["pad"] = json!("a".repeat(200 * 1024));
+    let (_, r) = attest(big).await;
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 400, "{}", &body[..body.len().min(300)]);
+    assert!(
+        body.contains("byte limit"),
+        "{}",
+        &body[..body.len().min(300)]
+    );
+    // A member regorus's JSON reader would read as a huge number: the
+    // release decision comes back at once (denied: `sample` is never
+    // affirming), with no big-number parse on the way.
+    let mut odd = g.jwk();
+    odd["pad"] = json!({"$serde_json::private::Number": "1e2000000000"});
+    let (cookie, r) = attest(odd).await;
+    assert_eq!(r.status(), 200);
+    let started = std::time::Instant::now();
+    let r = s
+        .client
+        .get(format!("{}/kbs/v0/resource/default/k/1", s.url))
+        .header("cookie", format!("kbs-session-id={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_oversized_and_unknown_requests() {
     let s = TestServer::start("malformed").await;

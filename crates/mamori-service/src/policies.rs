@@ -155,9 +155,18 @@ impl PolicySet {
             .filter(|e| *e > now)
             .min()
             .unwrap_or(i64::MAX);
+        // ...and has been since the last expiry at or before `now`, so
+        // requests carrying a slightly older `now` reuse it too.
+        let from = self
+            .reference
+            .iter()
+            .filter_map(|r| r.expires_at)
+            .filter(|e| *e <= now)
+            .max()
+            .unwrap_or(i64::MIN);
         if let Ok(mut p) = self.prepared.write() {
             *p = Some(PreparedSpan {
-                from: now,
+                from,
                 until,
                 values: values.clone(),
             });

@@ -469,7 +469,8 @@ impl Service {
                 } else {
                     minted::Minted::token(&attested.token)
                 };
-                self.minted.put(key, attested.claims.clone());
+                self.minted
+                    .put(key, attested.claims.clone(), attested.token.len());
                 Ok(attested)
             }
             Completion::Unknown => Err(ServiceError::Session(
@@ -589,6 +590,15 @@ impl Service {
             .signer
             .sign(&claims)
             .map_err(|e| ServiceError::Internal(format!("token signing: {e}")))?;
+        // A token every verifier (this node's included) would refuse is not
+        // issued; the attester controls part of its size (key, init-data).
+        if token.len() > mamori_token::jwt::DEFAULT_MAX_TOKEN_LEN {
+            return Err(ServiceError::BadRequest(format!(
+                "the attestation result would be a {} byte token, over the {} byte limit (runtime data or init-data too large)",
+                token.len(),
+                mamori_token::jwt::DEFAULT_MAX_TOKEN_LEN
+            )));
+        }
         Ok((
             Attested {
                 token,
@@ -748,10 +758,17 @@ impl Service {
         let claims = self.credential_claims(cred, now).await?;
         let set = self.policy_set();
         let (policy_id, policy) = set.resource(path);
-        let token_json = serde_json::to_string(claims.as_ref())
+        // Through serde_json values, never JSON text: regorus's own JSON
+        // reader gives special meaning to some object keys (serde_json's
+        // arbitrary-precision number marker) that attester-chosen claims
+        // could carry.
+        let token_json = serde_json::to_value(claims.as_ref())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let decision = policy
-            .evaluate_token_json(&token_json, path)
+            .evaluate(&ResourceInput {
+                token: token_json,
+                resource: path.to_owned(),
+            })
             .map_err(|e| ServiceError::Policy(format!("resource policy {policy_id}: {e}")))?;
         if !decision.allow {
             let reasons = if decision.reasons.is_empty() {

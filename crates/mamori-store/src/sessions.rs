@@ -12,10 +12,12 @@ use crate::SessionRecord;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
-/// Bound on cached sessions (each holds a token of a few KiB once
-/// attested). The oldest entry goes first, one at a time: no request pays
-/// for a sweep, and a dropped entry only costs a database read later.
+/// Bounds on cached sessions and on the tokens they hold (a few KiB each
+/// usually, but the attester controls part of a token's size). The oldest
+/// entry goes first, one at a time: no request pays for a sweep, and a
+/// dropped entry only costs a database read later.
 const MAX_ENTRIES: usize = 4_096;
+const MAX_TOKEN_BYTES: usize = 16 << 20;
 
 #[derive(Debug, Default)]
 pub(crate) struct SessionCache {
@@ -27,6 +29,30 @@ struct Inner {
     map: HashMap<String, SessionRecord>,
     /// Ids in insertion order; may name entries purged since.
     order: VecDeque<String>,
+    /// Total length of the cached tokens.
+    bytes: usize,
+}
+
+fn token_len(s: &SessionRecord) -> usize {
+    s.token.as_ref().map_or(0, String::len)
+}
+
+impl Inner {
+    /// Drops the oldest entries until `extra` more entries and `extra_bytes`
+    /// more token bytes fit; returns what was dropped.
+    fn make_room(&mut self, extra: usize, extra_bytes: usize) -> Vec<SessionRecord> {
+        let mut evicted = Vec::new();
+        while self.map.len() + extra > MAX_ENTRIES || self.bytes + extra_bytes > MAX_TOKEN_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(e) = self.map.remove(&old) {
+                self.bytes -= token_len(&e);
+                evicted.push(e);
+            }
+        }
+        evicted
+    }
 }
 
 impl SessionCache {
@@ -35,19 +61,16 @@ impl SessionCache {
     }
 
     pub(crate) fn put(&self, s: &SessionRecord) {
-        let mut evicted = Vec::new();
-        {
+        let evicted = {
             let mut m = self.lock();
-            while m.map.len() >= MAX_ENTRIES {
-                match m.order.pop_front() {
-                    Some(old) => evicted.extend(m.map.remove(&old)),
-                    None => break,
-                }
+            let evicted = m.make_room(1, token_len(s));
+            m.bytes += token_len(s);
+            match m.map.insert(s.id.clone(), s.clone()) {
+                Some(old) => m.bytes -= token_len(&old),
+                None => m.order.push_back(s.id.clone()),
             }
-            if m.map.insert(s.id.clone(), s.clone()).is_none() {
-                m.order.push_back(s.id.clone());
-            }
-        }
+            evicted
+        };
         // Dropped outside the lock.
         drop(evicted);
     }
@@ -57,13 +80,26 @@ impl SessionCache {
     }
 
     pub(crate) fn mark_used(&self, id: &str, token: Option<(&str, i64)>) {
-        if let Some(s) = self.lock().map.get_mut(id) {
-            s.used = true;
-            if let Some((t, exp)) = token {
-                s.token = Some(t.to_owned());
-                s.token_exp = Some(exp);
+        let evicted = {
+            let mut m = self.lock();
+            let added = token.map_or(0, |t| t.0.len());
+            let evicted = if added > 0 {
+                m.make_room(0, added)
+            } else {
+                Vec::new()
+            };
+            let inner = &mut *m;
+            if let Some(s) = inner.map.get_mut(id) {
+                s.used = true;
+                if let Some((t, exp)) = token {
+                    let old = s.token.replace(t.to_owned()).map_or(0, |o| o.len());
+                    s.token_exp = Some(exp);
+                    inner.bytes = inner.bytes + t.len() - old;
+                }
             }
-        }
+            evicted
+        };
+        drop(evicted);
     }
 
     /// Forgets sessions the database purged.
@@ -71,8 +107,9 @@ impl SessionCache {
         let mut m = self.lock();
         m.map
             .retain(|_, s| s.expires_at >= before || s.token_exp.is_some_and(|t| t >= before));
-        let Inner { map, order } = &mut *m;
+        let Inner { map, order, bytes } = &mut *m;
         order.retain(|id| map.contains_key(id));
+        *bytes = map.values().map(token_len).sum();
     }
 }
 
@@ -104,6 +141,22 @@ mod tests {
         assert_eq!(m.order.len(), MAX_ENTRIES);
         assert!(!m.map.contains_key("s0"));
         assert!(m.map.contains_key(&format!("s{}", MAX_ENTRIES + 4)));
+    }
+
+    #[test]
+    fn tokens_stay_within_the_byte_budget() {
+        let c = SessionCache::default();
+        let token = "t".repeat(MAX_TOKEN_BYTES / 8);
+        for i in 0..20 {
+            let id = format!("s{i}");
+            c.put(&session(&id, 100));
+            c.mark_used(&id, Some((&token, 200)));
+        }
+        let m = c.lock();
+        assert!(m.bytes <= MAX_TOKEN_BYTES, "{}", m.bytes);
+        assert_eq!(m.bytes, m.map.values().map(token_len).sum::<usize>());
+        assert!(m.map.contains_key("s19"));
+        assert!(!m.map.contains_key("s0"));
     }
 
     #[test]

@@ -14,11 +14,15 @@ use mamori_token::EarClaims;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-/// Bound on entries (a token's claims are a few KiB). The entries only have
-/// to outlive the moment between attestation and the resource requests that
-/// follow it; the oldest goes first, one at a time, so that no request pays
-/// for dropping thousands at once.
+/// Bounds on entries and on their size, counted as the token's length
+/// (attesters choose part of the claims — their key, init-data — so a
+/// count alone would not bound memory). The entries only have to outlive
+/// the moment between attestation and the resource requests that follow it;
+/// the oldest goes first, one at a time, so that no request pays for
+/// dropping thousands at once. Claims of a token larger than a sixteenth of
+/// the budget are not kept: they take the verified path.
 const MAX_ENTRIES: usize = 1_024;
+const MAX_TOKEN_BYTES: usize = 4 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Minted {
@@ -42,25 +46,36 @@ pub(super) struct MintedClaims {
 
 #[derive(Debug, Default)]
 struct Inner {
-    map: HashMap<Minted, Arc<EarClaims>>,
+    /// Claims and the length of their token.
+    map: HashMap<Minted, (Arc<EarClaims>, usize)>,
     /// Keys in insertion order.
     order: VecDeque<Minted>,
+    bytes: usize,
 }
 
 impl MintedClaims {
-    pub(super) fn put(&self, key: Minted, claims: Arc<EarClaims>) {
-        let evicted = {
+    pub(super) fn put(&self, key: Minted, claims: Arc<EarClaims>, token_len: usize) {
+        if token_len > MAX_TOKEN_BYTES / 16 {
+            return;
+        }
+        let mut evicted = Vec::new();
+        {
             let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            let evicted = if m.order.len() >= MAX_ENTRIES {
-                m.order.pop_front().and_then(|old| m.map.remove(&old))
-            } else {
-                None
-            };
-            if m.map.insert(key.clone(), claims).is_none() {
-                m.order.push_back(key);
+            while m.map.len() >= MAX_ENTRIES || m.bytes + token_len > MAX_TOKEN_BYTES {
+                let Some(old) = m.order.pop_front() else {
+                    break;
+                };
+                if let Some(e) = m.map.remove(&old) {
+                    m.bytes -= e.1;
+                    evicted.push(e);
+                }
             }
-            evicted
-        };
+            match m.map.insert(key.clone(), (claims, token_len)) {
+                Some(old) => m.bytes -= old.1,
+                None => m.order.push_back(key),
+            }
+            m.bytes += token_len;
+        }
         // Dropped outside the lock.
         drop(evicted);
     }
@@ -71,6 +86,7 @@ impl MintedClaims {
         let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         m.map
             .get(key)
+            .map(|e| &e.0)
             .filter(|c| c.exp > now && c.iat <= now && c.nbf.is_none_or(|n| n <= now))
             .cloned()
     }
@@ -105,7 +121,7 @@ mod tests {
     #[test]
     fn expired_claims_are_not_returned() {
         let m = MintedClaims::default();
-        m.put(s("s"), claims(100));
+        m.put(s("s"), claims(100), 10);
         assert!(m.get(&s("s"), 99).is_some());
         assert!(m.get(&s("s"), 100).is_none());
         assert!(m.get(&s("other"), 0).is_none());
@@ -115,7 +131,7 @@ mod tests {
     #[test]
     fn tokens_are_found_only_byte_for_byte() {
         let m = MintedClaims::default();
-        m.put(Minted::token("a.b.c"), claims(100));
+        m.put(Minted::token("a.b.c"), claims(100), 5);
         assert!(m.get(&Minted::token("a.b.c"), 1).is_some());
         assert!(m.get(&Minted::token("a.b.d"), 1).is_none());
         assert!(m.get(&s("a.b.c"), 1).is_none());
@@ -125,7 +141,7 @@ mod tests {
     fn stays_bounded() {
         let m = MintedClaims::default();
         for i in 0..(MAX_ENTRIES + 10) {
-            m.put(s(&format!("s{i}")), claims(1_000));
+            m.put(s(&format!("s{i}")), claims(1_000), 100);
         }
         let (len, order) = m
             .inner
@@ -136,5 +152,20 @@ mod tests {
         assert_eq!(len, order);
         assert!(m.get(&s("s0"), 0).is_none(), "the oldest went first");
         assert!(m.get(&s(&format!("s{}", MAX_ENTRIES + 9)), 0).is_some());
+    }
+
+    #[test]
+    fn stays_within_its_byte_budget_and_skips_large_tokens() {
+        let m = MintedClaims::default();
+        m.put(s("huge"), claims(1_000), MAX_TOKEN_BYTES);
+        assert!(m.get(&s("huge"), 0).is_none(), "too large to keep");
+        let each = MAX_TOKEN_BYTES / 16;
+        for i in 0..40 {
+            m.put(s(&format!("s{i}")), claims(1_000), each);
+        }
+        let bytes = m.inner.lock().map(|m| m.bytes).unwrap_or(usize::MAX);
+        assert!(bytes <= MAX_TOKEN_BYTES, "{bytes}");
+        assert!(m.get(&s("s39"), 0).is_some());
+        assert!(m.get(&s("s0"), 0).is_none());
     }
 }
