@@ -157,13 +157,7 @@ async fn kbs_tdx_end_to_end_with_a_generated_platform() {
     assert_eq!(ev["event_log_verified"], false);
 
     // Background check with the cookie: the secret, encrypted to the guest.
-    let r = s
-        .client
-        .get(format!("{}/kbs/v0/resource/default/tdx/key", s.url))
-        .header("cookie", format!("kbs-session-id={cookie}"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.kbs_resource(&cookie, "default/tdx/key").await;
     assert_eq!(r.status(), 200);
     assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
 

@@ -47,13 +47,7 @@ async fn kbs_protocol_end_to_end_with_cookie_and_bearer() {
         .to_owned();
     assert_eq!(token.split('.').count(), 3);
     // Background check: the session cookie.
-    let r = s
-        .client
-        .get(format!("{}/kbs/v0/resource/default/disk-key/vm1", s.url))
-        .header("cookie", format!("kbs-session-id={cookie}"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.kbs_resource(&cookie, "default/disk-key/vm1").await;
     assert_eq!(r.status(), 200);
     let jwe = r.text().await.unwrap();
     let v: Value = serde_json::from_str(&jwe).unwrap();
@@ -340,13 +334,7 @@ async fn debug_guest_and_wrong_measurement_are_denied() {
         let reasons =
             claims["submods"]["cpu0"]["ear.veraison.policy-claims"]["reasons"].to_string();
         assert!(reasons.contains(claim), "{reasons}");
-        let r = s
-            .client
-            .get(format!("{}/kbs/v0/resource/default/k/1", s.url))
-            .header("cookie", format!("kbs-session-id={cookie}"))
-            .send()
-            .await
-            .unwrap();
+        let r = s.kbs_resource(&cookie, "default/k/1").await;
         let (status, e) = error_of(r).await;
         assert_eq!(status, 403);
         assert!(e["type"].as_str().unwrap().ends_with("PolicyDeny"));
@@ -374,13 +362,7 @@ async fn sample_tee_is_never_affirming() {
     let claims: Value =
         serde_json::from_slice(&base64_url(token.split('.').nth(1).unwrap())).unwrap();
     assert_ne!(claims["submods"]["cpu0"]["ear.status"], "affirming");
-    let r = s
-        .client
-        .get(format!("{}/kbs/v0/resource/default/k/1", s.url))
-        .header("cookie", format!("kbs-session-id={cookie}"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.kbs_resource(&cookie, "default/k/1").await;
     assert_eq!(r.status(), 403);
     s.stop().await;
 }
@@ -426,13 +408,7 @@ async fn attester_chosen_claims_are_bounded_and_inert() {
     let (cookie, r) = attest(odd).await;
     assert_eq!(r.status(), 200);
     let started = std::time::Instant::now();
-    let r = s
-        .client
-        .get(format!("{}/kbs/v0/resource/default/k/1", s.url))
-        .header("cookie", format!("kbs-session-id={cookie}"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.kbs_resource(&cookie, "default/k/1").await;
     assert_eq!(r.status(), 403);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     s.stop().await;

@@ -131,6 +131,16 @@ impl TestServer {
     }
 
     /// `POST /kbs/v0/attest` with the session cookie and a raw body.
+    /// `GET /kbs/v0/resource/{path}` with the session cookie.
+    pub async fn kbs_resource(&self, cookie: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}/kbs/v0/resource/{path}", self.url))
+            .header("cookie", format!("kbs-session-id={cookie}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn kbs_post_attest(&self, cookie: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(format!("{}/kbs/v0/attest", self.url))
