@@ -79,18 +79,7 @@ impl KbsClient {
             .await
             .map_err(http)?;
         let r = check("auth", r).await?;
-        let cookie = r
-            .headers()
-            .get_all(reqwest::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| {
-                v.split(';')
-                    .next()?
-                    .trim()
-                    .strip_prefix("kbs-session-id=")
-                    .map(str::to_owned)
-            })
+        let cookie = session_cookie(r.headers())
             .ok_or_else(|| AgentError::Protocol("auth: no kbs-session-id cookie".into()))?;
         let challenge: Value = r.json().await.map_err(http)?;
         let nonce = challenge["nonce"]
@@ -255,4 +244,19 @@ impl NativeClient {
         let r = check("release", r).await?;
         key.decrypt(&r.text().await.map_err(http)?)
     }
+}
+
+/// The `kbs-session-id` value a KBS sets with its `/auth` response.
+pub fn session_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.split(';')
+                .next()?
+                .trim()
+                .strip_prefix("kbs-session-id=")
+                .map(str::to_owned)
+        })
 }

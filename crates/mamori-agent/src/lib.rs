@@ -13,7 +13,7 @@ mod client;
 mod source;
 pub mod tsm;
 
-pub use client::{AgentError, KbsClient, NativeClient, Passport};
+pub use client::{session_cookie, AgentError, KbsClient, NativeClient, Passport};
 pub use source::{EvidenceSource, SampleTee, SimulatedSnp};
 pub use tsm::ConfigfsTsm;
 

@@ -215,6 +215,20 @@ impl Jwk {
     /// [`JwkError::InvalidPoint`] when the length, prefix or curve equation fails.
     pub fn from_ec_point(curve: EcCurve, point: &[u8]) -> Result<Self, JwkError> {
         validate_point(curve, point)?;
+        Self::from_generated_ec_point(curve, point)
+    }
+
+    /// As [`Jwk::from_ec_point`] for a point this process just generated
+    /// (aws-lc-rs cannot produce one off the curve): only the length and the
+    /// uncompressed prefix are checked. Skipping the curve check saves about
+    /// a fifth of a P-256 JWE encryption's ephemeral key.
+    ///
+    /// # Errors
+    /// [`JwkError::InvalidPoint`] when the length or prefix is wrong.
+    pub fn from_generated_ec_point(curve: EcCurve, point: &[u8]) -> Result<Self, JwkError> {
+        if point.len() != curve.point_len() || point.first() != Some(&0x04) {
+            return Err(JwkError::InvalidPoint(curve.name()));
+        }
         let len = curve.coordinate_len();
         let x = point
             .get(1..1 + len)

@@ -229,15 +229,5 @@ impl Guest {
 
 /// The `kbs-session-id` value of a response's Set-Cookie.
 pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
-    r.headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            v.split(';')
-                .next()?
-                .trim()
-                .strip_prefix("kbs-session-id=")
-                .map(str::to_owned)
-        })
+    mamori_agent::session_cookie(r.headers())
 }
