@@ -4,7 +4,7 @@
 
 use crate::error::ServiceError;
 use mamori_policy::{defaults, AppraisalPolicy, PreparedReference, ResourcePolicy};
-use mamori_store::{ReferenceValue, Store};
+use mamori_store::{PolicyRecord, ReferenceValue, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
@@ -24,6 +24,35 @@ pub struct PolicySet {
     pub fingerprint: String,
 }
 
+/// What the store holds, and a summary of it that changes with it.
+struct Stored {
+    appraisal: Vec<PolicyRecord>,
+    resource: Vec<PolicyRecord>,
+    reference: Vec<ReferenceValue>,
+    fingerprint: String,
+}
+
+impl Stored {
+    async fn read(store: &Store) -> Result<Self, ServiceError> {
+        let appraisal = store.list_policies("appraisal").await?;
+        let resource = store.list_policies("resource").await?;
+        let reference = store.list_reference_values().await?;
+        let mut fingerprint = String::new();
+        for p in appraisal.iter().chain(&resource) {
+            fingerprint.push_str(&p.digest);
+        }
+        for r in &reference {
+            fingerprint.push_str(&format!("{}:{}:{:?};", r.name, r.updated_at, r.expires_at));
+        }
+        Ok(Stored {
+            appraisal,
+            resource,
+            reference,
+            fingerprint,
+        })
+    }
+}
+
 /// Prepared reference values and the times `[from, until)` over which the
 /// set of unexpired values is the same.
 struct PreparedSpan {
@@ -38,7 +67,30 @@ fn policy_err(e: impl std::fmt::Display) -> ServiceError {
 
 impl PolicySet {
     pub async fn load(store: &Store) -> Result<Self, ServiceError> {
-        let mut fp = String::new();
+        Self::compile(Stored::read(store).await?)
+    }
+
+    /// As [`PolicySet::load`], but `None` when the stored policies and
+    /// reference values are those `previous` was built from: the periodic
+    /// reload then costs three reads and no Rego compilation.
+    pub async fn load_if_changed(
+        store: &Store,
+        previous: &str,
+    ) -> Result<Option<Self>, ServiceError> {
+        let stored = Stored::read(store).await?;
+        if stored.fingerprint == previous {
+            return Ok(None);
+        }
+        Self::compile(stored).map(Some)
+    }
+
+    fn compile(stored: Stored) -> Result<Self, ServiceError> {
+        let Stored {
+            appraisal: stored_appraisal,
+            resource: stored_resource,
+            reference,
+            fingerprint: fp,
+        } = stored;
         let mut builtin = HashMap::new();
         for tee in ["snp", "tdx", "sgx", "sample", "*"] {
             let d = defaults::appraisal_for_tee(tee);
@@ -51,26 +103,19 @@ impl PolicySet {
             );
         }
         let mut appraisal = HashMap::new();
-        for p in store.list_policies("appraisal").await? {
-            fp.push_str(&p.digest);
+        for p in stored_appraisal {
             match AppraisalPolicy::compile(&p.source) {
                 Ok(c) => {
-                    appraisal.insert(
-                        p.id.clone(),
-                        (
-                            format!("{}@{}", p.id, &p.digest[..12.min(p.digest.len())]),
-                            c,
-                        ),
-                    );
+                    let short = p.digest.get(..12).unwrap_or(&p.digest);
+                    appraisal.insert(p.id.clone(), (format!("{}@{short}", p.id), c));
                 }
                 Err(e) => {
-                    tracing::error!(policy = %p.id, error = %e, "stored appraisal policy does not compile; keeping the previous one")
+                    tracing::error!(policy = %p.id, error = %e, "stored appraisal policy does not compile; ignored (the stored default or the built-in policy applies)")
                 }
             }
         }
         let mut resource = Vec::new();
-        for p in store.list_policies("resource").await? {
-            fp.push_str(&p.digest);
+        for p in stored_resource {
             match ResourcePolicy::compile(&p.source) {
                 Ok(c) => resource.push((p.id.clone(), c)),
                 Err(e) => {
@@ -79,10 +124,6 @@ impl PolicySet {
             }
         }
         resource.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
-        let reference = store.list_reference_values().await?;
-        for r in &reference {
-            fp.push_str(&format!("{}:{}:{:?};", r.name, r.updated_at, r.expires_at));
-        }
         Ok(PolicySet {
             appraisal,
             builtin,

@@ -308,8 +308,8 @@ impl Service {
     /// Re-reads policies, reference values and keys (after an admin change,
     /// and periodically so that other nodes' changes arrive).
     pub async fn reload(&self, now: i64) -> Result<(), ServiceError> {
-        let set = PolicySet::load(&self.store).await?;
-        if set.fingerprint != self.policy_set().fingerprint {
+        let current = self.policy_set();
+        if let Some(set) = PolicySet::load_if_changed(&self.store, &current.fingerprint).await? {
             if let Ok(mut g) = self.policies.write() {
                 *g = Arc::new(set);
             }
