@@ -16,6 +16,7 @@
 //! init-data binding uses MRCONFIGID (TDX, 48 bytes) or CONFIGID (SGX, 64).
 
 use crate::error::ServiceError;
+use crate::evidence::{bad, rejected};
 use aws_lc_rs::digest::{digest, SHA256};
 use base64::Engine;
 use mamori_verifier::{decode_text, Encoding, UnixTime};
@@ -42,17 +43,6 @@ pub struct DcapVerifier {
     extra: Vec<Verifier>,
     /// Files the collateral came from, for start-up logs and errors.
     pub sources: Vec<PathBuf>,
-}
-
-fn bad(msg: impl Into<String>) -> ServiceError {
-    ServiceError::BadRequest(msg.into())
-}
-
-fn rejected(check: &'static str, message: impl Into<String>) -> ServiceError {
-    ServiceError::EvidenceRejected {
-        check,
-        message: message.into(),
-    }
 }
 
 /// Stable check names for `EvidenceRejected`, like SEV-SNP's.

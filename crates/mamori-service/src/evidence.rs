@@ -36,17 +36,17 @@ pub struct SnpVerifier {
 /// Bound on cached chains: one per VCEK/VLEK (chip and TCB) in the fleet.
 const MAX_CACHED_SIGNERS: usize = 65_536;
 
-fn sha256(b: &[u8]) -> [u8; 32] {
+pub(crate) fn sha256(b: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest(&SHA256, b).as_ref());
     out
 }
 
-fn bad(msg: impl Into<String>) -> ServiceError {
+pub(crate) fn bad(msg: impl Into<String>) -> ServiceError {
     ServiceError::BadRequest(msg.into())
 }
 
-fn rejected(check: &'static str, message: impl Into<String>) -> ServiceError {
+pub(crate) fn rejected(check: &'static str, message: impl Into<String>) -> ServiceError {
     ServiceError::EvidenceRejected {
         check,
         message: message.into(),

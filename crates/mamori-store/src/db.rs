@@ -173,7 +173,8 @@ impl Db {
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let Some(readers) = &self.readers else {
-            return self.write(f).await;
+            // A read changes nothing: no savepoint needed.
+            return self.submit(f, false).await;
         };
         let idle = lock(&readers.idle).pop();
         let conn = match idle {

@@ -32,10 +32,7 @@ pub(super) enum Minted {
 
 impl Minted {
     pub(super) fn token(token: &str) -> Self {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-        let mut k = [0u8; 32];
-        k.copy_from_slice(d.as_ref());
-        Minted::Token(k)
+        Minted::Token(crate::evidence::sha256(token.as_bytes()))
     }
 }
 
