@@ -47,7 +47,7 @@ impl ApiError {
             E::BadRequest(_) | E::UnknownTee(_) | E::TeeDisabled(_) | E::Policy(_) => {
                 StatusCode::BAD_REQUEST
             }
-            E::ProtocolVersion(_)
+            E::ProtocolVersion { .. }
             | E::Session(_)
             | E::NonceMismatch
             | E::EvidenceRejected { .. }

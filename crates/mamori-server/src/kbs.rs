@@ -66,10 +66,10 @@ async fn auth(State(s): State<AppState>, body: Body) -> Result<Response, ApiErro
     let bytes = read_body(Api::Kbs, body, s.body_limit()).await?;
     let b: AuthBody = parse_json(Api::Kbs, &bytes)?;
     if b.version != PROTOCOL_VERSION {
-        return Err(svc_err(ServiceError::ProtocolVersion(format!(
-            "KBS Client Protocol Version Mismatch: expect ={PROTOCOL_VERSION} while the request is {}",
-            b.version
-        ))));
+        return Err(svc_err(ServiceError::ProtocolVersion {
+            requested: b.version,
+            expected: PROTOCOL_VERSION,
+        }));
     }
     let c = s.svc.challenge(&b.tee, now()).await.map_err(svc_err)?;
     let body = json!({"nonce": c.nonce, "extra-params": ""}).to_string();

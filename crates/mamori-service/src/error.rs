@@ -12,8 +12,14 @@ pub enum ServiceError {
         "TEE {0:?} is disabled on this server (development only; see insecure_allow_sample_tee)"
     )]
     TeeDisabled(String),
-    #[error("protocol version {0:?} is not supported (expected 0.4.0)")]
-    ProtocolVersion(String),
+    /// Worded as Trustee's KBS words it: the stock client shows this text.
+    #[error(
+        "KBS Client Protocol Version Mismatch: expect ={expected} while the request is {requested}"
+    )]
+    ProtocolVersion {
+        requested: String,
+        expected: &'static str,
+    },
     #[error("session: {0}")]
     Session(&'static str),
     #[error("nonce: the runtime data's nonce does not match the session's challenge")]
@@ -54,7 +60,7 @@ impl ServiceError {
             ServiceError::BadRequest(_) => "BadRequest",
             ServiceError::UnknownTee(_) => "UnknownTee",
             ServiceError::TeeDisabled(_) => "TeeDisabled",
-            ServiceError::ProtocolVersion(_) => "ProtocolVersion",
+            ServiceError::ProtocolVersion { .. } => "ProtocolVersion",
             ServiceError::Session(_) => "InvalidSession",
             ServiceError::NonceMismatch => "NonceMismatch",
             ServiceError::EvidenceRejected { .. } => "EvidenceRejected",

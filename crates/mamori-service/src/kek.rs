@@ -22,6 +22,8 @@ pub enum KekError {
     File { path: String, reason: String },
     #[error("key-encryption key in ${var}: {reason}")]
     Env { var: String, reason: String },
+    #[error("key-encryption key: {0} bytes, expected {KEY_LEN}")]
+    Length(usize),
     #[error("sealed data is corrupt or was sealed for another path or key")]
     Open,
     #[error("sealing failed")]
@@ -56,10 +58,7 @@ fn random<const N: usize>() -> Result<[u8; N], KekError> {
 impl Kek {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KekError> {
         if bytes.len() != KEY_LEN {
-            return Err(KekError::File {
-                path: String::new(),
-                reason: format!("{} bytes, expected {KEY_LEN}", bytes.len()),
-            });
+            return Err(KekError::Length(bytes.len()));
         }
         Ok(Kek { key: aes(bytes)? })
     }
@@ -152,7 +151,8 @@ impl Kek {
             .open_in_place(nonce(nk)?, Aad::from(context.as_bytes()), &mut key)
             .map_err(|_| KekError::Open)?;
         let mut body = body.to_vec();
-        let plain = aes(data_key)?
+        let plain = aes(data_key)
+            .map_err(|_| KekError::Open)?
             .open_in_place(nonce(nd)?, Aad::from(context.as_bytes()), &mut body)
             .map_err(|_| KekError::Open)?;
         Ok(plain.to_vec())

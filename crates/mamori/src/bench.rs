@@ -217,7 +217,15 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
             let mut lat = Vec::new();
             let key = match TeeKey::generate() {
                 Ok(k) => k,
-                Err(_) => return lat,
+                Err(e) => {
+                    // A client that cannot start counts as a failure, not
+                    // as a quiet absence from the results.
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut f) = first_error.lock() {
+                        f.get_or_insert(format!("TEE key generation: {e}"));
+                    }
+                    return lat;
+                }
             };
             while Instant::now() < deadline
                 && remaining

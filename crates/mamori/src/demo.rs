@@ -371,7 +371,7 @@ async fn service_part(n: &mut Narrator, chain: std::sync::Arc<SnpSimChain>) -> R
     n.ok(&format!(
         "{} entries, chain intact (head {}…)",
         check.entries,
-        &check.head[..16]
+        check.head.get(..16).unwrap_or(&check.head)
     ));
     server.abort();
     svc.store().close().await;
