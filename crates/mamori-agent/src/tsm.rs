@@ -175,7 +175,11 @@ impl ConfigfsTsm {
 
     /// Produces a report for `report_data` (the kernel fills `outblob`).
     pub fn collect(&self, report_data: &[u8; 64]) -> Result<TsmOutput, AgentError> {
-        let dir = self.root.join(format!("mamori-{}", std::process::id()));
+        // One report entry per request: concurrent requests in this
+        // process must not meet in the same directory.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = self.root.join(format!("mamori-{}-{n}", std::process::id()));
         let io = |what: &str, e: std::io::Error| {
             AgentError::Evidence(format!("configfs-tsm {what}: {e}"))
         };
