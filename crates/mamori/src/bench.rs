@@ -40,8 +40,8 @@ impl Drop for Child {
     }
 }
 
-/// utime + stime of a process, seconds.
-fn cpu_seconds(pid: u32) -> Option<f64> {
+/// CPU time of a process (user, system), seconds.
+fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name; utime and stime are the
     // 14th and 15th fields of the whole line.
@@ -50,7 +50,7 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     let utime: f64 = f.get(11)?.parse().ok()?;
     let stime: f64 = f.get(12)?.parse().ok()?;
     // USER_HZ is 100 on Linux for every architecture we run on.
-    Some((utime + stime) / 100.0)
+    Some((utime / 100.0, stime / 100.0))
 }
 
 fn rss_mib(pid: u32) -> Option<f64> {
@@ -252,7 +252,7 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
     }
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu = match (started_cpu, pid.and_then(cpu_seconds)) {
-        (Some(a), Some(b)) => Some(b - a),
+        (Some(a), Some(b)) => Some((b.0 - a.0, b.1 - a.1)),
         _ => None,
     };
     let floor_after = floor::measure(!sample)?;
@@ -286,13 +286,16 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
     if let Some(e) = first_error.lock().ok().and_then(|f| f.clone()) {
         outln(&format!("first error  {e}"));
     }
-    if let (Some(c), Some(pid)) = (cpu, pid) {
+    if let (Some((user, system)), Some(pid)) = (cpu, pid) {
         if ok > 0 {
+            let c = user + system;
             let per_flow = c / ok as f64;
             outln(&format!(
-                "server CPU   {:.3} ms per complete flow ({:.2} s total)",
+                "server CPU   {:.3} ms per complete flow ({:.2} s total: {:.0} % user, {:.0} % system)",
                 per_flow * 1e3,
-                c
+                c,
+                100.0 * user / c.max(f64::MIN_POSITIVE),
+                100.0 * system / c.max(f64::MIN_POSITIVE)
             ));
             outln(&format!(
                 "reference    {:.1} µs of raw crypto a flow needs ({}), timed in this run: server CPU = {:.2}× that",
