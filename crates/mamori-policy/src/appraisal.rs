@@ -4,7 +4,7 @@
 use crate::engine::{output, CompiledSource, Contract};
 use crate::error::PolicyError;
 use crate::trust::{TrustClaim, TrustTier, TrustVector};
-use crate::value::{reasons, to_regorus};
+use crate::value::{reasons, to_regorus, Document};
 use crate::Limits;
 use regorus::Value;
 use serde::{Deserialize, Serialize};
@@ -113,7 +113,8 @@ impl AppraisalPolicy {
     /// Evaluate over a typed input.
     pub fn evaluate(&self, input: &AppraisalInput) -> Result<AppraisalOutcome, PolicyError> {
         let reference = reference_value(&input.reference)?;
-        self.evaluate_value(input_value(input, reference)?)
+        let claims = Document::from_json(&input.claims)?;
+        self.evaluate_value(input_value(input, claims, reference)?)
     }
 
     /// Evaluate with reference values prepared beforehand; `input.reference`
@@ -126,7 +127,20 @@ impl AppraisalPolicy {
         input: &AppraisalInput,
         reference: &PreparedReference,
     ) -> Result<AppraisalOutcome, PolicyError> {
-        self.evaluate_value(input_value(input, reference.0.clone())?)
+        let claims = Document::from_json(&input.claims)?;
+        self.evaluate_value(input_value(input, claims, reference.0.clone())?)
+    }
+
+    /// [`AppraisalPolicy::evaluate_prepared`] with the claims already
+    /// converted (`input.claims` is not read): the caller keeps `claims`
+    /// to build the token's document from ([`crate::ResourcePolicy::evaluate_document`]).
+    pub fn evaluate_document(
+        &self,
+        input: &AppraisalInput,
+        claims: Document,
+        reference: &PreparedReference,
+    ) -> Result<AppraisalOutcome, PolicyError> {
+        self.evaluate_value(input_value(input, claims, reference.0.clone())?)
     }
 
     /// Evaluate over an input given as JSON (the dry-run endpoint's form). Any
@@ -203,7 +217,11 @@ fn reference_value(
     Ok(Value::from(out))
 }
 
-fn input_value(input: &AppraisalInput, reference: Value) -> Result<Value, PolicyError> {
+fn input_value(
+    input: &AppraisalInput,
+    claims: Document,
+    reference: Value,
+) -> Result<Value, PolicyError> {
     let mut binding = BTreeMap::new();
     for (k, v) in &input.binding.extra {
         binding.insert(Value::from(k.as_str()), to_regorus(v)?);
@@ -217,7 +235,7 @@ fn input_value(input: &AppraisalInput, reference: Value) -> Result<Value, Policy
     }
     let mut doc = BTreeMap::new();
     doc.insert(Value::from("tee"), Value::from(input.tee.as_str()));
-    doc.insert(Value::from("claims"), to_regorus(&input.claims)?);
+    doc.insert(Value::from("claims"), claims.0);
     doc.insert(Value::from("reference"), reference);
     doc.insert(Value::from("binding"), Value::from(binding));
     if let Some(init) = &input.init_data {

@@ -32,6 +32,7 @@ pub use appraisal::{
 pub use error::PolicyError;
 pub use resource::{Decision, ResourceInput, ResourcePolicy, ALLOW_RULE, RESOURCE_PACKAGE};
 pub use trust::{TrustClaim, TrustTier, TrustVector};
+pub use value::Document;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 use crate::appraisal::REASONS_RULE;
 use crate::engine::{output, CompiledSource, Contract};
 use crate::error::PolicyError;
-use crate::value::{object, reasons, to_regorus};
+use crate::value::{object, reasons, to_regorus, Document};
 use crate::Limits;
 use regorus::Value;
 use serde::{Deserialize, Serialize};
@@ -110,6 +110,17 @@ impl ResourcePolicy {
     /// Decide over a typed input.
     pub fn evaluate(&self, input: &ResourceInput) -> Result<Decision, PolicyError> {
         self.evaluate_value(resource_doc(to_regorus(&input.token)?, &input.resource))
+    }
+
+    /// [`ResourcePolicy::evaluate`] over a token already converted: the
+    /// same decision as for `ResourceInput { token, resource }` when
+    /// `token` is `Document::from_json(&token)`.
+    pub fn evaluate_document(
+        &self,
+        token: &Document,
+        resource: &str,
+    ) -> Result<Decision, PolicyError> {
+        self.evaluate_value(resource_doc(token.0.clone(), resource))
     }
 
     /// Decide over an input given as JSON (the dry-run endpoint's form).

@@ -9,6 +9,44 @@ use std::collections::BTreeMap;
 /// at 128); a value built in memory deeper than this is refused, not recursed.
 const MAX_DEPTH: usize = 200;
 
+/// A JSON document converted once into the policy engine's own form, so
+/// that several evaluations can share it: the claims an appraisal policy
+/// read are also the annotated evidence of the token a resource policy
+/// reads later, and converting them is a large share of an evaluation's
+/// cost. Cloning is cheap (members are shared, copied on write).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document(pub(crate) Value);
+
+impl Document {
+    pub fn from_json(v: &serde_json::Value) -> Result<Document, PolicyError> {
+        Ok(Document(to_regorus(v)?))
+    }
+
+    /// Sets the member at `path` (a key in an object, in an object, …) to
+    /// `value`, replacing what was there; the last object on the path must
+    /// exist. Refused when a step is missing or is not an object.
+    pub fn set(&mut self, path: &[&str], value: Document) -> Result<(), PolicyError> {
+        let Some((last, parents)) = path.split_last() else {
+            return Err(PolicyError::Input("an empty member path".into()));
+        };
+        let mut cur = &mut self.0;
+        for (i, key) in parents.iter().enumerate() {
+            cur = cur
+                .as_object_mut()
+                .ok()
+                .and_then(|o| o.get_mut(&Value::from(*key)))
+                .ok_or_else(|| {
+                    PolicyError::Input(format!("no object at {}", path[..=i].join(".")))
+                })?;
+        }
+        let object = cur
+            .as_object_mut()
+            .map_err(|_| PolicyError::Input(format!("{} is not an object", parents.join("."))))?;
+        object.insert(Value::from(*last), value.0);
+        Ok(())
+    }
+}
+
 pub(crate) fn to_regorus(v: &serde_json::Value) -> Result<Value, PolicyError> {
     convert(v, 0)
 }
@@ -107,4 +145,40 @@ fn truncate(s: &str, max_len: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(v: serde_json::Value) -> Document {
+        Document::from_json(&v).expect("converts")
+    }
+
+    #[test]
+    fn set_replaces_a_nested_member_and_leaves_the_original_shared_copy_alone() {
+        let original = doc(json!({"a": {"b": {"c": 1}}, "z": 2}));
+        let mut d = original.clone();
+        d.set(&["a", "b", "c"], doc(json!([true]))).expect("set");
+        d.set(&["a", "new"], doc(json!("x"))).expect("added");
+        assert_eq!(
+            d,
+            doc(json!({"a": {"b": {"c": [true]}, "new": "x"}, "z": 2}))
+        );
+        assert_eq!(original, doc(json!({"a": {"b": {"c": 1}}, "z": 2})));
+    }
+
+    #[test]
+    fn set_refuses_paths_that_do_not_lead_to_an_object() {
+        let mut d = doc(json!({"a": 1, "o": {}}));
+        for path in [&[][..], &["missing", "x"], &["a", "x"], &["o", "x", "y"]] {
+            assert!(
+                matches!(d.set(path, doc(json!(0))), Err(PolicyError::Input(_))),
+                "{path:?}"
+            );
+        }
+        let mut not_object = doc(json!([1]));
+        assert!(not_object.set(&["x"], doc(json!(0))).is_err());
+    }
 }

@@ -54,7 +54,7 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let open = s.svc.open_sessions(now()).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.svc.metrics.render(open),
+        s.svc.metrics.render(open, s.svc.store().write_stats()),
     )
 }
 

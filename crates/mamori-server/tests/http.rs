@@ -634,3 +634,72 @@ async fn restart_keeps_keys_policies_resources_and_audit() {
     assert_eq!(r.status(), 200);
     s.stop().await;
 }
+
+/// A resource policy that reads the annotated evidence decides the same on
+/// the node that minted the token (claims held in memory, converted once
+/// during appraisal) and on one that only has the token (verified and
+/// converted at release).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_policies_read_the_annotated_evidence_the_same_on_every_path() {
+    let dir = common::temp_dir("annotated");
+    let s = TestServer::start_in(dir.clone(), |_| {}).await;
+    s.provision("gated/k/1", SECRET).await;
+    let measurement = hex::encode(common::MEASUREMENT);
+    let policy = format!(
+        "package mamori.resource\nimport rego.v1\n\
+         ev := input.token.submods.cpu0[\"ear.veraison.annotated-evidence\"]\n\
+         allow if {{\n\
+           ev.measurement == \"{measurement}\"\n\
+           ev.policy.debug == false\n\
+           ev.runtime_data_claims.nonce == input.token.eat_nonce\n\
+           count(ev.runtime_data_claims[\"tee-pubkey\"].x) > 0\n\
+           input.resource.segments[0] == \"gated\"\n\
+         }}\n\
+         reasons contains \"measurement\" if ev.measurement != \"{measurement}\"\n"
+    );
+    let r = s
+        .admin_put(
+            "/v1/admin/resource-policy",
+            json!({"prefix": "gated", "policy": policy})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let g = Guest::new();
+    let (cookie, r) = kbs_attest(&s, &g).await;
+    assert_eq!(r.status(), 200);
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let get = |s: &TestServer, token: &str| {
+        s.client
+            .get(format!("{}/kbs/v0/resource/gated/k/1", s.url))
+            .bearer_auth(token)
+            .send()
+    };
+    let r = s.kbs_resource(&cookie, "gated/k/1").await;
+    assert_eq!(r.status(), 200, "cookie: {}", r.text().await.unwrap());
+    let r = get(&s, &token).await.unwrap();
+    assert_eq!(r.status(), 200, "bearer: {}", r.text().await.unwrap());
+
+    // Another measurement is denied on the minted path too.
+    let mut other = Guest::new();
+    other.measurement = [0x11; 48];
+    let (cookie, r) = kbs_attest(&s, &other).await;
+    assert_eq!(r.status(), 200);
+    let r = s.kbs_resource(&cookie, "gated/k/1").await;
+    let (status, body) = error_of(r).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.to_string().contains("measurement"), "{body}");
+    s.stop().await;
+
+    // A restarted node has no claims in memory: the token is verified and
+    // converted whole, and the decision is the same.
+    let s = TestServer::start_in(dir, |_| {}).await;
+    let r = get(&s, &token).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
+    s.stop().await;
+}

@@ -57,7 +57,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn render(&self, open_sessions: i64) -> String {
+    pub fn render(&self, open_sessions: i64, store: &mamori_store::WriteStats) -> String {
         let mut o = String::new();
         let counter = |o: &mut String, name: &str, help: &str, v: &AtomicU64| {
             let _ = writeln!(
@@ -94,6 +94,18 @@ impl Metrics {
         let _ = writeln!(
             o,
             "# HELP mamori_open_sessions Sessions whose nonce is still usable.\n# TYPE mamori_open_sessions gauge\nmamori_open_sessions {open_sessions}"
+        );
+        counter(
+            &mut o,
+            "mamori_store_commits_total",
+            "Store transactions committed (each carries one or more writes).",
+            &store.commits,
+        );
+        counter(
+            &mut o,
+            "mamori_store_writes_total",
+            "Store writes committed; writes per commit shows how well concurrent writes share a commit.",
+            &store.writes,
         );
         self.attest_latency.render(
             &mut o,

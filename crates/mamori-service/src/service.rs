@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::policies::PolicySet;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
-use mamori_policy::{AppraisalInput, Binding, PolicyKind, ResourceInput};
+use mamori_policy::{AppraisalInput, Binding, Document, PolicyKind, ResourceInput};
 use mamori_store::{Completion, NewAuditEntry, PolicyRecord, ReferenceValue, SessionRecord, Store};
 use mamori_token::{EarClaims, Jwk, Submod, VerifierId, EAR_PROFILE};
 use mamori_verifier::UnixTime;
@@ -20,6 +20,31 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
+
+/// The one submodule of the tokens this service issues.
+const SUBMOD: &str = "cpu0";
+
+/// What a resource policy reads of `claims` (`Document::from_json` of the
+/// token's claims), built without converting the annotated evidence again:
+/// `annotated` is its converted copy, made for the appraisal policy. `None`
+/// if the claims do not serialize as expected (the caller then converts the
+/// whole token at release, as for a token minted elsewhere).
+fn token_document(claims: &mut EarClaims, submod: &str, annotated: Document) -> Option<Document> {
+    let sub = claims.submods.get_mut(submod)?;
+    let kept = sub.annotated_evidence.take();
+    kept.as_ref()?;
+    let json = serde_json::to_value(&*claims);
+    if let Some(sub) = claims.submods.get_mut(submod) {
+        sub.annotated_evidence = kept;
+    }
+    let mut doc = Document::from_json(&json.ok()?).ok()?;
+    doc.set(
+        &["submods", submod, mamori_token::claims::ANNOTATED_EVIDENCE],
+        annotated,
+    )
+    .ok()?;
+    Some(doc)
+}
 
 /// A challenge: a session with a single-use nonce.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -443,7 +468,7 @@ impl Service {
         // Verification runs before the nonce is spent, and the spending is
         // one atomic statement with the replay check and the token; a failed
         // attempt spends the nonce too.
-        let (attested, digest) = match self.attest_session(&session, req, now).await {
+        let (attested, digest, document) = match self.attest_session(&session, req, now).await {
             Ok(x) => x,
             Err(e) => {
                 self.store.burn_session(&session.id).await?;
@@ -469,8 +494,14 @@ impl Service {
                 } else {
                     minted::Minted::token(&attested.token)
                 };
-                self.minted
-                    .put(key, attested.claims.clone(), attested.token.len());
+                self.minted.put(
+                    key,
+                    minted::Verified {
+                        claims: attested.claims.clone(),
+                        document,
+                    },
+                    attested.token.len(),
+                );
                 Ok(attested)
             }
             Completion::Unknown => Err(ServiceError::Session(
@@ -489,7 +520,7 @@ impl Service {
         session: &SessionRecord,
         req: &AttestRequest,
         now: i64,
-    ) -> Result<(Attested, String), ServiceError> {
+    ) -> Result<(Attested, String, Option<Document>), ServiceError> {
         if req.nonce != session.nonce {
             return Err(ServiceError::NonceMismatch);
         }
@@ -545,24 +576,42 @@ impl Service {
             init_data: init_data_claims,
         };
         let reference = set.prepared_reference(now)?;
+        let policy_error = |e| ServiceError::Policy(format!("appraisal policy {policy_id}: {e}"));
+        // Converted once: the appraisal policy reads these claims, and the
+        // resource policy reads them again as the token's annotated evidence.
+        let claims_doc = Document::from_json(&input.claims).map_err(policy_error)?;
         let outcome = policy
-            .evaluate_prepared(&input, &reference)
-            .map_err(|e| ServiceError::Policy(format!("appraisal policy {policy_id}: {e}")))?;
+            .evaluate_document(&input, claims_doc.clone(), &reference)
+            .map_err(policy_error)?;
         let AppraisalInput {
             claims: mut annotated,
             init_data: init_data_claims,
             ..
         } = input;
+        let mut annotated_doc = Some(claims_doc);
         if let Value::Object(m) = &mut annotated {
             // Where Trustee-compatible consumers look for the bound key.
             let mut rd = json!({"nonce": session.nonce, "tee-pubkey": req.tee_pubkey});
             if let Some(a) = &req.additional_evidence {
                 rd["additional-evidence"] = json!(a);
             }
+            let mut add = |name: &str, v: &Value| {
+                // Without its converted copy the token's document is built
+                // from the token at release instead: slower, same decision.
+                let converted = Document::from_json(v).ok();
+                annotated_doc = match (annotated_doc.take(), converted) {
+                    (Some(mut d), Some(c)) => d.set(&[name], c).ok().map(|()| d),
+                    _ => None,
+                };
+            };
+            add("runtime_data_claims", &rd);
             m.insert("runtime_data_claims".into(), rd);
             if let Some(c) = init_data_claims {
+                add("init_data_claims", &c);
                 m.insert("init_data_claims".into(), c);
             }
+        } else {
+            annotated_doc = None;
         }
         let mut submod = Submod::from_vector(outcome.vector);
         submod.policy_id = Some(policy_id.clone());
@@ -571,7 +620,7 @@ impl Service {
             submod.policy_claims = Some(json!({"reasons": outcome.reasons}));
         }
         submod.tee_pubkey = Some(jwk);
-        let claims = EarClaims {
+        let mut claims = EarClaims {
             profile: EAR_PROFILE.to_owned(),
             iat: now,
             exp: now + self.cfg.token.lifetime_secs,
@@ -583,7 +632,7 @@ impl Service {
                 build: format!("mamori {}", env!("CARGO_PKG_VERSION")),
             },
             nonce: Some(session.nonce.clone()),
-            submods: [("cpu0".to_owned(), submod)].into_iter().collect(),
+            submods: [(SUBMOD.to_owned(), submod)].into_iter().collect(),
         };
         let token = self
             .ring()
@@ -599,12 +648,14 @@ impl Service {
                 mamori_token::jwt::DEFAULT_MAX_TOKEN_LEN
             )));
         }
+        let document = annotated_doc.and_then(|a| token_document(&mut claims, SUBMOD, a));
         Ok((
             Attested {
                 token,
                 claims: Arc::new(claims),
             },
             verified.digest,
+            document,
         ))
     }
 
@@ -671,7 +722,7 @@ impl Service {
         &self,
         cred: Credential<'_>,
         now: i64,
-    ) -> Result<Arc<EarClaims>, ServiceError> {
+    ) -> Result<minted::Verified, ServiceError> {
         let token = match cred {
             Credential::Token(t) => {
                 if let Some(c) = self.minted.get(&minted::Minted::token(t), now) {
@@ -703,7 +754,10 @@ impl Service {
         self.ring()
             .verifier
             .verify(&token, now)
-            .map(Arc::new)
+            .map(|c| minted::Verified {
+                claims: Arc::new(c),
+                document: None,
+            })
             .map_err(|e| ServiceError::Token(e.to_string()))
     }
 
@@ -755,21 +809,25 @@ impl Service {
         now: i64,
     ) -> Result<(String, String), ServiceError> {
         check_path(path)?;
-        let claims = self.credential_claims(cred, now).await?;
+        let minted::Verified { claims, document } = self.credential_claims(cred, now).await?;
         let set = self.policy_set();
         let (policy_id, policy) = set.resource(path);
-        // Through serde_json values, never JSON text: regorus's own JSON
-        // reader gives special meaning to some object keys (serde_json's
-        // arbitrary-precision number marker) that attester-chosen claims
-        // could carry.
-        let token_json = serde_json::to_value(claims.as_ref())
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let decision = policy
-            .evaluate(&ResourceInput {
-                token: token_json,
-                resource: path.to_owned(),
-            })
-            .map_err(|e| ServiceError::Policy(format!("resource policy {policy_id}: {e}")))?;
+        let decision = match &document {
+            Some(doc) => policy.evaluate_document(doc, path),
+            None => {
+                // Through serde_json values, never JSON text: regorus's own
+                // JSON reader gives special meaning to some object keys
+                // (serde_json's arbitrary-precision number marker) that
+                // attester-chosen claims could carry.
+                let token_json = serde_json::to_value(claims.as_ref())
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                policy.evaluate(&ResourceInput {
+                    token: token_json,
+                    resource: path.to_owned(),
+                })
+            }
+        }
+        .map_err(|e| ServiceError::Policy(format!("resource policy {policy_id}: {e}")))?;
         if !decision.allow {
             let reasons = if decision.reasons.is_empty() {
                 format!("resource policy {policy_id} does not allow it")
@@ -824,7 +882,63 @@ impl Service {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::session_id;
+    use super::{session_id, token_document, SUBMOD};
+    use mamori_policy::Document;
+    use mamori_token::{EarClaims, Submod, TrustVector, VerifierId, EAR_PROFILE};
+    use serde_json::json;
+
+    fn claims(annotated: serde_json::Value) -> EarClaims {
+        let mut sub = Submod::from_vector(TrustVector::default());
+        sub.policy_id = Some("p".into());
+        sub.annotated_evidence = Some(annotated);
+        EarClaims {
+            profile: EAR_PROFILE.to_owned(),
+            iat: 1,
+            exp: 2,
+            nbf: None,
+            iss: None,
+            jti: "j".into(),
+            verifier_id: VerifierId {
+                developer: "d".into(),
+                build: "b".into(),
+            },
+            nonce: Some("n".into()),
+            submods: [(SUBMOD.to_owned(), sub)].into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn the_token_document_equals_the_converted_token() {
+        // Numbers of every kind, nesting, keys that sort before and after
+        // the others, and a member named like serde_json's number marker.
+        let annotated = json!({
+            "measurement": "ab".repeat(48),
+            "policy": {"debug": false, "abi_major": 0},
+            "big": u64::MAX, "neg": -5, "float": 1.5,
+            "list": [1, "two", null, {"x": [true]}],
+            "$serde_json::private::Number": "1",
+            "runtime_data_claims": {"nonce": "n"}
+        });
+        let mut c = claims(annotated.clone());
+        let doc = token_document(&mut c, SUBMOD, Document::from_json(&annotated).unwrap())
+            .expect("built");
+        let whole = Document::from_json(&serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(doc, whole);
+        assert_eq!(
+            c.submods[SUBMOD].annotated_evidence.as_ref(),
+            Some(&annotated),
+            "the claims are left as they were"
+        );
+    }
+
+    #[test]
+    fn no_token_document_without_annotated_evidence_or_submodule() {
+        let mut c = claims(json!({}));
+        c.submods.get_mut(SUBMOD).unwrap().annotated_evidence = None;
+        let d = Document::from_json(&json!({})).unwrap();
+        assert!(token_document(&mut c, SUBMOD, d.clone()).is_none());
+        assert!(token_document(&mut c, "gpu0", d).is_none());
+    }
 
     #[test]
     fn session_ids_sort_by_time_and_stay_unguessable() {

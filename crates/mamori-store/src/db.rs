@@ -21,8 +21,9 @@ use crate::StoreError;
 use rusqlite::{Connection, OpenFlags};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -51,10 +52,22 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// connection (or why the batch could not start), returns how to deliver
 /// its result once the outcome of the commit is known.
 type Job = Box<dyn FnOnce(Result<&Connection, &str>) -> Deliver + Send>;
-type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// Answers the caller; `true` when the answer is that its write committed.
+type Deliver = Box<dyn FnOnce(Result<(), String>) -> bool + Send>;
+
+/// What the writer thread did since the store opened: how well group
+/// commit batches writes is the ratio of the two.
+#[derive(Debug, Default)]
+pub struct WriteStats {
+    /// Transactions committed.
+    pub commits: AtomicU64,
+    /// Writes acknowledged as committed.
+    pub writes: AtomicU64,
+}
 
 pub(crate) struct Db {
     writer: mpsc::Sender<Job>,
+    stats: Arc<WriteStats>,
     /// `None` for an in-memory database, whose only connection is the
     /// writer's: reads are queued to it as well (and, run inside its open
     /// batch, may see writes not yet acknowledged).
@@ -95,8 +108,10 @@ impl Db {
         )?;
         migrate(&writer, version)?;
         let checkpointer = spawn_checkpointer(path)?;
+        let stats = Arc::<WriteStats>::default();
         Ok(Db {
-            writer: spawn_writer(writer)?,
+            writer: spawn_writer(writer, stats.clone())?,
+            stats,
             readers: Some(Readers {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
@@ -110,11 +125,17 @@ impl Db {
         configure(&conn)?;
         let version = schema_version(&conn)?;
         migrate(&conn, version)?;
+        let stats = Arc::<WriteStats>::default();
         Ok(Db {
-            writer: spawn_writer(conn)?,
+            writer: spawn_writer(conn, stats.clone())?,
+            stats,
             readers: None,
             _checkpointer: None,
         })
+    }
+
+    pub(crate) fn write_stats(&self) -> &WriteStats {
+        &self.stats
     }
 
     /// Runs `f` on the writer thread, inside the transaction of its batch,
@@ -149,12 +170,15 @@ impl Db {
                 Err(e) => Err(StoreError::Commit(e.to_owned())),
             };
             Box::new(move |committed: Result<(), String>| {
-                let _ = tx.send(match (out, committed) {
+                let answer = match (out, committed) {
                     (Ok(v), Ok(())) => Ok(v),
                     // A write's own error says more than the batch's.
                     (Err(e), _) => Err(e),
                     (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
-                });
+                };
+                let committed = answer.is_ok();
+                let _ = tx.send(answer);
+                committed
             })
         });
         self.writer
@@ -222,7 +246,7 @@ fn run(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
     Ok(())
 }
 
-fn spawn_writer(conn: Connection) -> Result<mpsc::Sender<Job>, StoreError> {
+fn spawn_writer(conn: Connection, stats: Arc<WriteStats>) -> Result<mpsc::Sender<Job>, StoreError> {
     let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
     std::thread::Builder::new()
         .name("mamori-writer".into())
@@ -241,7 +265,7 @@ fn spawn_writer(conn: Connection) -> Result<mpsc::Sender<Job>, StoreError> {
                     std::thread::yield_now();
                     take_queued(&mut rx, &mut batch);
                 }
-                run_batch(&conn, batch);
+                run_batch(&conn, batch, &stats);
             }
         })
         .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
@@ -264,7 +288,7 @@ fn take_queued(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
 /// transaction back by itself on some errors (disk full, I/O), or a write
 /// panicked — the writes before are answered with the error, and the rest
 /// run in a new transaction.
-fn run_batch(conn: &Connection, batch: Vec<Job>) {
+fn run_batch(conn: &Connection, batch: Vec<Job>, stats: &WriteStats) {
     let mut ran: Vec<Deliver> = Vec::with_capacity(batch.len());
     let mut open = false;
     for job in batch {
@@ -296,8 +320,15 @@ fn run_batch(conn: &Connection, batch: Vec<Job>) {
             let _ = run(conn, "ROLLBACK");
             e.to_string()
         });
-        for d in ran {
-            d(committed.clone());
+        // Every write is answered; those answered "committed" are counted.
+        let written = ran
+            .into_iter()
+            .map(|d| d(committed.clone()))
+            .filter(|ok| *ok)
+            .count();
+        if committed.is_ok() {
+            stats.commits.fetch_add(1, Relaxed);
+            stats.writes.fetch_add(written as u64, Relaxed);
         }
     }
 }

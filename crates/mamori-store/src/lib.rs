@@ -17,6 +17,7 @@ mod records;
 mod sessions;
 
 pub use audit::{AuditCheck, AuditEntry, NewAuditEntry, GENESIS_HASH};
+pub use db::WriteStats;
 pub use error::StoreError;
 pub use records::{PolicyRecord, ReferenceValue, SessionRecord, SigningKeyRecord};
 
@@ -62,6 +63,11 @@ impl Store {
             db: Arc::new(db),
             sessions: Default::default(),
         }
+    }
+
+    /// Commits and writes since the store opened (for `/metrics`).
+    pub fn write_stats(&self) -> &WriteStats {
+        self.db.write_stats()
     }
 
     /// Nothing to flush: every acknowledged write is committed. Kept so

@@ -190,3 +190,30 @@ async fn a_completion_and_its_audit_record_commit_together() {
     assert_eq!(entries[0].actor, "tee:ok");
     assert!(s.verify_audit().await.unwrap().first_broken.is_none());
 }
+
+#[tokio::test]
+async fn write_stats_count_committed_writes_not_failed_ones() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let dir = TempDir::new("stats");
+    let s = Store::open(&dir.db()).await.unwrap();
+    let before = (
+        s.write_stats().commits.load(Relaxed),
+        s.write_stats().writes.load(Relaxed),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.insert_session(&session(&format!("s{i}"), 1_000)).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    // A duplicate id fails and is not counted.
+    assert!(s.insert_session(&session("s0", 1_000)).await.is_err());
+    let commits = s.write_stats().commits.load(Relaxed) - before.0;
+    let writes = s.write_stats().writes.load(Relaxed) - before.1;
+    assert_eq!(writes, 20);
+    assert!((1..=21).contains(&commits), "{commits}");
+}

@@ -260,6 +260,10 @@ pub struct VerifierId {
     pub build: String,
 }
 
+/// The member of a submodule that carries the annotated evidence (the
+/// serialized name of [`Submod::annotated_evidence`]).
+pub const ANNOTATED_EVIDENCE: &str = "ear.veraison.annotated-evidence";
+
 /// One appraisal (an entry of `submods`, e.g. `cpu0`, `gpu0`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Submod {
@@ -280,7 +284,8 @@ pub struct Submod {
         skip_serializing_if = "Option::is_none"
     )]
     pub policy_id: Option<String>,
-    /// `ear.veraison.annotated-evidence`: the TEE claims the policy saw.
+    /// `ear.veraison.annotated-evidence` ([`ANNOTATED_EVIDENCE`]): the TEE
+    /// claims the policy saw.
     #[serde(
         rename = "ear.veraison.annotated-evidence",
         default,
@@ -384,5 +389,18 @@ impl EarClaims {
             .get("cpu0")
             .and_then(|s| s.tee_pubkey.as_ref())
             .or_else(|| self.submods.values().find_map(|s| s.tee_pubkey.as_ref()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotated_evidence_is_serialized_under_its_constant() {
+        let mut s = Submod::from_vector(TrustVector::default());
+        s.annotated_evidence = Some(serde_json::json!({"k": 1}));
+        let v = serde_json::to_value(&s).expect("serializes");
+        assert_eq!(v[ANNOTATED_EVIDENCE], serde_json::json!({"k": 1}));
     }
 }

@@ -60,6 +60,26 @@ fn rss_mib(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// The server's store counters (commits, writes) from `/metrics`.
+async fn store_counters(http: &reqwest::Client, url: &str) -> Option<(u64, u64)> {
+    let text = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let value = |name: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    };
+    Some((
+        value("mamori_store_commits_total")?,
+        value("mamori_store_writes_total")?,
+    ))
+}
+
 fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
@@ -165,12 +185,11 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
     });
     let (url, child) = match &a.url {
         Some(u) => {
-            let key = a
-                .key
-                .as_ref()
-                .ok_or("--key is required with --url (to provision the server)")?;
-            let k = std::fs::read_to_string(key).map_err(|e| format!("{}: {e}", key.display()))?;
-            provision(u, &k, sample).await?;
+            if let Some(key) = &a.key {
+                let k =
+                    std::fs::read_to_string(key).map_err(|e| format!("{}: {e}", key.display()))?;
+                provision(u, &k, sample).await?;
+            }
             (u.clone(), None)
         }
         None => {
@@ -202,6 +221,7 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
     one_flow(&url, &http, source.as_ref(), &key, sample).await?;
 
     let floor_before = floor::measure(!sample)?;
+    let store_before = store_counters(&http, &url).await;
     let started_cpu = pid.and_then(cpu_seconds);
     let remaining = Arc::new(AtomicUsize::new(a.flows));
     let errors = Arc::new(AtomicUsize::new(0));
@@ -255,6 +275,7 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
         (Some(a), Some(b)) => Some((b.0 - a.0, b.1 - a.1)),
         _ => None,
     };
+    let store_after = store_counters(&http, &url).await;
     let floor_after = floor::measure(!sample)?;
     let floor = if floor_after.per_flow < floor_before.per_flow {
         floor_after
@@ -285,6 +306,17 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
     outln(&format!("errors       {errs}"));
     if let Some(e) = first_error.lock().ok().and_then(|f| f.clone()) {
         outln(&format!("first error  {e}"));
+    }
+    if let (Some(b), Some(a)) = (store_before, store_after) {
+        let (commits, writes) = (a.0.saturating_sub(b.0), a.1.saturating_sub(b.1));
+        if commits > 0 && ok > 0 {
+            outln(&format!(
+                "store        {:.1} writes per flow in {:.2} commits per flow ({:.1} writes per commit)",
+                writes as f64 / ok as f64,
+                commits as f64 / ok as f64,
+                writes as f64 / commits as f64
+            ));
+        }
     }
     if let (Some((user, system)), Some(pid)) = (cpu, pid) {
         if ok > 0 {

@@ -229,7 +229,8 @@ pub struct BenchArgs {
     /// (the sample TEE over the KBS-compatible API).
     #[arg(long, default_value = "snp")]
     pub mode: String,
-    /// Admin private key, to provision the server (with --url).
+    /// Admin private key, to provision the server (with --url). Without it,
+    /// the server must already be provisioned (by an earlier run with it).
     #[arg(long)]
     pub key: Option<PathBuf>,
     /// Development platform directory (`mamori sim snp --platform`) whose

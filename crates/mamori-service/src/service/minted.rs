@@ -10,6 +10,7 @@
 //! a session, the one stored with it: the database is not trusted to vouch
 //! for a token).
 
+use mamori_policy::Document;
 use mamori_token::EarClaims;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -22,7 +23,19 @@ use std::sync::{Arc, Mutex};
 /// dropping thousands at once. Claims of a token larger than a sixteenth of
 /// the budget are not kept: they take the verified path.
 const MAX_ENTRIES: usize = 1_024;
-const MAX_TOKEN_BYTES: usize = 4 << 20;
+const MAX_TOKEN_BYTES: usize = 8 << 20;
+/// A token's claims converted for the resource policy take several times
+/// the token's length in memory (every string and number is an allocation
+/// of its own); they are counted as this many token lengths.
+const DOCUMENT_WEIGHT: usize = 4;
+
+/// A token's verified claims, and the same claims converted for the
+/// resource policy when the node has them (it made them while appraising).
+#[derive(Clone, Debug)]
+pub(super) struct Verified {
+    pub claims: Arc<EarClaims>,
+    pub document: Option<Document>,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Minted {
@@ -43,18 +56,24 @@ pub(super) struct MintedClaims {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Claims and the length of their token.
-    map: HashMap<Minted, (Arc<EarClaims>, usize)>,
+    /// Claims and the bytes they are counted as.
+    map: HashMap<Minted, (Verified, usize)>,
     /// Keys in insertion order.
     order: VecDeque<Minted>,
     bytes: usize,
 }
 
 impl MintedClaims {
-    pub(super) fn put(&self, key: Minted, claims: Arc<EarClaims>, token_len: usize) {
+    pub(super) fn put(&self, key: Minted, verified: Verified, token_len: usize) {
         if token_len > MAX_TOKEN_BYTES / 16 {
             return;
         }
+        let weight = if verified.document.is_some() {
+            1 + DOCUMENT_WEIGHT
+        } else {
+            1
+        };
+        let token_len = token_len * weight;
         let mut evicted = Vec::new();
         {
             let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -67,7 +86,7 @@ impl MintedClaims {
                     evicted.push(e);
                 }
             }
-            match m.map.insert(key.clone(), (claims, token_len)) {
+            match m.map.insert(key.clone(), (verified, token_len)) {
                 Some(old) => m.bytes -= old.1,
                 None => m.order.push_back(key),
             }
@@ -79,12 +98,15 @@ impl MintedClaims {
 
     /// The claims, while the token is valid at `now` without any leeway
     /// (inside the leeway, full verification decides).
-    pub(super) fn get(&self, key: &Minted, now: i64) -> Option<Arc<EarClaims>> {
+    pub(super) fn get(&self, key: &Minted, now: i64) -> Option<Verified> {
         let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         m.map
             .get(key)
             .map(|e| &e.0)
-            .filter(|c| c.exp > now && c.iat <= now && c.nbf.is_none_or(|n| n <= now))
+            .filter(|v| {
+                let c = &v.claims;
+                c.exp > now && c.iat <= now && c.nbf.is_none_or(|n| n <= now)
+            })
             .cloned()
     }
 }
@@ -98,8 +120,8 @@ mod tests {
         Minted::Session(id.to_owned())
     }
 
-    fn claims(exp: i64) -> Arc<EarClaims> {
-        Arc::new(EarClaims {
+    fn claims(exp: i64) -> Verified {
+        let claims = Arc::new(EarClaims {
             profile: mamori_token::EAR_PROFILE.to_owned(),
             iat: 0,
             exp,
@@ -112,7 +134,24 @@ mod tests {
             },
             nonce: None,
             submods: Default::default(),
-        })
+        });
+        Verified {
+            claims,
+            document: None,
+        }
+    }
+
+    #[test]
+    fn a_converted_document_counts_against_the_budget() {
+        let m = MintedClaims::default();
+        let mut with_doc = claims(100);
+        with_doc.document =
+            Some(Document::from_json(&serde_json::json!({"a": 1})).expect("converts"));
+        m.put(s("plain"), claims(100), 1_000);
+        m.put(s("doc"), with_doc, 1_000);
+        let bytes = m.inner.lock().map(|m| m.bytes).unwrap_or(0);
+        assert_eq!(bytes, 1_000 + 1_000 * (1 + DOCUMENT_WEIGHT));
+        assert!(m.get(&s("doc"), 1).and_then(|v| v.document).is_some());
     }
 
     #[test]
