@@ -27,7 +27,9 @@ pub struct VerifiedEvidence {
 }
 
 /// Validated SEV-SNP endorsement-key chains, keyed by SHA-256 of the leaf
-/// certificate's DER, so that a known VCEK costs one signature check.
+/// certificate's DER and, for certificates sent as text (PEM, base64), also
+/// by SHA-256 of that text: a known VCEK costs one signature check, and its
+/// PEM is not even decoded again.
 pub struct SnpVerifier {
     trust: TrustStore,
     signers: RwLock<HashMap<[u8; 32], VerifiedSigner>>,
@@ -35,6 +37,24 @@ pub struct SnpVerifier {
 
 /// Bound on cached chains: one per VCEK/VLEK (chip and TCB) in the fleet.
 const MAX_CACHED_SIGNERS: usize = 65_536;
+
+/// The cache key of a certificate sent as text; domain-separated from the
+/// DER keys.
+fn text_key(text: &str) -> [u8; 32] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&SHA256);
+    ctx.update(b"mamori certificate text\0");
+    ctx.update(text.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// A certificate as received: its DER and, when it came as text, the text's
+/// cache key.
+struct ReceivedCert {
+    der: Vec<u8>,
+    text_key: Option<[u8; 32]>,
+}
 
 pub(crate) fn sha256(b: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
@@ -76,21 +96,47 @@ impl SnpVerifier {
                     .map_err(|e| bad(e.to_string()))?;
             (
                 bytes,
-                chain.into_iter().map(|(_, der)| der).collect::<Vec<_>>(),
+                chain
+                    .into_iter()
+                    .map(|(_, der)| ReceivedCert {
+                        der,
+                        text_key: None,
+                    })
+                    .collect::<Vec<_>>(),
             )
         } else if let Some(Value::String(r)) = evidence.get("report") {
             let (raw, _) = decode_text(r.as_bytes());
             let ev = tee_snp::extract(&raw).map_err(|e| bad(format!("report: {e}")))?;
-            let mut ders: Vec<Vec<u8>> = ev.certificates.iter().map(|c| c.der().to_vec()).collect();
+            let mut texts = Vec::new();
             if let Some(Value::Array(list)) = evidence.get("certificates") {
                 for (i, c) in list.iter().enumerate() {
                     let s = c
                         .as_str()
                         .ok_or_else(|| bad(format!("certificates[{i}]: not a string")))?;
-                    ders.extend(cert_ders(s).map_err(|e| bad(format!("certificates[{i}]: {e}")))?);
+                    texts.push(s);
                 }
             }
-            (ev.report, ders)
+            // A certificate text seen before: its chain is cached under it.
+            if let Some(v) = self.verify_with_cached_text(&ev.report, &texts, now)? {
+                return Ok(v);
+            }
+            let mut certs: Vec<ReceivedCert> = ev
+                .certificates
+                .iter()
+                .map(|c| ReceivedCert {
+                    der: c.der().to_vec(),
+                    text_key: None,
+                })
+                .collect();
+            for (i, s) in texts.into_iter().enumerate() {
+                let ders = cert_ders(s).map_err(|e| bad(format!("certificates[{i}]: {e}")))?;
+                let key = text_key(s);
+                certs.extend(ders.into_iter().map(|der| ReceivedCert {
+                    der,
+                    text_key: Some(key),
+                }));
+            }
+            (ev.report, certs)
         } else {
             return Err(bad(
                 "snp evidence: expected {\"attestation_report\", \"cert_chain\"} or {\"report\", \"certificates\"}",
@@ -99,25 +145,59 @@ impl SnpVerifier {
         let parsed =
             Report::parse(&report).map_err(|e| rejected("parse", format!("report: {e}")))?;
         let verified = self.verify_report(parsed, &certs, now)?;
+        Ok(Self::evidence(parsed, &verified))
+    }
+
+    /// Verifies with a chain cached under one of the certificate texts, if
+    /// any is; `None` when none is cached or none verifies the report (the
+    /// full path then decides, and reports the error).
+    fn verify_with_cached_text(
+        &self,
+        report: &[u8],
+        texts: &[&str],
+        now: UnixTime,
+    ) -> Result<Option<VerifiedEvidence>, ServiceError> {
+        let mut parsed = None;
+        // One at a time: the endorsement key usually comes first, and
+        // the texts after it need not be hashed.
+        for text in texts {
+            let key = text_key(text);
+            let Some(signer) = self.signers.read().ok().and_then(|m| m.get(&key).cloned()) else {
+                continue;
+            };
+            let report = match parsed {
+                Some(r) => r,
+                None => *parsed.insert(
+                    Report::parse(report).map_err(|e| rejected("parse", format!("report: {e}")))?,
+                ),
+            };
+            if let Ok(verified) = signer.verify_report(report, now) {
+                return Ok(Some(Self::evidence(report, &verified)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn evidence(parsed: Report<'_>, verified: &tee_snp::VerifiedReport<'_>) -> VerifiedEvidence {
         let claims = verified.claims();
-        Ok(VerifiedEvidence {
+        VerifiedEvidence {
             tee: "snp",
             claims: claims.to_json(),
             report_data: parsed.report_data().to_vec(),
             host_data: Some(parsed.host_data().to_vec()),
             digest: hex::encode(sha256(parsed.signed_bytes())),
-        })
+        }
     }
 
     fn verify_report<'a>(
         &self,
         report: Report<'a>,
-        ders: &[Vec<u8>],
+        received: &[ReceivedCert],
         now: UnixTime,
     ) -> Result<tee_snp::VerifiedReport<'a>, ServiceError> {
         let mut last: Option<SnpError> = None;
         // Cached chains first: no certificate parsing on the hot path.
-        for der in ders {
+        for der in received.iter().map(|c| &c.der) {
             let key = sha256(der);
             let cached = self.signers.read().ok().and_then(|m| m.get(&key).cloned());
             if let Some(signer) = cached {
@@ -127,11 +207,14 @@ impl SnpVerifier {
                 }
             }
         }
-        let certs: Vec<Certificate> = ders
+        // Parsed in order, and kept paired with what was received: a
+        // certificate that does not parse is skipped, not misattributed.
+        let parsed: Vec<(&ReceivedCert, Certificate)> = received
             .iter()
-            .filter_map(|d| Certificate::from_der(d).ok())
+            .filter_map(|r| Certificate::from_der(&r.der).ok().map(|c| (r, c)))
             .collect();
-        for (der, cert) in ders.iter().zip(certs.iter()) {
+        let certs: Vec<Certificate> = parsed.iter().map(|(_, c)| c.clone()).collect();
+        for (received, cert) in &parsed {
             if !EndorsementInfo::is_endorsement_key(cert) {
                 continue;
             }
@@ -148,7 +231,10 @@ impl SnpVerifier {
                     if m.len() >= MAX_CACHED_SIGNERS {
                         m.clear();
                     }
-                    m.insert(sha256(der), signer);
+                    m.insert(sha256(&received.der), signer.clone());
+                    if let Some(key) = received.text_key {
+                        m.insert(key, signer);
+                    }
                 }
             }
             match outcome {
@@ -212,4 +298,90 @@ pub fn verify_sample(evidence: &Value) -> Result<VerifiedEvidence, ServiceError>
         report_data,
         host_data: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tee_sim::{ReportOptions, SimChainOptions, SnpSimChain};
+
+    const NOW: UnixTime = UnixTime(1_800_000_000);
+
+    fn verifier(chains: &[&SnpSimChain]) -> SnpVerifier {
+        let mut trust = TrustStore::amd();
+        for c in chains {
+            let ark = Certificate::from_der(c.ark_der()).unwrap();
+            trust = trust.with_anchor(ark);
+        }
+        SnpVerifier::new(trust)
+    }
+
+    fn evidence(chain: &SnpSimChain, measurement: u8, certs: Vec<String>) -> Value {
+        let report = chain
+            .report(&ReportOptions {
+                measurement: [measurement; 48],
+                ..ReportOptions::default()
+            })
+            .unwrap();
+        json!({
+            "report": base64::engine::general_purpose::STANDARD.encode(report),
+            "certificates": certs,
+        })
+    }
+
+    fn pem_chain(c: &SnpSimChain) -> Vec<String> {
+        vec![c.vcek_pem(), c.ask_pem()]
+    }
+
+    #[test]
+    fn a_certificate_text_seen_before_verifies_the_same_way() {
+        let a = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let v = verifier(&[&a]);
+        let ev = evidence(&a, 1, pem_chain(&a));
+        let first = v.verify(&ev, NOW).unwrap();
+        assert!(v
+            .signers
+            .read()
+            .unwrap()
+            .contains_key(&text_key(&a.vcek_pem())));
+        let second = v.verify(&ev, NOW).unwrap();
+        assert_eq!(first.claims, second.claims);
+        assert_eq!(first.digest, second.digest);
+        let other = v.verify(&evidence(&a, 2, pem_chain(&a)), NOW).unwrap();
+        assert_ne!(first.claims, other.claims);
+    }
+
+    #[test]
+    fn a_cached_certificate_text_does_not_vouch_for_another_chips_report() {
+        let a = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let b = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let v = verifier(&[&a, &b]);
+        v.verify(&evidence(&a, 1, pem_chain(&a)), NOW).unwrap();
+        // B's report with A's (cached) certificates: refused by the
+        // signature check, on the cached path and on the full one.
+        let mut forged = evidence(&b, 1, pem_chain(&a));
+        assert!(matches!(
+            v.verify(&forged, NOW),
+            Err(ServiceError::EvidenceRejected { .. })
+        ));
+        // With its own chain it verifies.
+        forged["certificates"] = json!(pem_chain(&b));
+        v.verify(&forged, NOW).unwrap();
+    }
+
+    #[test]
+    fn a_certificate_that_does_not_parse_does_not_shift_the_others() {
+        let a = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let v = verifier(&[&a]);
+        let junk = base64::engine::general_purpose::STANDARD.encode([0x30, 0x03, 1, 2, 3]);
+        let mut certs = vec![junk];
+        certs.extend(pem_chain(&a));
+        v.verify(&evidence(&a, 1, certs), NOW).unwrap();
+        // The chain was cached under the VCEK's own DER and text.
+        let m = v.signers.read().unwrap();
+        assert!(m.contains_key(&sha256(a.vcek_der())));
+        assert!(m.contains_key(&text_key(&a.vcek_pem())));
+        assert_eq!(m.len(), 2);
+    }
 }

@@ -1,4 +1,5 @@
 use base64::Engine;
+use std::borrow::Cow;
 
 /// How evidence bytes were encoded when they reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,31 +25,45 @@ impl Encoding {
 /// raw bytes unchanged: binary evidence never consists only of these
 /// characters in practice, and a wrong guess fails the later strict parse.
 pub fn decode_text(bytes: &[u8]) -> (Vec<u8>, Encoding) {
-    let compact: Vec<u8> = bytes
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
+    // Evidence on the wire rarely has whitespace: decode it in place then
+    // (this runs on every attestation request).
+    let compact: Cow<'_, [u8]> = if bytes.iter().any(u8::is_ascii_whitespace) {
+        Cow::Owned(
+            bytes
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(bytes)
+    };
     if compact.is_empty() {
         return (bytes.to_vec(), Encoding::Raw);
     }
-    let stripped = compact.strip_prefix(b"0x").unwrap_or(compact.as_slice());
+    let stripped = compact.strip_prefix(b"0x").unwrap_or(&compact);
     if stripped.len().is_multiple_of(2) && stripped.iter().all(u8::is_ascii_hexdigit) {
         if let Ok(v) = hex::decode(stripped) {
             return (v, Encoding::Hex);
         }
     }
-    let is_b64 = compact
+    // Padding only at the end: an `=` anywhere else is not base64.
+    let unpadded = compact
         .iter()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'='));
+        .rposition(|b| *b != b'=')
+        .map_or(&[][..], |last| &compact[..=last]);
+    let is_b64 = !unpadded.is_empty()
+        && compact.len() - unpadded.len() <= 2
+        && unpadded
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_'));
     if is_b64 {
-        let trimmed: Vec<u8> = compact.iter().copied().filter(|b| *b != b'=').collect();
         let engines = [
             base64::engine::general_purpose::STANDARD_NO_PAD,
             base64::engine::general_purpose::URL_SAFE_NO_PAD,
         ];
         for e in engines {
-            if let Ok(v) = e.decode(&trimmed) {
+            if let Ok(v) = e.decode(unpadded) {
                 return (v, Encoding::Base64);
             }
         }
@@ -72,6 +87,21 @@ mod tests {
     fn base64_standard_and_url() {
         assert_eq!(decode_text(b"3q2+7w==").0, vec![0xde, 0xad, 0xbe, 0xef]);
         assert_eq!(decode_text(b"3q2-7w").0, vec![0xde, 0xad, 0xbe, 0xef]);
+    }
+
+    #[test]
+    fn whitespace_anywhere_in_base64() {
+        assert_eq!(
+            decode_text(b" 3q2+\n7w==\r\n").0,
+            vec![0xde, 0xad, 0xbe, 0xef]
+        );
+    }
+
+    #[test]
+    fn padding_only_at_the_end() {
+        for bad in [&b"3q=2+7w"[..], b"3q2+7w===", b"====", b"3q2+7w=A"] {
+            assert_eq!(decode_text(bad), (bad.to_vec(), Encoding::Raw), "{bad:?}");
+        }
     }
 
     #[test]
