@@ -489,19 +489,16 @@ impl Service {
             .0
         {
             Completion::Done => {
-                let key = if keep.is_some() {
-                    minted::Minted::Session(session.id.clone())
-                } else {
-                    minted::Minted::token(&attested.token)
+                let verified = minted::Verified {
+                    claims: attested.claims.clone(),
+                    document,
                 };
-                self.minted.put(
-                    key,
-                    minted::Verified {
-                        claims: attested.claims.clone(),
-                        document,
-                    },
-                    attested.token.len(),
-                );
+                if keep.is_some() {
+                    self.minted
+                        .put_session(&session.id, verified, attested.token.len());
+                } else {
+                    self.minted.put_token(&attested.token, verified);
+                }
                 Ok(attested)
             }
             Completion::Unknown => Err(ServiceError::Session(
@@ -725,16 +722,13 @@ impl Service {
     ) -> Result<minted::Verified, ServiceError> {
         let token = match cred {
             Credential::Token(t) => {
-                if let Some(c) = self.minted.get(&minted::Minted::token(t), now) {
+                if let Some(c) = self.minted.token(t, now) {
                     return Ok(c);
                 }
                 t.to_owned()
             }
             Credential::Session(id) => {
-                if let Some(c) = self
-                    .minted
-                    .get(&minted::Minted::Session(id.to_owned()), now)
-                {
+                if let Some(c) = self.minted.session(id, now) {
                     return Ok(c);
                 }
                 let s = self

@@ -1,5 +1,5 @@
 //! Claims of the tokens this node minted: by session id for KBS sessions,
-//! by the token's SHA-256 for tokens handed out (passport model).
+//! by the token itself for tokens handed out (passport model).
 //!
 //! A resource request that presents the session cookie, or a token byte for
 //! byte identical to one this node signed, on the node that attested (the
@@ -37,16 +37,26 @@ pub(super) struct Verified {
     pub document: Option<Document>,
 }
 
+/// Tokens are looked up by their signature (the JWS's last part; the
+/// signatures of this node's tokens differ, and it is short to hash) and
+/// then compared byte for byte with the token the entry was made for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(super) enum Minted {
+enum Minted {
     Session(String),
-    Token([u8; 32]),
+    Signature(String),
 }
 
-impl Minted {
-    pub(super) fn token(token: &str) -> Self {
-        Minted::Token(crate::evidence::sha256(token.as_bytes()))
-    }
+fn signature(token: &str) -> &str {
+    token.rsplit('.').next().unwrap_or(token)
+}
+
+#[derive(Debug)]
+struct Entry {
+    verified: Verified,
+    /// The whole token, for entries found by its signature.
+    token: Option<Box<str>>,
+    /// What the entry counts against the byte budget.
+    bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -56,23 +66,50 @@ pub(super) struct MintedClaims {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Claims and the bytes they are counted as.
-    map: HashMap<Minted, (Verified, usize)>,
+    map: HashMap<Minted, Entry>,
     /// Keys in insertion order.
     order: VecDeque<Minted>,
     bytes: usize,
 }
 
 impl MintedClaims {
-    pub(super) fn put(&self, key: Minted, verified: Verified, token_len: usize) {
+    /// Keeps the claims of the token minted for KBS session `id`.
+    pub(super) fn put_session(&self, id: &str, verified: Verified, token_len: usize) {
+        self.put(Minted::Session(id.to_owned()), verified, None, token_len);
+    }
+
+    /// Keeps the claims of `token`, handed to the attester.
+    pub(super) fn put_token(&self, token: &str, verified: Verified) {
+        let key = Minted::Signature(signature(token).to_owned());
+        self.put(key, verified, Some(token.into()), token.len());
+    }
+
+    /// The claims of KBS session `id`'s token, while it is valid at `now`.
+    pub(super) fn session(&self, id: &str, now: i64) -> Option<Verified> {
+        self.get(&Minted::Session(id.to_owned()), None, now)
+    }
+
+    /// The claims of `token` if this node minted exactly this token, while
+    /// it is valid at `now`.
+    pub(super) fn token(&self, token: &str, now: i64) -> Option<Verified> {
+        self.get(
+            &Minted::Signature(signature(token).to_owned()),
+            Some(token),
+            now,
+        )
+    }
+
+    fn put(&self, key: Minted, verified: Verified, token: Option<Box<str>>, token_len: usize) {
         if token_len > MAX_TOKEN_BYTES / 16 {
             return;
         }
-        let weight = if verified.document.is_some() {
-            1 + DOCUMENT_WEIGHT
-        } else {
-            1
-        };
+        // The token itself, when kept, counts once more.
+        let weight = usize::from(token.is_some())
+            + if verified.document.is_some() {
+                1 + DOCUMENT_WEIGHT
+            } else {
+                1
+            };
         let token_len = token_len * weight;
         let mut evicted = Vec::new();
         {
@@ -82,12 +119,17 @@ impl MintedClaims {
                     break;
                 };
                 if let Some(e) = m.map.remove(&old) {
-                    m.bytes -= e.1;
+                    m.bytes -= e.bytes;
                     evicted.push(e);
                 }
             }
-            match m.map.insert(key.clone(), (verified, token_len)) {
-                Some(old) => m.bytes -= old.1,
+            let entry = Entry {
+                verified,
+                token,
+                bytes: token_len,
+            };
+            match m.map.insert(key.clone(), entry) {
+                Some(old) => m.bytes -= old.bytes,
                 None => m.order.push_back(key),
             }
             m.bytes += token_len;
@@ -98,11 +140,12 @@ impl MintedClaims {
 
     /// The claims, while the token is valid at `now` without any leeway
     /// (inside the leeway, full verification decides).
-    pub(super) fn get(&self, key: &Minted, now: i64) -> Option<Verified> {
+    fn get(&self, key: &Minted, token: Option<&str>, now: i64) -> Option<Verified> {
         let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         m.map
             .get(key)
-            .map(|e| &e.0)
+            .filter(|e| e.token.as_deref() == token)
+            .map(|e| &e.verified)
             .filter(|v| {
                 let c = &v.claims;
                 c.exp > now && c.iat <= now && c.nbf.is_none_or(|n| n <= now)
@@ -115,10 +158,6 @@ impl MintedClaims {
 mod tests {
     use super::*;
     use mamori_token::VerifierId;
-
-    fn s(id: &str) -> Minted {
-        Minted::Session(id.to_owned())
-    }
 
     fn claims(exp: i64) -> Verified {
         let claims = Arc::new(EarClaims {
@@ -147,37 +186,50 @@ mod tests {
         let mut with_doc = claims(100);
         with_doc.document =
             Some(Document::from_json(&serde_json::json!({"a": 1})).expect("converts"));
-        m.put(s("plain"), claims(100), 1_000);
-        m.put(s("doc"), with_doc, 1_000);
+        m.put_session("plain", claims(100), 1_000);
+        m.put_session("doc", with_doc.clone(), 1_000);
         let bytes = m.inner.lock().map(|m| m.bytes).unwrap_or(0);
         assert_eq!(bytes, 1_000 + 1_000 * (1 + DOCUMENT_WEIGHT));
-        assert!(m.get(&s("doc"), 1).and_then(|v| v.document).is_some());
+        assert!(m.session("doc", 1).and_then(|v| v.document).is_some());
+        // A token kept whole counts once more.
+        let token = format!("h.p.{}", "s".repeat(997));
+        m.put_token(&token, with_doc);
+        let bytes = m.inner.lock().map(|m| m.bytes).unwrap_or(0);
+        assert_eq!(
+            bytes,
+            1_000 + 1_000 * (1 + DOCUMENT_WEIGHT) + 1_001 * (2 + DOCUMENT_WEIGHT)
+        );
     }
 
     #[test]
     fn expired_claims_are_not_returned() {
         let m = MintedClaims::default();
-        m.put(s("s"), claims(100), 10);
-        assert!(m.get(&s("s"), 99).is_some());
-        assert!(m.get(&s("s"), 100).is_none());
-        assert!(m.get(&s("other"), 0).is_none());
-        assert!(m.get(&s("s"), -1).is_none(), "issued in the future");
+        m.put_session("s", claims(100), 10);
+        assert!(m.session("s", 99).is_some());
+        assert!(m.session("s", 100).is_none());
+        assert!(m.session("other", 0).is_none());
+        assert!(m.session("s", -1).is_none(), "issued in the future");
     }
 
     #[test]
     fn tokens_are_found_only_byte_for_byte() {
         let m = MintedClaims::default();
-        m.put(Minted::token("a.b.c"), claims(100), 5);
-        assert!(m.get(&Minted::token("a.b.c"), 1).is_some());
-        assert!(m.get(&Minted::token("a.b.d"), 1).is_none());
-        assert!(m.get(&s("a.b.c"), 1).is_none());
+        m.put_token("a.b.c", claims(100));
+        assert!(m.token("a.b.c", 1).is_some());
+        assert!(m.token("a.b.d", 1).is_none());
+        // Same signature, another header or payload.
+        assert!(m.token("a.x.c", 1).is_none());
+        assert!(m.token("x.b.c", 1).is_none());
+        assert!(m.token("c", 1).is_none());
+        assert!(m.session("a.b.c", 1).is_none());
+        assert!(m.session("c", 1).is_none());
     }
 
     #[test]
     fn stays_bounded() {
         let m = MintedClaims::default();
         for i in 0..(MAX_ENTRIES + 10) {
-            m.put(s(&format!("s{i}")), claims(1_000), 100);
+            m.put_session(&format!("s{i}"), claims(1_000), 100);
         }
         let (len, order) = m
             .inner
@@ -186,22 +238,22 @@ mod tests {
             .unwrap_or((usize::MAX, 0));
         assert!(len <= MAX_ENTRIES, "{len}");
         assert_eq!(len, order);
-        assert!(m.get(&s("s0"), 0).is_none(), "the oldest went first");
-        assert!(m.get(&s(&format!("s{}", MAX_ENTRIES + 9)), 0).is_some());
+        assert!(m.session("s0", 0).is_none(), "the oldest went first");
+        assert!(m.session(&format!("s{}", MAX_ENTRIES + 9), 0).is_some());
     }
 
     #[test]
     fn stays_within_its_byte_budget_and_skips_large_tokens() {
         let m = MintedClaims::default();
-        m.put(s("huge"), claims(1_000), MAX_TOKEN_BYTES);
-        assert!(m.get(&s("huge"), 0).is_none(), "too large to keep");
+        m.put_session("huge", claims(1_000), MAX_TOKEN_BYTES);
+        assert!(m.session("huge", 0).is_none(), "too large to keep");
         let each = MAX_TOKEN_BYTES / 16;
         for i in 0..40 {
-            m.put(s(&format!("s{i}")), claims(1_000), each);
+            m.put_session(&format!("s{i}"), claims(1_000), each);
         }
         let bytes = m.inner.lock().map(|m| m.bytes).unwrap_or(usize::MAX);
         assert!(bytes <= MAX_TOKEN_BYTES, "{bytes}");
-        assert!(m.get(&s("s39"), 0).is_some());
-        assert!(m.get(&s("s0"), 0).is_none());
+        assert!(m.session("s39", 0).is_some());
+        assert!(m.session("s0", 0).is_none());
     }
 }
