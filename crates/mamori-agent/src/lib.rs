@@ -17,7 +17,6 @@ pub use client::{session_cookie, AgentError, KbsClient, NativeClient, Passport};
 pub use source::{EvidenceSource, SampleTee, SimulatedSnp};
 pub use tsm::ConfigfsTsm;
 
-use aws_lc_rs::digest::{digest, SHA384};
 use mamori_jwe::PrivateKey;
 use mamori_token::EcCurve;
 use serde_json::{json, Value};
@@ -59,13 +58,9 @@ pub fn report_data(
     tee_pubkey: &Value,
     additional_evidence: Option<&str>,
 ) -> Result<[u8; 64], AgentError> {
-    let mut obj = json!({"nonce": nonce, "tee-pubkey": tee_pubkey});
-    if let Some(a) = additional_evidence {
-        obj["additional-evidence"] = json!(a);
-    }
-    let canonical =
-        mamori_token::jcs::canonicalize(&obj).map_err(|e| AgentError::Crypto(e.to_string()))?;
+    let digest = mamori_token::runtime_data::digest_sha384(nonce, tee_pubkey, additional_evidence)
+        .map_err(|e| AgentError::Crypto(e.to_string()))?;
     let mut out = [0u8; 64];
-    out[..48].copy_from_slice(digest(&SHA384, canonical.as_bytes()).as_ref());
+    out[..48].copy_from_slice(&digest);
     Ok(out)
 }

@@ -177,19 +177,9 @@ pub fn expected_report_data(
     tee_pubkey: &Value,
     additional_evidence: Option<&str>,
 ) -> Result<Vec<u8>, ServiceError> {
-    let mut obj = serde_json::Map::new();
-    obj.insert("nonce".into(), Value::String(nonce.to_owned()));
-    obj.insert("tee-pubkey".into(), tee_pubkey.clone());
-    if let Some(a) = additional_evidence {
-        obj.insert("additional-evidence".into(), Value::String(a.to_owned()));
-    }
-    let canonical = mamori_token::jcs::canonicalize_to_vec(&Value::Object(obj))
-        .map_err(|e| ServiceError::BadRequest(format!("runtime data: {e}")))?;
-    Ok(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, &canonical)
-            .as_ref()
-            .to_vec(),
-    )
+    mamori_token::runtime_data::digest_sha384(nonce, tee_pubkey, additional_evidence)
+        .map(|d| d.to_vec())
+        .map_err(|e| ServiceError::BadRequest(format!("runtime data: {e}")))
 }
 
 /// Checks a resource path: 1–8 segments of letters, digits, `.`, `_`, `-`.

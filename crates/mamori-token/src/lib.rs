@@ -28,6 +28,7 @@ pub mod claims;
 pub mod jcs;
 pub mod jwk;
 pub mod jwt;
+pub mod runtime_data;
 
 pub use claims::{
     ar4si, EarClaims, Submod, TrustClaim, TrustTier, TrustVector, VerifierId, EAR_PROFILE,
