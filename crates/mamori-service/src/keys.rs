@@ -11,6 +11,17 @@ pub struct KeyRing {
     pub verifier: TokenVerifier,
     pub jwks: serde_json::Value,
     pub active_created_at: i64,
+    /// The stored keys this ring was built from (kid, creation, retirement).
+    fingerprint: Vec<(String, i64, Option<i64>)>,
+}
+
+fn fingerprint(records: &[SigningKeyRecord]) -> Vec<(String, i64, Option<i64>)> {
+    let mut f: Vec<_> = records
+        .iter()
+        .map(|r| (r.kid.clone(), r.created_at, r.retired_at))
+        .collect();
+    f.sort();
+    f
 }
 
 fn kid_for(jwk: &Jwk) -> Result<String, ServiceError> {
@@ -49,12 +60,42 @@ pub async fn load(
     now: i64,
     keep_retired_secs: i64,
 ) -> Result<KeyRing, ServiceError> {
+    let records = current_records(store, kek, now, keep_retired_secs).await?;
+    build(kek, &records)
+}
+
+/// [`load`], or `None` when the stored keys are still the ones `current`
+/// was built from: nothing is unsealed or parsed again.
+pub async fn load_if_changed(
+    store: &Store,
+    kek: &Kek,
+    now: i64,
+    keep_retired_secs: i64,
+    current: &KeyRing,
+) -> Result<Option<KeyRing>, ServiceError> {
+    let records = current_records(store, kek, now, keep_retired_secs).await?;
+    if fingerprint(&records) == current.fingerprint {
+        return Ok(None);
+    }
+    build(kek, &records).map(Some)
+}
+
+async fn current_records(
+    store: &Store,
+    kek: &Kek,
+    now: i64,
+    keep_retired_secs: i64,
+) -> Result<Vec<SigningKeyRecord>, ServiceError> {
     store.drop_retired_keys(now - keep_retired_secs).await?;
     let mut records = store.list_signing_keys().await?;
     if !records.iter().any(|r| r.retired_at.is_none()) {
         rotate(store, kek, now).await?;
         records = store.list_signing_keys().await?;
     }
+    Ok(records)
+}
+
+fn build(kek: &Kek, records: &[SigningKeyRecord]) -> Result<KeyRing, ServiceError> {
     let active = records
         .iter()
         .filter(|r| r.retired_at.is_none())
@@ -67,7 +108,7 @@ pub async fn load(
         .map_err(|e| ServiceError::Internal(format!("signing key {}: {e}", active.kid)))?;
     let mut verifier = TokenVerifier::new();
     let mut public = Vec::new();
-    for r in &records {
+    for r in records {
         let jwk: Jwk = serde_json::from_str(&r.public_jwk)
             .map_err(|e| ServiceError::Internal(format!("stored JWK {}: {e}", r.kid)))?;
         let jwk = jwk
@@ -84,5 +125,36 @@ pub async fn load(
         verifier,
         jwks: mamori_token::jwks(&public),
         active_created_at: active.created_at,
+        fingerprint: fingerprint(records),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn the_ring_is_rebuilt_only_when_the_stored_keys_change() {
+        let store = Store::open_in_memory().await.unwrap();
+        let kek = Kek::from_bytes(&[7; 32]).unwrap();
+        let ring = load(&store, &kek, 1_000, 600).await.unwrap();
+        assert!(load_if_changed(&store, &kek, 1_001, 600, &ring)
+            .await
+            .unwrap()
+            .is_none());
+        let kid = rotate(&store, &kek, 1_002).await.unwrap();
+        let rotated = load_if_changed(&store, &kek, 1_003, 600, &ring)
+            .await
+            .unwrap()
+            .expect("a new active key");
+        assert_eq!(rotated.signer.kid(), kid);
+        assert_eq!(rotated.jwks["keys"].as_array().unwrap().len(), 2);
+        // The retired key leaves once its tokens have expired.
+        let later = load_if_changed(&store, &kek, 1_002 + 601, 600, &rotated)
+            .await
+            .unwrap()
+            .expect("the retired key dropped");
+        assert_eq!(later.jwks["keys"].as_array().unwrap().len(), 1);
+    }
 }

@@ -329,15 +329,14 @@ impl Service {
                 *g = Arc::new(set);
             }
         }
-        let ring = keys::load(
-            &self.store,
-            &self.kek,
-            now,
-            self.cfg.token.lifetime_secs + 60,
-        )
-        .await?;
-        if let Ok(mut g) = self.keys.write() {
-            *g = Arc::new(ring);
+        let current = self.ring();
+        let keep = self.cfg.token.lifetime_secs + 60;
+        if let Some(ring) =
+            keys::load_if_changed(&self.store, &self.kek, now, keep, &current).await?
+        {
+            if let Ok(mut g) = self.keys.write() {
+                *g = Arc::new(ring);
+            }
         }
         Ok(())
     }
