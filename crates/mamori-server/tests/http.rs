@@ -525,15 +525,7 @@ async fn restart_keeps_keys_policies_resources_and_audit() {
     let s = TestServer::start_in(dir.clone(), |_| {}).await;
     s.provision("default/k/1", SECRET).await;
     let policy = "package mamori.resource\nimport rego.v1\ndefault allow := false\nallow if input.resource.segments[2] == \"1\"\n";
-    let r = s
-        .admin_put(
-            "/v1/admin/resource-policy",
-            json!({"prefix": "default", "policy": policy})
-                .to_string()
-                .into_bytes(),
-        )
-        .await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    s.set_resource_policy("default", &policy).await;
     let jwks1: Value = s
         .client
         .get(format!("{}/.well-known/jwks.json", s.url))
@@ -657,15 +649,7 @@ async fn resource_policies_read_the_annotated_evidence_the_same_on_every_path() 
          }}\n\
          reasons contains \"measurement\" if ev.measurement != \"{measurement}\"\n"
     );
-    let r = s
-        .admin_put(
-            "/v1/admin/resource-policy",
-            json!({"prefix": "gated", "policy": policy})
-                .to_string()
-                .into_bytes(),
-        )
-        .await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    s.set_resource_policy("gated", &policy).await;
     let g = Guest::new();
     let (cookie, r) = kbs_attest(&s, &g).await;
     assert_eq!(r.status(), 200);

@@ -863,21 +863,19 @@ impl Service {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::{session_id, token_document, SUBMOD};
     use mamori_policy::Document;
     use mamori_token::{EarClaims, Submod, TrustVector, VerifierId, EAR_PROFILE};
     use serde_json::json;
 
-    fn claims(annotated: serde_json::Value) -> EarClaims {
-        let mut sub = Submod::from_vector(TrustVector::default());
-        sub.policy_id = Some("p".into());
-        sub.annotated_evidence = Some(annotated);
+    /// Claims with no submodule, issued at 0 (shared with the minted map's tests).
+    pub(super) fn bare_claims(exp: i64) -> EarClaims {
         EarClaims {
             profile: EAR_PROFILE.to_owned(),
-            iat: 1,
-            exp: 2,
+            iat: 0,
+            exp,
             nbf: None,
             iss: None,
             jti: "j".into(),
@@ -885,8 +883,19 @@ mod tests {
                 developer: "d".into(),
                 build: "b".into(),
             },
+            nonce: None,
+            submods: Default::default(),
+        }
+    }
+
+    fn claims(annotated: serde_json::Value) -> EarClaims {
+        let mut sub = Submod::from_vector(TrustVector::default());
+        sub.policy_id = Some("p".into());
+        sub.annotated_evidence = Some(annotated);
+        EarClaims {
             nonce: Some("n".into()),
             submods: [(SUBMOD.to_owned(), sub)].into_iter().collect(),
+            ..bare_claims(2)
         }
     }
 

@@ -152,6 +152,18 @@ impl TestServer {
     }
 
     /// Registers the expected measurement and a secret, as an operator would.
+    pub async fn set_resource_policy(&self, prefix: &str, policy: &str) {
+        let r = self
+            .admin_put(
+                "/v1/admin/resource-policy",
+                json!({"prefix": prefix, "policy": policy})
+                    .to_string()
+                    .into_bytes(),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+
     pub async fn provision(&self, resource: &str, secret: &[u8]) {
         let r = self
             .admin_put(

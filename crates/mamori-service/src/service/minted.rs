@@ -157,23 +157,9 @@ impl MintedClaims {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mamori_token::VerifierId;
 
     fn claims(exp: i64) -> Verified {
-        let claims = Arc::new(EarClaims {
-            profile: mamori_token::EAR_PROFILE.to_owned(),
-            iat: 0,
-            exp,
-            nbf: None,
-            iss: None,
-            jti: "j".into(),
-            verifier_id: VerifierId {
-                developer: "d".into(),
-                build: "b".into(),
-            },
-            nonce: None,
-            submods: Default::default(),
-        });
+        let claims = Arc::new(crate::service::tests::bare_claims(exp));
         Verified {
             claims,
             document: None,
