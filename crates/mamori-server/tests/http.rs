@@ -525,7 +525,7 @@ async fn restart_keeps_keys_policies_resources_and_audit() {
     let s = TestServer::start_in(dir.clone(), |_| {}).await;
     s.provision("default/k/1", SECRET).await;
     let policy = "package mamori.resource\nimport rego.v1\ndefault allow := false\nallow if input.resource.segments[2] == \"1\"\n";
-    s.set_resource_policy("default", &policy).await;
+    s.set_resource_policy("default", policy).await;
     let jwks1: Value = s
         .client
         .get(format!("{}/.well-known/jwks.json", s.url))
