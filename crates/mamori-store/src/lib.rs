@@ -18,6 +18,22 @@ mod sessions;
 
 pub use audit::{AuditCheck, AuditEntry, NewAuditEntry, GENESIS_HASH};
 pub use db::WriteStats;
+
+/// Tuning of the SQLite store.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// Once the write-ahead log holds more frames than this, it is started
+    /// over (the writer pauses for one sync of the database file).
+    pub restart_log_frames: i64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            restart_log_frames: db::RESTART_LOG_FRAMES,
+        }
+    }
+}
 pub use error::StoreError;
 pub use records::{PolicyRecord, ReferenceValue, SessionRecord, SigningKeyRecord};
 
@@ -50,7 +66,15 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self::with_db(db::Db::open(path)?))
+        Self::open_with(path, StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with tuning other than the defaults.
+    pub async fn open_with(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        Ok(Self::with_db(db::Db::open(
+            path,
+            options.restart_log_frames,
+        )?))
     }
 
     /// A private in-memory database (tests).

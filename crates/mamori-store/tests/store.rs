@@ -217,3 +217,46 @@ async fn write_stats_count_committed_writes_not_failed_ones() {
     assert_eq!(writes, 20);
     assert!((1..=21).contains(&commits), "{commits}");
 }
+
+/// Under writes that never pause (and readers holding snapshots), the
+/// write-ahead log must still start over: each commit appends at least one
+/// frame, so a log never started over would hold at least as many frames as
+/// there were commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_ahead_log_starts_over_under_steady_load() {
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::{Duration, Instant};
+    let dir = TempDir::new("wal-restart");
+    let options = mamori_store::StoreOptions {
+        restart_log_frames: 64,
+    };
+    let s = Store::open_with(&dir.db(), options).await.unwrap();
+    let until = Instant::now() + Duration::from_millis(3_500);
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            while Instant::now() < until {
+                s.insert_session(&session(&format!("w{w}-{i}"), 1_000))
+                    .await
+                    .unwrap();
+                s.get_session(&format!("w{w}-{}", i / 2)).await.unwrap();
+                i += 1;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let commits = s.write_stats().commits.load(Relaxed);
+    let log_frames: i64 = rusqlite::Connection::open(dir.db())
+        .unwrap()
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+        .unwrap();
+    assert!(commits > 500, "too few commits to tell: {commits}");
+    assert!(
+        (log_frames as u64) < commits / 2,
+        "{log_frames} frames in the log after {commits} commits: never started over"
+    );
+}
