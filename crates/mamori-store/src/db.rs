@@ -394,8 +394,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// here rather than from the checkpoint thread, the writer does not sleep
 /// in SQLite's busy handler waiting for that thread's lock; it pauses for
 /// about one sync of the database file, measured at 30–42 ms here (a
-/// restart at every 16 MiB of log raised the p99 latency of `mamori bench`
-/// by 8–10 ms; see `RESTART_LOG_FRAMES`).
+/// restart at every 16–64 MiB of log raised the p99 latency of `mamori bench`
+/// by 5–13 ms; see `RESTART_LOG_FRAMES`).
 fn restart_log(conn: &Connection) {
     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
         tracing::warn!(error = %e, "restarting the write-ahead log failed; retried later");
