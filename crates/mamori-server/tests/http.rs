@@ -34,17 +34,23 @@ async fn kbs_attest(s: &TestServer, g: &Guest) -> (String, reqwest::Response) {
     (cookie, r)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kbs_protocol_end_to_end_with_cookie_and_bearer() {
-    let s = TestServer::start("kbs").await;
-    s.provision("default/disk-key/vm1", SECRET).await;
-    let g = Guest::new();
-    let (cookie, r) = kbs_attest(&s, &g).await;
+/// RCAR that must succeed: the session cookie and the token.
+async fn kbs_attested(s: &TestServer, g: &Guest) -> (String, String) {
+    let (cookie, r) = kbs_attest(s, g).await;
     assert_eq!(r.status(), 200);
     let token = r.json::<Value>().await.unwrap()["token"]
         .as_str()
         .unwrap()
         .to_owned();
+    (cookie, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kbs_protocol_end_to_end_with_cookie_and_bearer() {
+    let s = TestServer::start("kbs").await;
+    s.provision("default/disk-key/vm1", SECRET).await;
+    let g = Guest::new();
+    let (cookie, token) = kbs_attested(&s, &g).await;
     assert_eq!(token.split('.').count(), 3);
     // Background check: the session cookie.
     let r = s.kbs_resource(&cookie, "default/disk-key/vm1").await;
@@ -651,12 +657,7 @@ async fn resource_policies_read_the_annotated_evidence_the_same_on_every_path() 
     );
     s.set_resource_policy("gated", &policy).await;
     let g = Guest::new();
-    let (cookie, r) = kbs_attest(&s, &g).await;
-    assert_eq!(r.status(), 200);
-    let token = r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cookie, token) = kbs_attested(&s, &g).await;
     let get = |s: &TestServer, token: &str| {
         s.client
             .get(format!("{}/kbs/v0/resource/gated/k/1", s.url))
