@@ -35,9 +35,9 @@ const MAX_IDLE_READERS: usize = 8;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// A log longer than this many frames (256 MiB of 4 KiB pages) is started
 /// over (see `restart_log`). Restarting costs the writer a pause of one
-/// sync of the database file — 30 to 40 ms on this project's machines — so
+/// sync of the database file — 30 to 42 ms on this project's machines — so
 /// it is done rarely: every 7 s or so at 2,300 KBS flows per second.
-pub const RESTART_LOG_FRAMES: i64 = 65_536;
+pub(crate) const RESTART_LOG_FRAMES: i64 = 65_536;
 /// The log file is truncated back to this size when it starts over, so its
 /// disk space is reused rather than freed and allocated again.
 const LOG_SIZE_LIMIT: i64 = 256 << 20;
