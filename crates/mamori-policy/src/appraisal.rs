@@ -127,8 +127,7 @@ impl AppraisalPolicy {
         input: &AppraisalInput,
         reference: &PreparedReference,
     ) -> Result<AppraisalOutcome, PolicyError> {
-        let claims = Document::from_json(&input.claims)?;
-        self.evaluate_value(input_value(input, claims, reference.0.clone())?)
+        self.evaluate_document(input, Document::from_json(&input.claims)?, reference)
     }
 
     /// [`AppraisalPolicy::evaluate_prepared`] with the claims already
