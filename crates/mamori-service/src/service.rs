@@ -24,18 +24,36 @@ use std::time::Instant;
 /// The one submodule of the tokens this service issues.
 const SUBMOD: &str = "cpu0";
 
+/// Members the service adds to the verifier's claims in the annotated evidence.
+const RUNTIME_DATA_CLAIMS: &str = "runtime_data_claims";
+const INIT_DATA_CLAIMS: &str = "init_data_claims";
+
+/// `Document::from_json(annotated)`, made from `claims`, the converted
+/// claims `annotated` was built from by adding the service's members. `None`
+/// (the token is then converted whole at release: slower, same decision)
+/// if a member does not convert or the evidence is not an object.
+fn annotated_document(mut claims: Document, annotated: &Value) -> Option<Document> {
+    let Value::Object(m) = annotated else {
+        return None;
+    };
+    for name in [RUNTIME_DATA_CLAIMS, INIT_DATA_CLAIMS] {
+        if let Some(v) = m.get(name) {
+            claims.set(&[name], Document::from_json(v).ok()?).ok()?;
+        }
+    }
+    Some(claims)
+}
+
 /// What a resource policy reads of `claims` (`Document::from_json` of the
 /// token's claims), built without converting the annotated evidence again:
 /// `annotated` is its converted copy, made for the appraisal policy. `None`
 /// if the claims do not serialize as expected (the caller then converts the
 /// whole token at release, as for a token minted elsewhere).
 fn token_document(claims: &mut EarClaims, submod: &str, annotated: Document) -> Option<Document> {
-    let sub = claims.submods.get_mut(submod)?;
-    let kept = sub.annotated_evidence.take();
-    kept.as_ref()?;
+    let kept = claims.submods.get_mut(submod)?.annotated_evidence.take()?;
     let json = serde_json::to_value(&*claims);
     if let Some(sub) = claims.submods.get_mut(submod) {
-        sub.annotated_evidence = kept;
+        sub.annotated_evidence = Some(kept);
     }
     let mut doc = Document::from_json(&json.ok()?).ok()?;
     doc.set(
@@ -420,7 +438,7 @@ impl Service {
 
     /// The audit entry of a successful attestation.
     fn attestation_record(session_id: &str, claims: &EarClaims, now: i64) -> NewAuditEntry {
-        let sub = claims.submods.get("cpu0");
+        let sub = claims.submods.get(SUBMOD);
         let detail = json!({
             "status": sub.map(|s| s.status.as_str()),
             "policy": sub.and_then(|s| s.policy_id.clone()),
@@ -574,31 +592,18 @@ impl Service {
             init_data: init_data_claims,
             ..
         } = input;
-        let mut annotated_doc = Some(claims_doc);
         if let Value::Object(m) = &mut annotated {
             // Where Trustee-compatible consumers look for the bound key.
             let mut rd = json!({"nonce": session.nonce, "tee-pubkey": req.tee_pubkey});
             if let Some(a) = &req.additional_evidence {
                 rd["additional-evidence"] = json!(a);
             }
-            let mut add = |name: &str, v: &Value| {
-                // Without its converted copy the token's document is built
-                // from the token at release instead: slower, same decision.
-                let converted = Document::from_json(v).ok();
-                annotated_doc = match (annotated_doc.take(), converted) {
-                    (Some(mut d), Some(c)) => d.set(&[name], c).ok().map(|()| d),
-                    _ => None,
-                };
-            };
-            add("runtime_data_claims", &rd);
-            m.insert("runtime_data_claims".into(), rd);
+            m.insert(RUNTIME_DATA_CLAIMS.into(), rd);
             if let Some(c) = init_data_claims {
-                add("init_data_claims", &c);
-                m.insert("init_data_claims".into(), c);
+                m.insert(INIT_DATA_CLAIMS.into(), c);
             }
-        } else {
-            annotated_doc = None;
         }
+        let annotated_doc = annotated_document(claims_doc, &annotated);
         let mut submod = Submod::from_vector(outcome.vector);
         submod.policy_id = Some(policy_id.clone());
         submod.annotated_evidence = Some(annotated);
@@ -865,7 +870,7 @@ impl Service {
 #[cfg(test)]
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::{session_id, token_document, SUBMOD};
+    use super::{annotated_document, session_id, token_document, SUBMOD};
     use mamori_policy::Document;
     use mamori_token::{EarClaims, Submod, TrustVector, VerifierId, EAR_PROFILE};
     use serde_json::json;
@@ -921,6 +926,19 @@ pub(crate) mod tests {
             Some(&annotated),
             "the claims are left as they were"
         );
+    }
+
+    #[test]
+    fn the_annotated_document_equals_the_converted_annotated_evidence() {
+        let claims = json!({"measurement": "ab", "policy": {"debug": false}});
+        let mut annotated = claims.clone();
+        annotated["runtime_data_claims"] = json!({"nonce": "n", "tee-pubkey": {"kty": "EC"}});
+        annotated["init_data_claims"] = json!({"toml": {"a": [1, 2.5]}});
+        let doc = annotated_document(Document::from_json(&claims).unwrap(), &annotated);
+        assert_eq!(doc, Some(Document::from_json(&annotated).unwrap()));
+        let not_object = json!([1]);
+        let from = Document::from_json(&not_object).unwrap();
+        assert!(annotated_document(from, &not_object).is_none());
     }
 
     #[test]
