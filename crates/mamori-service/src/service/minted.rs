@@ -105,17 +105,17 @@ impl MintedClaims {
         if token_len > MAX_TOKEN_BYTES / 16 {
             return;
         }
-        // The token itself, when kept, counts once more.
         let document_bytes = if verified.document.is_some() {
             token_len * DOCUMENT_WEIGHT
         } else {
             0
         };
-        let token_len = token_len * (1 + usize::from(token.is_some())) + document_bytes;
+        // The token itself, when kept, counts once more.
+        let bytes = token_len * (1 + usize::from(token.is_some())) + document_bytes;
         let mut evicted = Vec::new();
         {
             let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            while m.map.len() >= MAX_ENTRIES || m.bytes + token_len > MAX_TOKEN_BYTES {
+            while m.map.len() >= MAX_ENTRIES || m.bytes + bytes > MAX_TOKEN_BYTES {
                 let Some(old) = m.order.pop_front() else {
                     break;
                 };
@@ -127,14 +127,14 @@ impl MintedClaims {
             let entry = Entry {
                 verified,
                 token,
-                bytes: token_len,
+                bytes,
                 document_bytes,
             };
             match m.map.insert(key.clone(), entry) {
                 Some(old) => m.bytes -= old.bytes,
                 None => m.order.push_back(key),
             }
-            m.bytes += token_len;
+            m.bytes += bytes;
         }
         // Dropped outside the lock.
         drop(evicted);
