@@ -52,7 +52,6 @@ impl ApiError {
             | E::NonceMismatch
             | E::EvidenceRejected { .. }
             | E::Binding(_)
-            | E::Replay
             | E::Token(_)
             | E::TeeKey(_)
             | E::AdminAuth(_) => StatusCode::UNAUTHORIZED,

@@ -200,10 +200,36 @@ async fn nonce_and_session_failures() {
         e["detail"].as_str().unwrap().contains("already used"),
         "{e}"
     );
-    // A successful attestation cannot be replayed on its session.
-    let (cookie, r) = kbs_attest(&s, &g).await;
-    assert_eq!(r.status(), 200);
-    let _ = cookie;
+    // Replayed evidence: a request that succeeded, presented again on its
+    // own session (the nonce is spent) and on a fresh one (the evidence
+    // binds the old nonce, not the new session's) is refused both times.
+    let (cookie, n) = s.kbs_auth("snp").await;
+    let accepted = json!({"runtime-data": {"nonce": n, "tee-pubkey": g.jwk()}, "tee-evidence": {"primary_evidence": g.kbs_evidence(&n), "additional_evidence": ""}});
+    assert_eq!(s.kbs_post_attest(&cookie, &accepted).await.status(), 200);
+    let (status, e) = error_of(s.kbs_post_attest(&cookie, &accepted).await).await;
+    assert_eq!(status, 401);
+    assert!(
+        e["detail"].as_str().unwrap().contains("already used"),
+        "{e}"
+    );
+    let (fresh, _) = s.kbs_auth("snp").await;
+    let (status, e) = error_of(s.kbs_post_attest(&fresh, &accepted).await).await;
+    assert_eq!(status, 401);
+    assert!(
+        e["type"].as_str().unwrap().ends_with("NonceMismatch"),
+        "{e}"
+    );
+    // Echoing the fresh session's nonce does not help: the evidence binds
+    // the old one.
+    let (fresh, fresh_nonce) = s.kbs_auth("snp").await;
+    let mut replayed = accepted.clone();
+    replayed["runtime-data"]["nonce"] = json!(fresh_nonce);
+    let (status, e) = error_of(s.kbs_post_attest(&fresh, &replayed).await).await;
+    assert_eq!(status, 401);
+    assert!(
+        e["type"].as_str().unwrap().ends_with("BindingFailed"),
+        "{e}"
+    );
     // Unknown session and missing cookie.
     let r = s
         .client

@@ -17,7 +17,6 @@
 
 use crate::error::ServiceError;
 use crate::evidence::{bad, rejected};
-use aws_lc_rs::digest::{digest, SHA256};
 use base64::Engine;
 use mamori_verifier::{decode_text, Encoding, UnixTime};
 use serde_json::{json, Value};
@@ -285,7 +284,6 @@ impl DcapVerifier {
             claims,
             report_data,
             host_data: Some(init_field),
-            digest: hex::encode(digest(&SHA256, q.signed)),
         })
     }
 }

@@ -31,8 +31,6 @@ pub enum ServiceError {
     },
     #[error("binding: {0}")]
     Binding(String),
-    #[error("replay: this evidence was already presented")]
-    Replay,
     #[error("token: {0}")]
     Token(String),
     #[error("TEE public key: {0}")]
@@ -65,7 +63,6 @@ impl ServiceError {
             ServiceError::NonceMismatch => "NonceMismatch",
             ServiceError::EvidenceRejected { .. } => "EvidenceRejected",
             ServiceError::Binding(_) => "BindingFailed",
-            ServiceError::Replay => "Replay",
             ServiceError::Token(_) => "InvalidToken",
             ServiceError::TeeKey(_) => "TeeKey",
             ServiceError::Denied { .. } => "PolicyDeny",

@@ -22,8 +22,6 @@ pub struct VerifiedEvidence {
     pub report_data: Vec<u8>,
     /// SNP HOST_DATA, for init-data binding.
     pub host_data: Option<Vec<u8>>,
-    /// SHA-256 of the signed evidence, for replay detection.
-    pub digest: String,
 }
 
 /// Validated SEV-SNP endorsement-key chains, keyed by SHA-256 of the leaf
@@ -185,7 +183,6 @@ impl SnpVerifier {
             claims: claims.to_json(),
             report_data: parsed.report_data().to_vec(),
             host_data: Some(parsed.host_data().to_vec()),
-            digest: hex::encode(sha256(parsed.signed_bytes())),
         }
     }
 
@@ -294,7 +291,6 @@ pub fn verify_sample(evidence: &Value) -> Result<VerifiedEvidence, ServiceError>
             "debug": false,
             "hardware_signed": false,
         }),
-        digest: hex::encode(sha256(evidence.to_string().as_bytes())),
         report_data,
         host_data: None,
     })
@@ -347,7 +343,7 @@ mod tests {
             .contains_key(&text_key(&a.vcek_pem())));
         let second = v.verify(&ev, NOW).unwrap();
         assert_eq!(first.claims, second.claims);
-        assert_eq!(first.digest, second.digest);
+        assert_eq!(first.report_data, second.report_data);
         let other = v.verify(&evidence(&a, 2, pem_chain(&a)), NOW).unwrap();
         assert_ne!(first.claims, other.claims);
     }

@@ -473,9 +473,11 @@ impl Service {
             return Err(ServiceError::Session("the nonce expired"));
         }
         // Verification runs before the nonce is spent, and the spending is
-        // one atomic statement with the replay check and the token; a failed
-        // attempt spends the nonce too.
-        let (attested, digest, document) = match self.attest_session(&session, req, now).await {
+        // one atomic statement with storing the token; a failed attempt
+        // spends the nonce too. Replayed evidence needs no check of its own:
+        // it binds the nonce of the session it was made for, which is spent,
+        // and no other session's.
+        let (attested, document) = match self.attest_session(&session, req, now).await {
             Ok(x) => x,
             Err(e) => {
                 self.store.burn_session(&session.id).await?;
@@ -491,7 +493,7 @@ impl Service {
         let record = Self::attestation_record(&req.session_id, &attested.claims, now);
         match self
             .store
-            .complete_session_audited(&session.id, now, &digest, keep, record)
+            .complete_session_audited(&session.id, now, keep, record)
             .await?
             .0
         {
@@ -513,7 +515,6 @@ impl Service {
             )),
             Completion::AlreadyUsed => Err(ServiceError::Session("the nonce was already used")),
             Completion::Expired => Err(ServiceError::Session("the nonce expired")),
-            Completion::Replay => Err(ServiceError::Replay),
         }
     }
 
@@ -524,7 +525,7 @@ impl Service {
         session: &SessionRecord,
         req: &AttestRequest,
         now: i64,
-    ) -> Result<(Attested, String, Option<Document>), ServiceError> {
+    ) -> Result<(Attested, Option<Document>), ServiceError> {
         if req.nonce != session.nonce {
             return Err(ServiceError::NonceMismatch);
         }
@@ -645,7 +646,6 @@ impl Service {
                 token,
                 claims: Arc::new(claims),
             },
-            verified.digest,
             document,
         ))
     }

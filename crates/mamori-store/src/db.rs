@@ -54,6 +54,10 @@ const STATEMENT_CACHE: usize = 64;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_session_evidence.sql")),
+    (
+        3,
+        include_str!("../migrations/0003_drop_evidence_index.sql"),
+    ),
 ];
 
 /// A write as the writer thread runs it: the operation, handed the

@@ -16,15 +16,3 @@ pub enum StoreError {
     #[error("stored JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
-
-impl StoreError {
-    /// A UNIQUE or PRIMARY KEY constraint refused the write.
-    pub(crate) fn is_unique_violation(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Database(rusqlite::Error::SqliteFailure(e, _))
-                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-        )
-    }
-}

@@ -1,7 +1,7 @@
 //! Mamori's storage: everything that must survive a restart and be shared by
-//! the nodes of a cluster — sessions and single-use nonces, evidence already
-//! seen, policies, reference values, sealed resources and signing keys, and
-//! the hash-chained audit log.
+//! the nodes of a cluster — sessions and single-use nonces, policies,
+//! reference values, sealed resources and signing keys, and the hash-chained
+//! audit log.
 //!
 //! The embedded backend is SQLite in WAL mode with `synchronous=NORMAL`: a
 //! committed transaction survives the process being killed (SIGKILL); only an
@@ -48,8 +48,6 @@ pub enum Completion {
     Unknown,
     AlreadyUsed,
     Expired,
-    /// The same evidence was already accepted for another session.
-    Replay,
 }
 
 /// A handle on the database; cheap to clone.
@@ -186,20 +184,15 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// Completes a session in one statement: consumes its nonce, records
-    /// the accepted evidence's digest (unique across sessions, so replayed
-    /// evidence is refused) and stores the token, if any (the KBS cookie
-    /// stands for it afterwards).
+    /// Completes a session in one statement: consumes its nonce and stores
+    /// the token, if any (the KBS cookie stands for it afterwards).
     pub async fn complete_session(
         &self,
         id: &str,
         now: i64,
-        evidence_digest: &str,
         token: Option<(&str, i64)>,
     ) -> Result<Completion, StoreError> {
-        self.complete(id, now, evidence_digest, token, None)
-            .await
-            .map(|(c, _)| c)
+        self.complete(id, now, token, None).await.map(|(c, _)| c)
     }
 
     /// [`Store::complete_session`] and, if the session completes, the audit
@@ -209,76 +202,55 @@ impl Store {
         &self,
         id: &str,
         now: i64,
-        evidence_digest: &str,
         token: Option<(&str, i64)>,
         entry: NewAuditEntry,
     ) -> Result<(Completion, Option<AuditEntry>), StoreError> {
-        self.complete(id, now, evidence_digest, token, Some(entry))
-            .await
+        self.complete(id, now, token, Some(entry)).await
     }
 
     async fn complete(
         &self,
         id: &str,
         now: i64,
-        evidence_digest: &str,
         token: Option<(&str, i64)>,
         entry: Option<NewAuditEntry>,
     ) -> Result<(Completion, Option<AuditEntry>), StoreError> {
-        let (sid, digest) = (id.to_owned(), evidence_digest.to_owned());
+        let sid = id.to_owned();
         let (tok, tok_exp) = (token.map(|t| t.0.to_owned()), token.map(|t| t.1));
         let audited = entry.is_some();
-        // One job: the conditional UPDATE, or — if the evidence digest is
-        // already taken (a replay) — spending the nonce instead. Only one of
-        // the two statements ever changes anything; the audit entry, when
+        // The conditional UPDATE spends the nonce; the audit entry, when
         // given, is a second change, so that job runs in a savepoint.
         let job = move |c: &rusqlite::Connection| {
             let updated = c
                 .prepare_cached(
-                    "UPDATE sessions SET used = 1, evidence = ?2, token = ?3, token_exp = ?4 \
-                     WHERE id = ?1 AND used = 0 AND expires_at >= ?5",
+                    "UPDATE sessions SET used = 1, token = ?2, token_exp = ?3 \
+                     WHERE id = ?1 AND used = 0 AND expires_at >= ?4",
                 )?
-                .execute(params![sid, digest, tok, tok_exp, now]);
-            match updated.map_err(StoreError::from) {
-                Ok(1) => {
-                    let record = match entry {
-                        Some(e) => audit::append(c, std::slice::from_ref(&e))?.pop(),
-                        None => None,
-                    };
-                    Ok((Some(Completion::Done), record))
-                }
-                Ok(_) => Ok((None, None)),
-                Err(e) if e.is_unique_violation() => {
-                    c.prepare_cached("UPDATE sessions SET used = 1 WHERE id = ?1")?
-                        .execute([sid])?;
-                    Ok((Some(Completion::Replay), None))
-                }
-                Err(e) => Err(e),
+                .execute(params![sid, tok, tok_exp, now])?;
+            if updated != 1 {
+                return Ok((false, None));
             }
+            let record = match entry {
+                Some(e) => audit::append(c, std::slice::from_ref(&e))?.pop(),
+                None => None,
+            };
+            Ok((true, record))
         };
         let (outcome, record) = if audited {
             self.db.write(job).await?
         } else {
             self.db.write_statement(job).await?
         };
-        match outcome {
-            Some(Completion::Done) => {
-                self.sessions.mark_used(id, token);
-                Ok((Completion::Done, record))
-            }
-            Some(other) => {
-                self.sessions.mark_used(id, None);
-                Ok((other, None))
-            }
-            None => Ok((
-                match self.get_session_db(id).await? {
-                    None => Completion::Unknown,
-                    Some(s) if s.used => Completion::AlreadyUsed,
-                    Some(_) => Completion::Expired,
-                },
-                None,
-            )),
+        if outcome {
+            self.sessions.mark_used(id, token);
+            return Ok((Completion::Done, record));
         }
+        let why = match self.get_session_db(id).await? {
+            None => Completion::Unknown,
+            Some(s) if s.used => Completion::AlreadyUsed,
+            Some(_) => Completion::Expired,
+        };
+        Ok((why, None))
     }
 
     /// Marks a session's nonce used without completing it (a failed

@@ -50,9 +50,17 @@ fn user_version(c: &Connection) -> i64 {
 }
 
 fn has_table(c: &Connection, name: &str) -> bool {
+    has_object(c, "table", name)
+}
+
+fn has_index(c: &Connection, name: &str) -> bool {
+    has_object(c, "index", name)
+}
+
+fn has_object(c: &Connection, kind: &str, name: &str) -> bool {
     c.query_row(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-        [name],
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = ?1 AND name = ?2",
+        [kind, name],
         |r| r.get::<_, i64>(0),
     )
     .unwrap()
@@ -113,7 +121,7 @@ async fn many_concurrent_writers_are_all_committed_and_survive_reopening() {
                     assert_eq!(read.unwrap().nonce, format!("nonce-{id}"));
                     let tok = format!("tok-{i}");
                     let done = s
-                        .complete_session(&id, NOW, &format!("digest-{i}"), Some((&tok, NOW + 500)))
+                        .complete_session(&id, NOW, Some((&tok, NOW + 500)))
                         .await
                         .unwrap();
                     assert_eq!(done, Completion::Done);
@@ -196,15 +204,15 @@ async fn many_concurrent_writers_are_all_committed_and_survive_reopening() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ok, "ok");
-    assert_eq!(user_version(&c), 2);
-    let with_evidence: i64 = c
+    assert_eq!(user_version(&c), 3);
+    let with_token: i64 = c
         .query_row(
-            "SELECT COUNT(*) FROM sessions WHERE evidence IS NOT NULL",
+            "SELECT COUNT(*) FROM sessions WHERE used = 1 AND token IS NOT NULL",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(with_evidence, (TASKS / 4) as i64);
+    assert_eq!(with_token, (TASKS / 4) as i64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,7 +258,7 @@ async fn a_failing_write_does_not_undo_the_others_in_its_batch() {
         s.insert_session(&session(id, NOW + 100)).await.unwrap();
     }
     assert_eq!(
-        s.complete_session("first", NOW, "evidence-A", Some(("tok-first", NOW + 500)))
+        s.complete_session("first", NOW, Some(("tok-first", NOW + 500)))
             .await
             .unwrap(),
         Completion::Done
@@ -288,13 +296,8 @@ async fn a_failing_write_does_not_undo_the_others_in_its_batch() {
     let (r_dup, r_new, r_replay, r_honest, r_audit1, r_audit_bad, r_audit3, r_res) = tokio::join!(
         s.insert_session(&dup),
         s.insert_session(&new),
-        s.complete_session(
-            "replayer",
-            NOW,
-            "evidence-A",
-            Some(("tok-replayer", NOW + 500))
-        ),
-        s.complete_session("honest", NOW, "evidence-B", Some(("tok-honest", NOW + 500))),
+        s.complete_session("first", NOW, Some(("tok-replayer", NOW + 500))),
+        s.complete_session("honest", NOW, Some(("tok-honest", NOW + 500))),
         s.append_audit(&a1),
         s.append_audit_batch(&a2),
         s.append_audit(&a3),
@@ -312,7 +315,7 @@ async fn a_failing_write_does_not_undo_the_others_in_its_batch() {
         "a duplicate session id is refused: {r_dup:?}"
     );
     r_new.unwrap();
-    assert_eq!(r_replay.unwrap(), Completion::Replay);
+    assert_eq!(r_replay.unwrap(), Completion::AlreadyUsed);
     assert_eq!(r_honest.unwrap(), Completion::Done);
     let e1 = r_audit1.unwrap();
     let bad = r_audit_bad.unwrap_err();
@@ -330,10 +333,8 @@ async fn a_failing_write_does_not_undo_the_others_in_its_batch() {
         "nonce-dup"
     );
     assert!(!s.get_session("new").await.unwrap().unwrap().used);
-    // The replay spent its nonce but stored neither evidence nor token.
-    let replayer = s.get_session("replayer").await.unwrap().unwrap();
-    assert!(replayer.used);
-    assert_eq!(replayer.token, None);
+    // The second completion of a spent session changed nothing.
+    assert!(!s.get_session("replayer").await.unwrap().unwrap().used);
     let honest = s.get_session("honest").await.unwrap().unwrap();
     assert_eq!(honest.token.as_deref(), Some("tok-honest"));
     assert_eq!(
@@ -367,19 +368,19 @@ async fn a_failing_write_does_not_undo_the_others_in_its_batch() {
     drop(s);
 
     let c = Connection::open(&path).unwrap();
-    let evidence: Vec<(String, Option<String>)> = c
-        .prepare("SELECT id, evidence FROM sessions ORDER BY id")
+    let tokens: Vec<(String, Option<String>)> = c
+        .prepare("SELECT id, token FROM sessions ORDER BY id")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(
-        evidence,
+        tokens,
         [
             ("dup".to_owned(), None),
-            ("first".to_owned(), Some("evidence-A".to_owned())),
-            ("honest".to_owned(), Some("evidence-B".to_owned())),
+            ("first".to_owned(), Some("tok-first".to_owned())),
+            ("honest".to_owned(), Some("tok-honest".to_owned())),
             ("new".to_owned(), None),
             ("replayer".to_owned(), None),
         ]
@@ -536,15 +537,17 @@ async fn a_legacy_sqlx_database_is_adopted_with_its_rows() {
         [serde_json::json!("ab")]
     );
     assert_eq!(s.list_signing_keys().await.unwrap()[0].kid, "k1");
-    // The legacy evidence index still refuses replays.
+    // The legacy evidence index is gone: sessions complete without it.
+    assert!(!has_index(
+        &Connection::open(&path).unwrap(),
+        "sessions_evidence"
+    ));
     assert_eq!(
-        s.complete_session("legacy-open", NOW, "legacy-evidence", None)
-            .await
-            .unwrap(),
-        Completion::Replay
+        s.complete_session("legacy-open", NOW, None).await.unwrap(),
+        Completion::Done
     );
     assert_eq!(
-        s.complete_session("legacy-open2", NOW, "fresh", Some(("t", 3000)))
+        s.complete_session("legacy-open2", NOW, Some(("t", 3000)))
             .await
             .unwrap(),
         Completion::Done
@@ -555,7 +558,7 @@ async fn a_legacy_sqlx_database_is_adopted_with_its_rows() {
 
     {
         let c = Connection::open(&path).unwrap();
-        assert_eq!(user_version(&c), 2);
+        assert_eq!(user_version(&c), 3);
         let legacy_rows: i64 = c
             .query_row("SELECT COUNT(*) FROM _sqlx_migrations", [], |r| r.get(0))
             .unwrap();
@@ -588,19 +591,20 @@ async fn a_legacy_database_at_version_1_gets_the_second_step() {
     let s = Store::open(&path).await.unwrap();
     assert_eq!(s.get_session("old").await.unwrap().unwrap().nonce, "n1");
     assert_eq!(
-        s.complete_session("old", NOW, "e1", None).await.unwrap(),
+        s.complete_session("old", NOW, None).await.unwrap(),
         Completion::Done
     );
     drop(s);
     let c = Connection::open(&path).unwrap();
-    assert_eq!(user_version(&c), 2);
+    assert_eq!(user_version(&c), 3);
     assert!(!has_table(&c, "evidence_seen"));
-    let evidence: String = c
-        .query_row("SELECT evidence FROM sessions WHERE id = 'old'", [], |r| {
+    assert!(!has_index(&c, "sessions_evidence"));
+    let used: bool = c
+        .query_row("SELECT used FROM sessions WHERE id = 'old'", [], |r| {
             r.get(0)
         })
         .unwrap();
-    assert_eq!(evidence, "e1");
+    assert!(used);
 }
 
 #[tokio::test]
@@ -635,7 +639,7 @@ async fn a_legacy_database_from_a_newer_schema_is_refused() {
         c.execute_batch(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES
                  (1, 'init', TRUE, X'00', 1), (2, 'session evidence', TRUE, X'00', 1),
-                 (3, 'from the future', TRUE, X'00', 1);",
+                 (99, 'from the future', TRUE, X'00', 1);",
         )
         .unwrap();
     }
@@ -665,7 +669,7 @@ async fn an_in_memory_store_serves_many_tasks() {
             if i % 2 == 0 {
                 let tok = format!("tok-{i}");
                 assert_eq!(
-                    s.complete_session(&id, NOW, &format!("d-{i}"), Some((&tok, NOW + 500)))
+                    s.complete_session(&id, NOW, Some((&tok, NOW + 500)))
                         .await
                         .unwrap(),
                     Completion::Done
@@ -687,10 +691,10 @@ async fn an_in_memory_store_serves_many_tasks() {
         s.count_open_sessions(NOW).await.unwrap(),
         (TASKS / 2) as i64
     );
-    // A replay across sessions is still caught.
+    // A spent session stays spent.
     assert_eq!(
-        s.complete_session("m-1", NOW, "d-0", None).await.unwrap(),
-        Completion::Replay
+        s.complete_session("m-0", NOW, None).await.unwrap(),
+        Completion::AlreadyUsed
     );
 }
 

@@ -14,9 +14,7 @@ async fn concurrent_completion_has_one_winner() {
     for i in 0..16 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.complete_session("race", 10, &format!("digest-{i}"), None)
-                .await
-                .unwrap()
+            s.complete_session("race", 10, None).await.unwrap()
         }));
     }
     let mut done = 0;
@@ -30,13 +28,13 @@ async fn concurrent_completion_has_one_winner() {
 }
 
 #[tokio::test]
-async fn completing_a_session_is_single_use_and_refuses_replayed_evidence() {
+async fn completing_a_session_is_single_use() {
     let s = Store::open_in_memory().await.unwrap();
-    for id in ["a", "b", "c"] {
+    for id in ["a", "c"] {
         s.insert_session(&session(id, 200)).await.unwrap();
     }
     assert_eq!(
-        s.complete_session("a", 100, "d1", Some(("tok", 300)))
+        s.complete_session("a", 100, Some(("tok", 300)))
             .await
             .unwrap(),
         Completion::Done
@@ -46,24 +44,20 @@ async fn completing_a_session_is_single_use_and_refuses_replayed_evidence() {
         Some("tok")
     );
     assert_eq!(
-        s.complete_session("a", 100, "d2", None).await.unwrap(),
+        s.complete_session("a", 100, None).await.unwrap(),
         Completion::AlreadyUsed
     );
     assert_eq!(
-        s.complete_session("b", 100, "d1", None).await.unwrap(),
-        Completion::Replay
+        s.get_session("a").await.unwrap().unwrap().token.as_deref(),
+        Some("tok"),
+        "a refused completion leaves the token alone"
     );
     assert_eq!(
-        s.complete_session("b", 100, "d3", None).await.unwrap(),
-        Completion::AlreadyUsed,
-        "a replay spends the nonce"
-    );
-    assert_eq!(
-        s.complete_session("c", 201, "d4", None).await.unwrap(),
+        s.complete_session("c", 201, None).await.unwrap(),
         Completion::Expired
     );
     assert_eq!(
-        s.complete_session("zz", 1, "d5", None).await.unwrap(),
+        s.complete_session("zz", 1, None).await.unwrap(),
         Completion::Unknown
     );
 }
@@ -108,7 +102,7 @@ async fn two_nodes_share_sessions_through_the_database() {
     let on_b = b.session_for_attest("s1").await.unwrap().unwrap();
     assert_eq!(on_b.nonce, "nonce-s1");
     assert_eq!(
-        b.complete_session("s1", 10, "d1", Some(("tok", 500)))
+        b.complete_session("s1", 10, Some(("tok", 500)))
             .await
             .unwrap(),
         Completion::Done
@@ -117,7 +111,7 @@ async fn two_nodes_share_sessions_through_the_database() {
     // there fails, and the resource path reads the token from the database.
     assert!(!a.session_for_attest("s1").await.unwrap().unwrap().used);
     assert_eq!(
-        a.complete_session("s1", 10, "d2", None).await.unwrap(),
+        a.complete_session("s1", 10, None).await.unwrap(),
         Completion::AlreadyUsed
     );
     let on_a = a.get_session("s1").await.unwrap().unwrap();
@@ -157,22 +151,22 @@ async fn a_completion_and_its_audit_record_commit_together() {
         outcome: "ok".into(),
         detail: "{}".into(),
     };
-    for id in ["ok", "replay", "failing"] {
+    for id in ["ok", "failing"] {
         s.insert_session(&session(id, 1_000)).await.unwrap();
     }
     // Completed: the record is returned and in the chain.
     let (c, entry) = s
-        .complete_session_audited("ok", 10, "d1", Some(("tok", 500)), record("tee:ok"))
+        .complete_session_audited("ok", 10, Some(("tok", 500)), record("tee:ok"))
         .await
         .unwrap();
     assert_eq!(c, Completion::Done);
     assert_eq!(entry.unwrap().seq, 1);
-    // Not completed (replayed evidence): no record.
+    // Not completed (the nonce is spent): no record.
     let (c, entry) = s
-        .complete_session_audited("replay", 10, "d1", None, record("tee:replay"))
+        .complete_session_audited("ok", 10, None, record("tee:again"))
         .await
         .unwrap();
-    assert_eq!((c, entry), (Completion::Replay, None));
+    assert_eq!((c, entry), (Completion::AlreadyUsed, None));
     // The record cannot be written: the completion is undone with it.
     inject(
         &path,
@@ -180,7 +174,7 @@ async fn a_completion_and_its_audit_record_commit_together() {
          BEGIN SELECT RAISE(ABORT, 'injected'); END;",
     );
     assert!(s
-        .complete_session_audited("failing", 10, "d2", None, record("tee:failing"))
+        .complete_session_audited("failing", 10, None, record("tee:failing"))
         .await
         .is_err());
     let failing = s.get_session("failing").await.unwrap().unwrap();
