@@ -341,6 +341,7 @@ impl Service {
     /// Re-reads policies, reference values and keys (after an admin change,
     /// and periodically so that other nodes' changes arrive).
     pub async fn reload(&self, now: i64) -> Result<(), ServiceError> {
+        self.store.forget_cached_resources();
         let current = self.policy_set();
         if let Some(set) = PolicySet::load_if_changed(&self.store, &current.fingerprint).await? {
             if let Ok(mut g) = self.policies.write() {

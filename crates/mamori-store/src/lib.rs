@@ -14,6 +14,7 @@ mod audit;
 mod db;
 mod error;
 mod records;
+mod resources;
 mod sessions;
 
 pub use audit::{AuditCheck, AuditEntry, NewAuditEntry, GENESIS_HASH};
@@ -59,6 +60,7 @@ pub enum Completion {
 pub struct Store {
     db: Arc<db::Db>,
     sessions: Arc<sessions::SessionCache>,
+    resources: Arc<resources::ResourceCache>,
 }
 
 impl Store {
@@ -84,6 +86,7 @@ impl Store {
         Store {
             db: Arc::new(db),
             sessions: Default::default(),
+            resources: Default::default(),
         }
     }
 
@@ -358,41 +361,67 @@ impl Store {
         sealed: &[u8],
         now: i64,
     ) -> Result<(), StoreError> {
-        let (path, sealed) = (path.to_owned(), sealed.to_vec());
-        self.db
+        let (p, sealed) = (path.to_owned(), sealed.to_vec());
+        let written = self
+            .db
             .write_statement(move |c| {
                 c.prepare_cached(
                     "INSERT INTO resources (path, sealed, updated_at) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (path) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
                 )?
-                .execute(params![path, sealed, now])?;
+                .execute(params![p, sealed, now])?;
                 Ok(())
             })
-            .await
+            .await;
+        // Also after a failure: whether a failed commit changed the row is
+        // the database's to say.
+        self.resources.invalidate(path);
+        written
     }
 
+    /// A sealed resource. Served from this node's copy when it has one (see
+    /// `resources.rs`): a change made through another store on the same
+    /// database shows here once [`Store::forget_cached_resources`] ran.
     pub async fn get_resource(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let path = path.to_owned();
-        self.db
+        let ticket = match self.resources.get(path) {
+            Ok(sealed) => return Ok(Some(sealed.to_vec())),
+            Err(ticket) => ticket,
+        };
+        let p = path.to_owned();
+        let sealed: Option<Vec<u8>> = self
+            .db
             .read(move |c| {
                 Ok(
                     c.prepare_cached("SELECT sealed FROM resources WHERE path = ?1")?
-                        .query_row([path], |r| r.get(0))
+                        .query_row([p], |r| r.get(0))
                         .optional()?,
                 )
             })
-            .await
+            .await?;
+        if let Some(s) = &sealed {
+            self.resources.fill(ticket, path, s);
+        }
+        Ok(sealed)
+    }
+
+    /// Drops this node's copy of the resources, so that changes other nodes
+    /// made are read from the database.
+    pub fn forget_cached_resources(&self) {
+        self.resources.clear();
     }
 
     pub async fn delete_resource(&self, path: &str) -> Result<bool, StoreError> {
-        let path = path.to_owned();
-        self.db
+        let p = path.to_owned();
+        let deleted = self
+            .db
             .write_statement(move |c| {
                 Ok(c.prepare_cached("DELETE FROM resources WHERE path = ?1")?
-                    .execute([path])?
+                    .execute([p])?
                     == 1)
             })
-            .await
+            .await;
+        self.resources.invalidate(path);
+        deleted
     }
 
     pub async fn list_resources(&self) -> Result<Vec<String>, StoreError> {

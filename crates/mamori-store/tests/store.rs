@@ -262,3 +262,27 @@ async fn the_write_ahead_log_starts_over_under_steady_load() {
         after.saturating_sub(before)
     );
 }
+
+#[tokio::test]
+async fn resources_are_served_from_the_nodes_copy_until_it_is_forgotten() {
+    let dir = TempDir::new("resource-copy");
+    let a = Store::open(&dir.db()).await.unwrap();
+    let b = Store::open(&dir.db()).await.unwrap();
+    a.put_resource("r/k/1", b"v1", 1).await.unwrap();
+    assert_eq!(a.get_resource("r/k/1").await.unwrap().unwrap(), b"v1");
+    // Writes through the same store reach its copy at once.
+    a.put_resource("r/k/1", b"v2", 2).await.unwrap();
+    assert_eq!(a.get_resource("r/k/1").await.unwrap().unwrap(), b"v2");
+    // Another node's delete reaches this node's copy when it is forgotten
+    // (the service's periodic reload).
+    assert!(b.delete_resource("r/k/1").await.unwrap());
+    assert_eq!(a.get_resource("r/k/1").await.unwrap().unwrap(), b"v2");
+    a.forget_cached_resources();
+    assert!(a.get_resource("r/k/1").await.unwrap().is_none());
+    // A deleted resource is not served from the copy of the node that
+    // deleted it.
+    a.put_resource("r/k/2", b"x", 3).await.unwrap();
+    assert!(a.get_resource("r/k/2").await.unwrap().is_some());
+    assert!(a.delete_resource("r/k/2").await.unwrap());
+    assert!(a.get_resource("r/k/2").await.unwrap().is_none());
+}
