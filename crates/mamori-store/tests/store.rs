@@ -11,7 +11,7 @@ async fn concurrent_completion_has_one_winner() {
     let s = Store::open(&dir.db()).await.unwrap();
     s.insert_session(&session("race", 1_000)).await.unwrap();
     let mut tasks = Vec::new();
-    for i in 0..16 {
+    for _ in 0..16 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
             s.complete_session("race", 10, None).await.unwrap()
