@@ -286,3 +286,35 @@ async fn resources_are_served_from_the_nodes_copy_until_it_is_forgotten() {
     assert!(a.delete_resource("r/k/2").await.unwrap());
     assert!(a.get_resource("r/k/2").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn purge_removes_expired_sessions_and_their_tokens_only() {
+    let dir = TempDir::new("purge");
+    let path = dir.db();
+    let s = Store::open(&path).await.unwrap();
+    for id in ["open-old", "attested-old", "attested-live", "open-new"] {
+        let expires = if id.ends_with("new") { 500 } else { 100 };
+        s.insert_session(&session(id, expires)).await.unwrap();
+    }
+    for (id, exp) in [("attested-old", 150), ("attested-live", 900)] {
+        assert_eq!(
+            s.complete_session(id, 50, Some(("tok", exp))).await.unwrap(),
+            Completion::Done
+        );
+    }
+    // At 200: the unused session that expired and the attested one whose
+    // token expired go; a live token keeps its session.
+    assert_eq!(s.purge(200).await.unwrap(), 2);
+    drop(s);
+    let s = Store::open(&path).await.unwrap();
+    assert!(s.get_session("open-old").await.unwrap().is_none());
+    assert!(s.get_session("attested-old").await.unwrap().is_none());
+    let live = s.get_session("attested-live").await.unwrap().unwrap();
+    assert_eq!(live.token.as_deref(), Some("tok"));
+    assert!(s.get_session("open-new").await.unwrap().is_some());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let rows: i64 = c
+        .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 2);
+}
