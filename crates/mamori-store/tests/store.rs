@@ -298,7 +298,9 @@ async fn purge_removes_expired_sessions_and_their_tokens_only() {
     }
     for (id, exp) in [("attested-old", 150), ("attested-live", 900)] {
         assert_eq!(
-            s.complete_session(id, 50, Some(("tok", exp))).await.unwrap(),
+            s.complete_session(id, 50, Some(("tok", exp)))
+                .await
+                .unwrap(),
             Completion::Done
         );
     }
