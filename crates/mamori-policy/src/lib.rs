@@ -22,6 +22,7 @@ pub mod defaults;
 mod engine;
 mod error;
 mod resource;
+mod serialize;
 mod trust;
 mod value;
 

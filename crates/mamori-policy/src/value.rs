@@ -22,6 +22,12 @@ impl Document {
         Ok(Document(to_regorus(v)?))
     }
 
+    /// What `from_json(&serde_json::to_value(x)?)` gives, without building
+    /// the serde_json value first.
+    pub fn from_serialize<T: serde::Serialize + ?Sized>(x: &T) -> Result<Document, PolicyError> {
+        Ok(Document(crate::serialize::to_regorus(x)?))
+    }
+
     /// Sets the member at `path` (a key in an object, in an object, …) to
     /// `value`, replacing what was there; the last object on the path must
     /// exist. Refused when a step is missing or is not an object.

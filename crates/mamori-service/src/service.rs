@@ -51,11 +51,11 @@ fn annotated_document(mut claims: Document, annotated: &Value) -> Option<Documen
 /// whole token at release, as for a token minted elsewhere).
 fn token_document(claims: &mut EarClaims, submod: &str, annotated: Document) -> Option<Document> {
     let kept = claims.submods.get_mut(submod)?.annotated_evidence.take()?;
-    let json = serde_json::to_value(&*claims);
+    let doc = Document::from_serialize(&*claims);
     if let Some(sub) = claims.submods.get_mut(submod) {
         sub.annotated_evidence = Some(kept);
     }
-    let mut doc = Document::from_json(&json.ok()?).ok()?;
+    let mut doc = doc.ok()?;
     doc.set(
         &["submods", submod, mamori_token::claims::ANNOTATED_EVIDENCE],
         annotated,
