@@ -278,49 +278,26 @@ impl SeqBuilder {
     }
 }
 
-impl ser::SerializeSeq for SeqBuilder {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value> {
-        Ok(self.finish())
-    }
+/// The four sequence shapes of serde build the same array.
+macro_rules! seq_shape {
+    ($trait:ident, $method:ident) => {
+        impl ser::$trait for SeqBuilder {
+            type Ok = Value;
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+                self.push(value)
+            }
+            fn end(self) -> Result<Value> {
+                Ok(self.finish())
+            }
+        }
+    };
 }
 
-impl ser::SerializeTuple for SeqBuilder {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value> {
-        Ok(self.finish())
-    }
-}
-
-impl ser::SerializeTupleStruct for SeqBuilder {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value> {
-        Ok(self.finish())
-    }
-}
-
-impl ser::SerializeTupleVariant for SeqBuilder {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value> {
-        Ok(self.finish())
-    }
-}
+seq_shape!(SerializeSeq, serialize_element);
+seq_shape!(SerializeTuple, serialize_element);
+seq_shape!(SerializeTupleStruct, serialize_field);
+seq_shape!(SerializeTupleVariant, serialize_field);
 
 struct MapBuilder {
     inner: ValueSerializer,
@@ -412,6 +389,15 @@ impl ser::SerializeStruct for StructBuilder {
     }
 }
 
+/// Integer object keys become their decimal text, as in serde_json.
+macro_rules! integer_keys {
+    ($($method:ident: $ty:ty),*) => {
+        $(fn $method(self, v: $ty) -> Result<Value> {
+            Ok(Value::from(v.to_string()))
+        })*
+    };
+}
+
 /// Object keys: strings, and the scalars serde_json writes as strings.
 struct KeySerializer;
 
@@ -439,36 +425,18 @@ impl ser::Serializer for KeySerializer {
     fn serialize_bool(self, v: bool) -> Result<Value> {
         Ok(Value::from(if v { "true" } else { "false" }))
     }
-    fn serialize_i8(self, v: i8) -> Result<Value> {
-        Ok(Value::from(v.to_string()))
-    }
-    fn serialize_i16(self, v: i16) -> Result<Value> {
-        Ok(Value::from(v.to_string()))
-    }
-    fn serialize_i32(self, v: i32) -> Result<Value> {
-        Ok(Value::from(v.to_string()))
-    }
-    fn serialize_i64(self, v: i64) -> Result<Value> {
-        Ok(Value::from(v.to_string()))
-    }
-    fn serialize_i128(self, v: i128) -> Result<Value> {
-        Ok(Value::from(v.to_string()))
-    }
-    fn serialize_u8(self, v: u8) -> Result<Value> {
-        Ok(Value::from(v.to_string()))
-    }
-    fn serialize_u16(self, v: u16) -> Result<Value> {
-        Ok(Value::from(v.to_string()))
-    }
-    fn serialize_u32(self, v: u32) -> Result<Value> {
-        Ok(Value::from(v.to_string()))
-    }
-    fn serialize_u64(self, v: u64) -> Result<Value> {
-        Ok(Value::from(v.to_string()))
-    }
-    fn serialize_u128(self, v: u128) -> Result<Value> {
-        Ok(Value::from(v.to_string()))
-    }
+    integer_keys!(
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_i128: i128,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_u128: u128
+    );
     fn serialize_f32(self, _v: f32) -> Result<Value> {
         Err(key_error())
     }
