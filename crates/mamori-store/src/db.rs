@@ -58,6 +58,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/0003_drop_evidence_index.sql"),
     ),
+    (
+        4,
+        include_str!("../migrations/0004_open_sessions_index.sql"),
+    ),
 ];
 
 /// A write as the writer thread runs it: the operation, handed the
@@ -479,6 +483,12 @@ fn check_known(version: i64) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+/// A fresh schema on `conn`, for tests of the statements' plans.
+#[cfg(test)]
+pub(crate) fn migrate_for_test(conn: &Connection) {
+    migrate(conn, 0).unwrap_or_else(|e| panic!("migrating a new database: {e}"));
 }
 
 /// Brings the schema up to date from `version`, one transaction per step.

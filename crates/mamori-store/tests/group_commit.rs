@@ -204,7 +204,7 @@ async fn many_concurrent_writers_are_all_committed_and_survive_reopening() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ok, "ok");
-    assert_eq!(user_version(&c), 3);
+    assert_eq!(user_version(&c), 4);
     let with_token: i64 = c
         .query_row(
             "SELECT COUNT(*) FROM sessions WHERE used = 1 AND token IS NOT NULL",
@@ -558,7 +558,7 @@ async fn a_legacy_sqlx_database_is_adopted_with_its_rows() {
 
     {
         let c = Connection::open(&path).unwrap();
-        assert_eq!(user_version(&c), 3);
+        assert_eq!(user_version(&c), 4);
         let legacy_rows: i64 = c
             .query_row("SELECT COUNT(*) FROM _sqlx_migrations", [], |r| r.get(0))
             .unwrap();
@@ -596,7 +596,7 @@ async fn a_legacy_database_at_version_1_gets_the_second_step() {
     );
     drop(s);
     let c = Connection::open(&path).unwrap();
-    assert_eq!(user_version(&c), 3);
+    assert_eq!(user_version(&c), 4);
     assert!(!has_table(&c, "evidence_seen"));
     assert!(!has_index(&c, "sessions_evidence"));
     let used: bool = c
