@@ -104,7 +104,7 @@ impl SnpVerifier {
             )
         } else if let Some(Value::String(r)) = evidence.get("report") {
             let (raw, _) = decode_text(r.as_bytes());
-            let ev = tee_snp::extract(&raw).map_err(|e| bad(format!("report: {e}")))?;
+            let ev = tee_snp::extract_decoded(raw).map_err(|e| bad(format!("report: {e}")))?;
             let mut texts = Vec::new();
             if let Some(Value::Array(list)) = evidence.get("certificates") {
                 for (i, c) in list.iter().enumerate() {

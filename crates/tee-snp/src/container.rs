@@ -281,16 +281,29 @@ pub fn looks_like_snp(bytes: &[u8]) -> bool {
     extract(bytes).is_ok()
 }
 
+fn is_json(input: &[u8]) -> bool {
+    input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
 /// Unwraps evidence down to the 1184-byte report.
 pub fn extract(input: &[u8]) -> Result<SnpEvidence, ContainerError> {
-    let trimmed = input
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .map(|i| &input[i..]);
-    if trimmed.and_then(|t| t.first()) == Some(&b'{') {
+    if is_json(input) {
         return extract_json(input);
     }
     let (bytes, encoding) = decode_text(input);
+    unwrap_binary(bytes, encoding)
+}
+
+/// [`extract`] for bytes already decoded from text (or received as bytes):
+/// they are not taken for hex or base64 again.
+pub fn extract_decoded(bytes: Vec<u8>) -> Result<SnpEvidence, ContainerError> {
+    if is_json(&bytes) {
+        return extract_json(&bytes);
+    }
+    unwrap_binary(bytes, Encoding::Raw)
+}
+
+fn unwrap_binary(bytes: Vec<u8>, encoding: Encoding) -> Result<SnpEvidence, ContainerError> {
     // A container's magic wins over the length: a truncated HCL report must
     // be refused as one, not read as a bare report.
     if bytes.len() == REPORT_LEN && !bytes.starts_with(HCL_MAGIC) {

@@ -15,7 +15,7 @@ pub mod types;
 pub mod verify;
 
 pub use claims::SnpClaims;
-pub use container::{extract, Container, ContainerError, SnpEvidence};
+pub use container::{extract, extract_decoded, Container, ContainerError, SnpEvidence};
 pub use endorsement::{EndorsementError, EndorsementInfo};
 pub use report::{ParseError, Report, REPORT_LEN, SIGNED_LEN};
 pub use trust::TrustStore;

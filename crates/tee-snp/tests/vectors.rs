@@ -513,6 +513,14 @@ fn hex_text_and_raw_bytes_of_the_same_report_agree() {
     };
     let text = String::from_utf8(raw).expect("hex text");
     assert_eq!(ev.report, hex::decode(text.trim()).expect("hex"));
+    // Bytes already decoded are not decoded again: the decoded report
+    // unwraps as itself, while its hex text is no report.
+    let decoded = tee_snp::extract_decoded(ev.report.clone()).expect("decoded report");
+    assert_eq!(
+        (decoded.report.as_slice(), decoded.encoding),
+        (ev.report.as_slice(), mamori_verifier::Encoding::Raw)
+    );
+    assert!(tee_snp::extract_decoded(text.trim().as_bytes().to_vec()).is_err());
     // The dstack wrapper carries its report at offset 4.
     let (Some(d), Some(wrapped)) = (
         evidence(V3_DSTACK.evidence),
