@@ -714,3 +714,39 @@ async fn resource_policies_read_the_annotated_evidence_the_same_on_every_path() 
     assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_resource_that_is_replaced_or_deleted_is_served_as_it_is_now() {
+    let s = TestServer::start("resource-change").await;
+    s.provision("default/k/1", SECRET).await;
+    let g = Guest::new();
+    let (cookie, _) = kbs_attested(&s, &g).await;
+    let fetch = || async {
+        let r = s.kbs_resource(&cookie, "default/k/1").await;
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    };
+    let (status, jwe) = fetch().await;
+    assert_eq!(status, 200);
+    assert_eq!(g.decrypt(&jwe), SECRET);
+    // Replaced: the next release carries the new value at once.
+    let r = s
+        .admin_put("/v1/admin/resource/default/k/1", b"rotated".to_vec())
+        .await;
+    assert_eq!(r.status(), 200);
+    let (status, jwe) = fetch().await;
+    assert_eq!(status, 200);
+    assert_eq!(g.decrypt(&jwe), b"rotated");
+    // Deleted: no longer released.
+    let r = s
+        .client
+        .delete(format!("{}/v1/admin/resource/default/k/1", s.url))
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let (status, _) = fetch().await;
+    assert_eq!(status, 404);
+    s.stop().await;
+}
