@@ -221,7 +221,9 @@ pub fn check_path(path: &str) -> Result<(), ServiceError> {
     }
 }
 
-fn tee_key(v: &Value) -> Result<Jwk, ServiceError> {
+/// The TEE's public key, checked as a release will use it (a token is not
+/// issued for a key no secret could be encrypted to), and parsed once.
+fn tee_key(v: &Value) -> Result<(Jwk, mamori_jwe::Recipient), ServiceError> {
     let jwk: Jwk = serde_json::from_value(v.clone())
         .map_err(|e| ServiceError::TeeKey(format!("not a JWK: {e}")))?;
     if jwk.alg.as_deref() == Some("RSA1_5") {
@@ -229,9 +231,9 @@ fn tee_key(v: &Value) -> Result<Jwk, ServiceError> {
             "RSA1_5 key transport is refused (use RSA-OAEP-256 or ECDH-ES+A256KW)".into(),
         ));
     }
-    jwk.key_material()
-        .map_err(|e| ServiceError::TeeKey(e.to_string()))?;
-    Ok(jwk)
+    let recipient =
+        mamori_jwe::Recipient::from_jwk(&jwk).map_err(|e| ServiceError::TeeKey(e.to_string()))?;
+    Ok((jwk, recipient))
 }
 
 impl Service {
@@ -478,7 +480,7 @@ impl Service {
         // spends the nonce too. Replayed evidence needs no check of its own:
         // it binds the nonce of the session it was made for, which is spent,
         // and no other session's.
-        let (attested, document) = match self.attest_session(&session, req, now).await {
+        let (attested, document, recipient) = match self.attest_session(&session, req, now).await {
             Ok(x) => x,
             Err(e) => {
                 self.store.burn_session(&session.id).await?;
@@ -502,6 +504,7 @@ impl Service {
                 let verified = minted::Verified {
                     claims: attested.claims.clone(),
                     document,
+                    recipient: Some(Arc::new(recipient)),
                 };
                 if keep.is_some() {
                     self.minted
@@ -526,11 +529,11 @@ impl Service {
         session: &SessionRecord,
         req: &AttestRequest,
         now: i64,
-    ) -> Result<(Attested, Option<Document>), ServiceError> {
+    ) -> Result<(Attested, Option<Document>, mamori_jwe::Recipient), ServiceError> {
         if req.nonce != session.nonce {
             return Err(ServiceError::NonceMismatch);
         }
-        let jwk = tee_key(&req.tee_pubkey)?;
+        let (jwk, recipient) = tee_key(&req.tee_pubkey)?;
         self.supports_tee(&session.tee)?;
         let mut verified: VerifiedEvidence = match session.tee.as_str() {
             "snp" => self.snp.verify(&req.evidence, UnixTime(now))?,
@@ -648,6 +651,7 @@ impl Service {
                 claims: Arc::new(claims),
             },
             document,
+            recipient,
         ))
     }
 
@@ -746,6 +750,7 @@ impl Service {
             .map(|c| minted::Verified {
                 claims: Arc::new(c),
                 document: None,
+                recipient: None,
             })
             .map_err(|e| ServiceError::Token(e.to_string()))
     }
@@ -798,7 +803,11 @@ impl Service {
         now: i64,
     ) -> Result<(String, String), ServiceError> {
         check_path(path)?;
-        let minted::Verified { claims, document } = self.credential_claims(cred, now).await?;
+        let minted::Verified {
+            claims,
+            document,
+            recipient,
+        } = self.credential_claims(cred, now).await?;
         let set = self.policy_set();
         let (policy_id, policy) = set.resource(path);
         let decision = match &document {
@@ -840,8 +849,11 @@ impl Service {
             .kek
             .open(&format!("resource/{path}"), &sealed)
             .map_err(|e| ServiceError::Internal(format!("resource {path}: {e}")))?;
-        let jwe =
-            mamori_jwe::encrypt(key, &secret).map_err(|e| ServiceError::TeeKey(e.to_string()))?;
+        let jwe = match recipient {
+            Some(r) => r.encrypt(&secret),
+            None => mamori_jwe::encrypt(key, &secret),
+        }
+        .map_err(|e| ServiceError::TeeKey(e.to_string()))?;
         Ok((claims.jti.clone(), jwe.to_json()))
     }
 
@@ -871,10 +883,35 @@ impl Service {
 #[cfg(test)]
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::{annotated_document, session_id, token_document, SUBMOD};
+    use super::{annotated_document, session_id, tee_key, token_document, SUBMOD};
     use mamori_policy::Document;
     use mamori_token::{EarClaims, Submod, TrustVector, VerifierId, EAR_PROFILE};
     use serde_json::json;
+
+    #[test]
+    fn a_tee_key_no_secret_could_be_encrypted_to_is_refused_before_a_token() {
+        let key = mamori_jwe::PrivateKey::generate_ec(mamori_token::jwk::EcCurve::P256).unwrap();
+        let good = serde_json::to_value(key.public_jwk()).unwrap();
+        let (_, recipient) = tee_key(&good).unwrap();
+        assert_eq!(
+            recipient.algorithm(),
+            mamori_jwe::KeyManagement::EcdhEsA256Kw
+        );
+        let mut signing_only = good.clone();
+        signing_only["use"] = json!("sig");
+        let mut wrong_alg = good.clone();
+        wrong_alg["alg"] = json!("RSA-OAEP-256");
+        let mut rsa1_5 = good.clone();
+        rsa1_5["alg"] = json!("RSA1_5");
+        let mut off_curve = good;
+        off_curve["y"] = off_curve["x"].clone();
+        for bad in [signing_only, wrong_alg, rsa1_5, off_curve] {
+            assert!(
+                matches!(tee_key(&bad), Err(crate::ServiceError::TeeKey(_))),
+                "{bad}"
+            );
+        }
+    }
 
     /// Claims with no submodule, issued at 0 (shared with the minted map's tests).
     pub(super) fn bare_claims(exp: i64) -> EarClaims {

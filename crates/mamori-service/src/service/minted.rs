@@ -30,11 +30,14 @@ const MAX_TOKEN_BYTES: usize = 8 << 20;
 const DOCUMENT_WEIGHT: usize = 4;
 
 /// A token's verified claims, and the same claims converted for the
-/// resource policy when the node has them (it made them while appraising).
+/// resource policy when the node has them (it made them while appraising),
+/// and the bound TEE key parsed for encryption (parsed and checked at
+/// attestation; a release does not parse it again).
 #[derive(Clone, Debug)]
 pub(super) struct Verified {
     pub claims: Arc<EarClaims>,
     pub document: Option<Document>,
+    pub recipient: Option<Arc<mamori_jwe::Recipient>>,
 }
 
 /// Tokens are looked up by their signature (the JWS's last part; the
@@ -161,6 +164,7 @@ impl MintedClaims {
         let verified = Verified {
             claims: e.verified.claims.clone(),
             document: e.verified.document.take(),
+            recipient: e.verified.recipient.clone(),
         };
         m.bytes -= freed;
         Some(verified)
@@ -176,6 +180,7 @@ mod tests {
         Verified {
             claims,
             document: None,
+            recipient: None,
         }
     }
 
