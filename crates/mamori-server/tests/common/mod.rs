@@ -151,7 +151,7 @@ impl TestServer {
             .unwrap()
     }
 
-    /// Registers the expected measurement and a secret, as an operator would.
+    /// Sets the resource policy of a path prefix, as an operator would.
     pub async fn set_resource_policy(&self, prefix: &str, policy: &str) {
         let r = self
             .admin_put(
@@ -164,6 +164,7 @@ impl TestServer {
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
 
+    /// Registers the expected measurement and a secret, as an operator would.
     pub async fn provision(&self, resource: &str, secret: &[u8]) {
         let r = self
             .admin_put(
