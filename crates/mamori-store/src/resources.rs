@@ -60,9 +60,12 @@ impl ResourceCache {
         {
             return;
         }
-        if m.map.insert(path.to_owned(), Arc::from(sealed)).is_none() {
-            m.bytes += sealed.len();
+        // Two readers may fill the same entry; the byte count follows
+        // whichever was put last.
+        if let Some(old) = m.map.insert(path.to_owned(), Arc::from(sealed)) {
+            m.bytes -= old.len();
         }
+        m.bytes += sealed.len();
     }
 
     /// Forgets `path` (it was written or deleted).
@@ -111,6 +114,17 @@ mod tests {
         assert!(c.get("x").is_err());
         c.fill(stale, "y", b"2");
         assert!(c.get("y").is_err());
+        assert_eq!(c.lock().bytes, 0);
+    }
+
+    #[test]
+    fn filling_an_entry_twice_counts_its_bytes_once() {
+        let c = ResourceCache::default();
+        let t = c.get("p").unwrap_err();
+        c.fill(t, "p", b"12345");
+        c.fill(t, "p", b"123");
+        assert_eq!(c.lock().bytes, 3);
+        c.invalidate("p");
         assert_eq!(c.lock().bytes, 0);
     }
 
