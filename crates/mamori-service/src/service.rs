@@ -226,13 +226,12 @@ pub fn check_path(path: &str) -> Result<(), ServiceError> {
 fn tee_key(v: &Value) -> Result<(Jwk, mamori_jwe::Recipient), ServiceError> {
     let jwk: Jwk = serde_json::from_value(v.clone())
         .map_err(|e| ServiceError::TeeKey(format!("not a JWK: {e}")))?;
-    if jwk.alg.as_deref() == Some("RSA1_5") {
-        return Err(ServiceError::TeeKey(
+    let recipient = mamori_jwe::Recipient::from_jwk(&jwk).map_err(|e| match e {
+        mamori_jwe::JweError::Rsa1_5Refused => ServiceError::TeeKey(
             "RSA1_5 key transport is refused (use RSA-OAEP-256 or ECDH-ES+A256KW)".into(),
-        ));
-    }
-    let recipient =
-        mamori_jwe::Recipient::from_jwk(&jwk).map_err(|e| ServiceError::TeeKey(e.to_string()))?;
+        ),
+        other => ServiceError::TeeKey(other.to_string()),
+    })?;
     Ok((jwk, recipient))
 }
 
@@ -905,11 +904,15 @@ pub(crate) mod tests {
         rsa1_5["alg"] = json!("RSA1_5");
         let mut off_curve = good;
         off_curve["y"] = off_curve["x"].clone();
-        for bad in [signing_only, wrong_alg, rsa1_5, off_curve] {
+        for bad in [signing_only, wrong_alg, off_curve] {
             assert!(
                 matches!(tee_key(&bad), Err(crate::ServiceError::TeeKey(_))),
                 "{bad}"
             );
+        }
+        match tee_key(&rsa1_5) {
+            Err(crate::ServiceError::TeeKey(m)) => assert!(m.contains("RSA-OAEP-256"), "{m}"),
+            other => panic!("RSA1_5 accepted: {:?}", other.map(|k| k.0)),
         }
     }
 
