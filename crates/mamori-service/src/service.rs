@@ -224,7 +224,7 @@ pub fn check_path(path: &str) -> Result<(), ServiceError> {
 /// The TEE's public key, checked as a release will use it (a token is not
 /// issued for a key no secret could be encrypted to), and parsed once.
 fn tee_key(v: &Value) -> Result<(Jwk, mamori_jwe::Recipient), ServiceError> {
-    let jwk: Jwk = serde_json::from_value(v.clone())
+    let jwk = <Jwk as serde::Deserialize>::deserialize(v)
         .map_err(|e| ServiceError::TeeKey(format!("not a JWK: {e}")))?;
     let recipient = mamori_jwe::Recipient::from_jwk(&jwk).map_err(|e| match e {
         mamori_jwe::JweError::Rsa1_5Refused => ServiceError::TeeKey(
