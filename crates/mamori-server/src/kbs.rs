@@ -155,7 +155,7 @@ async fn attest(
             ),
             (header::SET_COOKIE, set_cookie(&s, &session)),
         ],
-        json!({"token": a.token}).to_string(),
+        crate::response::token_json(&a.token, &json!({})),
     )
         .into_response())
 }

@@ -9,6 +9,7 @@ mod extract;
 mod kbs;
 mod native;
 mod openapi;
+mod response;
 pub mod tls;
 
 use axum::extract::State;

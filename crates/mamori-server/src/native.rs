@@ -64,25 +64,25 @@ impl AttestBody {
     }
 }
 
-async fn attest(State(s): State<AppState>, body: Body) -> Result<Json<Value>, ApiError> {
+async fn attest(State(s): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let bytes = read_body(Api::Native, body, s.body_limit()).await?;
     let b: AttestBody = parse_json(Api::Native, &bytes)?;
     let a = s.svc.attest(b.request(), now()).await.map_err(svc_err)?;
     let cpu = a.claims.submods.get("cpu0");
-    Ok(Json(json!({
-        "token": a.token,
+    let rest = json!({
         "expires_at": a.claims.exp,
         "status": cpu.map(|c| c.status.as_str()),
         "trust_vector": cpu.map(|c| &c.trust_vector),
         "reasons": cpu.and_then(|c| c.policy_claims.as_ref()).and_then(|p| p.get("reasons")),
-    })))
+    });
+    Ok(json_response(crate::response::token_json(&a.token, &rest)))
 }
 
-fn jwe_response(jwe: String) -> Response {
+fn json_response(body: String) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        jwe,
+        body,
     )
         .into_response()
 }
@@ -105,7 +105,7 @@ async fn resource(
         .release(Credential::Token(token), &path, now())
         .await
         .map_err(svc_err)?;
-    Ok(jwe_response(jwe))
+    Ok(json_response(jwe))
 }
 
 /// Background-check model: evidence for a challenge, released in one call.
@@ -123,5 +123,5 @@ async fn release(
         .release(Credential::Token(&a.token), &path, t)
         .await
         .map_err(svc_err)?;
-    Ok(jwe_response(jwe))
+    Ok(json_response(jwe))
 }

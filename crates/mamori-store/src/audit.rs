@@ -52,16 +52,16 @@ pub struct AuditCheck {
 
 impl AuditEntry {
     /// The entry as committed after `prev`, with its hash.
-    fn chained(seq: i64, e: &NewAuditEntry, prev: String) -> Self {
-        let hash = entry_hash(&prev, seq, e);
+    fn chained(seq: i64, e: NewAuditEntry, prev: String) -> Self {
+        let hash = entry_hash(&prev, seq, &e);
         AuditEntry {
             seq,
             at: e.at,
-            actor: e.actor.clone(),
-            action: e.action.clone(),
-            subject: e.subject.clone(),
-            outcome: e.outcome.clone(),
-            detail: e.detail.clone(),
+            actor: e.actor,
+            action: e.action,
+            subject: e.subject,
+            outcome: e.outcome,
+            detail: e.detail,
             prev_hash: prev,
             hash,
         }
@@ -116,7 +116,7 @@ const COLUMNS: &str = "seq, at, actor, action, subject, outcome, detail, prev_ha
 /// on the same file — and the chain never forks.
 pub(crate) fn append(
     tx: &Connection,
-    entries: &[NewAuditEntry],
+    entries: Vec<NewAuditEntry>,
 ) -> Result<Vec<AuditEntry>, StoreError> {
     let head: Option<(i64, String)> = {
         let mut st = tx.prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?;
@@ -171,9 +171,9 @@ impl Store {
         let entries = entries.to_vec();
         if entries.len() == 1 {
             // One INSERT is the only change: atomic without a savepoint.
-            self.db.write_statement(move |c| append(c, &entries)).await
+            self.db.write_statement(move |c| append(c, entries)).await
         } else {
-            self.db.write(move |c| append(c, &entries)).await
+            self.db.write(move |c| append(c, entries)).await
         }
     }
 

@@ -237,7 +237,7 @@ impl Store {
                 return Ok((false, None));
             }
             let record = match entry {
-                Some(e) => audit::append(c, std::slice::from_ref(&e))?.pop(),
+                Some(e) => audit::append(c, vec![e])?.pop(),
                 None => None,
             };
             Ok((true, record))
