@@ -133,7 +133,10 @@ pub(crate) fn append(
             "INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         ))?;
         for e in entries {
-            seq += 1;
+            // Only a tampered head could be at the end of the range.
+            seq = seq.checked_add(1).ok_or_else(|| {
+                StoreError::Corrupt(format!("the audit chain's head has sequence number {seq}"))
+            })?;
             let a = AuditEntry::chained(seq, e, prev);
             insert.execute(params![
                 a.seq,

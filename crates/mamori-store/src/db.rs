@@ -163,7 +163,7 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.submit(f, true).await
+        self.submit(f, true, || ()).await
     }
 
     /// [`Db::write`] for `f` whose only change is one statement: SQLite
@@ -172,13 +172,29 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.submit(f, false).await
+        self.submit(f, false, || ()).await
+    }
+
+    /// [`Db::write`] (in a savepoint when `savepoint`) that also runs
+    /// `after` on the writer thread once the outcome of the commit is known,
+    /// whatever it is, and before the caller is answered. It runs even when
+    /// the caller stopped waiting (a dropped request future): what must
+    /// follow a committed change — dropping a cached copy of what it
+    /// changed — cannot be skipped by a client that hangs up.
+    pub(crate) async fn write_then<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        savepoint: bool,
+        after: impl FnOnce() + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.submit(f, savepoint, after).await
     }
 
     async fn submit<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         savepoint: bool,
+        after: impl FnOnce() + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn: Result<&Connection, &str>| {
@@ -188,6 +204,7 @@ impl Db {
                 Err(e) => Err(StoreError::Commit(e.to_owned())),
             };
             Box::new(move |committed: Result<(), String>| {
+                after();
                 let answer = match (out, committed) {
                     (Ok(v), Ok(())) => Ok(v),
                     // A write's own error says more than the batch's.
@@ -216,7 +233,7 @@ impl Db {
     ) -> Result<T, StoreError> {
         let Some(readers) = &self.readers else {
             // A read changes nothing: no savepoint needed.
-            return self.submit(f, false).await;
+            return self.submit(f, false, || ()).await;
         };
         let idle = lock(&readers.idle).pop();
         let conn = match idle {
@@ -246,9 +263,13 @@ fn in_savepoint<T>(
     run(conn, "SAVEPOINT w")?;
     let out = f(conn);
     if out.is_err() && run(conn, "ROLLBACK TO w").is_err() {
-        // SQLite already rolled the transaction back; the write's own
-        // error is the one to report.
-        let _ = run(conn, "ROLLBACK");
+        // Usually SQLite already rolled the transaction back; the write's
+        // own error is the one to report. If the transaction is still open
+        // and cannot be closed either, this write's partial changes are in
+        // it: the batch must not commit it (see `run_batch`).
+        if run(conn, "ROLLBACK").is_err() && !conn.is_autocommit() {
+            UNDO_FAILED.with(|u| u.set(true));
+        }
         return out;
     }
     if let Err(e) = run(conn, "RELEASE w") {
@@ -256,6 +277,13 @@ fn in_savepoint<T>(
         return out.and(Err(e.into()));
     }
     out
+}
+
+thread_local! {
+    /// Set on the writer thread by a write whose changes could be neither
+    /// rolled back to its savepoint nor with the whole transaction; the
+    /// batch then abandons its transaction (see `run_batch`).
+    static UNDO_FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Runs a statement without parameters, prepared once per connection.
@@ -316,19 +344,31 @@ fn take_queued(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
 fn run_batch(conn: &Connection, batch: Vec<Job>, stats: &WriteStats) {
     let mut ran: Vec<Deliver> = Vec::with_capacity(batch.len());
     let mut open = false;
-    for job in batch {
+    let mut jobs = batch.into_iter();
+    while let Some(job) = jobs.next() {
         if !open {
             if let Err(e) = begin(conn) {
+                // The write lock is held elsewhere (or the file is
+                // unusable) and the busy timeout already ran out: the rest
+                // of the batch is answered at once rather than each write
+                // waiting out the timeout again.
                 job(Err(&e))(Ok(()));
-                continue;
+                for job in jobs.by_ref() {
+                    job(Err(&e))(Ok(()));
+                }
+                break;
             }
             open = true;
         }
+        UNDO_FAILED.with(|u| u.set(false));
         let deliver = std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(conn))));
-        if deliver.is_err() || conn.is_autocommit() {
+        let undo_failed = UNDO_FAILED.with(|u| u.replace(false));
+        if deliver.is_err() || undo_failed || conn.is_autocommit() {
             if !conn.is_autocommit() {
                 let _ = run(conn, "ROLLBACK");
             }
+            // Still open: the connection is closed and reopened by no one,
+            // so the next batch's `begin` retries the rollback.
             for d in ran.drain(..) {
                 d(Err("the batch's transaction was rolled back".into()));
             }

@@ -365,21 +365,29 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let (p, sealed) = (path.to_owned(), sealed.to_vec());
-        let written = self
-            .db
-            .write_statement(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO resources (path, sealed, updated_at) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (path) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
-                )?
-                .execute(params![p, sealed, now])?;
-                Ok(())
-            })
-            .await;
-        // Also after a failure: whether a failed commit changed the row is
-        // the database's to say.
-        self.resources.invalidate(path);
-        written
+        self.db
+            .write_then(
+                move |c| {
+                    c.prepare_cached(
+                        "INSERT INTO resources (path, sealed, updated_at) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (path) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+                    )?
+                    .execute(params![p, sealed, now])?;
+                    Ok(())
+                },
+                false,
+                self.forget_resource_after(path),
+            )
+            .await
+    }
+
+    /// Drops this node's copy of `path` once a change to it has been
+    /// committed or has failed (whether a failed commit changed the row is
+    /// the database's to say). Run by the writer thread, so that it happens
+    /// even if the caller stops waiting for the write.
+    fn forget_resource_after(&self, path: &str) -> impl FnOnce() + Send + 'static {
+        let (copy, path) = (self.resources.clone(), path.to_owned());
+        move || copy.invalidate(&path)
     }
 
     /// A sealed resource. Served from this node's copy when it has one (see
@@ -415,16 +423,17 @@ impl Store {
 
     pub async fn delete_resource(&self, path: &str) -> Result<bool, StoreError> {
         let p = path.to_owned();
-        let deleted = self
-            .db
-            .write_statement(move |c| {
-                Ok(c.prepare_cached("DELETE FROM resources WHERE path = ?1")?
-                    .execute([p])?
-                    == 1)
-            })
-            .await;
-        self.resources.invalidate(path);
-        deleted
+        self.db
+            .write_then(
+                move |c| {
+                    Ok(c.prepare_cached("DELETE FROM resources WHERE path = ?1")?
+                        .execute([p])?
+                        == 1)
+                },
+                false,
+                self.forget_resource_after(path),
+            )
+            .await
     }
 
     pub async fn list_resources(&self) -> Result<Vec<String>, StoreError> {

@@ -287,6 +287,36 @@ async fn resources_are_served_from_the_nodes_copy_until_it_is_forgotten() {
     assert!(a.get_resource("r/k/2").await.unwrap().is_none());
 }
 
+/// Polls `f` once and drops it; whether it was still pending.
+fn pending_after_one_poll<F: std::future::Future>(f: F) -> bool {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    f.as_mut().poll(&mut cx).is_pending()
+}
+
+#[tokio::test]
+async fn a_change_whose_caller_stopped_waiting_still_reaches_the_copy() {
+    let dir = TempDir::new("resource-copy-cancel");
+    let s = Store::open(&dir.db()).await.unwrap();
+    for (path, v) in [("r/k/put", b"v1"), ("r/k/del", b"v1")] {
+        s.put_resource(path, v, 1).await.unwrap();
+        assert_eq!(s.get_resource(path).await.unwrap().unwrap(), v);
+    }
+    // Another connection holds the write lock, so the writes below wait in
+    // the writer for as long as the test needs.
+    let other = rusqlite::Connection::open(dir.db()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Each write is queued by its first poll, and its future then dropped,
+    // as when a client hangs up on an admin request.
+    assert!(pending_after_one_poll(s.put_resource("r/k/put", b"v2", 2)));
+    assert!(pending_after_one_poll(s.delete_resource("r/k/del")));
+    other.execute_batch("ROLLBACK").unwrap();
+    // Writes are run in order: once this one is answered, both ran.
+    s.put_resource("r/k/other", b"x", 3).await.unwrap();
+    assert_eq!(s.get_resource("r/k/put").await.unwrap().unwrap(), b"v2");
+    assert!(s.get_resource("r/k/del").await.unwrap().is_none());
+}
+
 #[tokio::test]
 async fn purge_removes_expired_sessions_and_their_tokens_only() {
     let dir = TempDir::new("purge");
