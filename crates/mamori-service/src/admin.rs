@@ -145,19 +145,25 @@ pub fn verify(token: &str, keys: &[AdminKey], now: i64) -> Result<String, Servic
     let claims: Claims =
         serde_json::from_slice(&b64(p)?).map_err(|_| err("claims are not JSON"))?;
     let exp = claims.exp.ok_or_else(|| err("exp claim is required"))?;
-    if now > exp + LEEWAY {
+    // Saturating: the times are the token's, and may be anything.
+    if now > exp.saturating_add(LEEWAY) {
         return Err(err("token expired"));
     }
+    // The lifetime cap holds with or without `iat`: a token must not be
+    // valid for more than a day from now either.
+    if exp.saturating_sub(now) > MAX_LIFETIME.saturating_add(LEEWAY) {
+        return Err(err("token lifetime exceeds 24 hours"));
+    }
     if let Some(nbf) = claims.nbf {
-        if now + LEEWAY < nbf {
+        if now.saturating_add(LEEWAY) < nbf {
             return Err(err("token not yet valid"));
         }
     }
     if let Some(iat) = claims.iat {
-        if now + LEEWAY < iat {
+        if now.saturating_add(LEEWAY) < iat {
             return Err(err("token issued in the future"));
         }
-        if exp - iat > MAX_LIFETIME {
+        if exp.saturating_sub(iat) > MAX_LIFETIME {
             return Err(err("token lifetime exceeds 24 hours"));
         }
     }
@@ -242,6 +248,40 @@ mod tests {
         );
         assert!(verify(&none, std::slice::from_ref(&key), 1000).is_err());
         assert!(verify(&t, &[], 1000).is_err());
+    }
+
+    /// An Ed25519 token with the given claims, signed with `private`.
+    fn signed(private: &str, claims: &serde_json::Value) -> String {
+        use aws_lc_rs::signature::Ed25519KeyPair;
+        let (_, p) = x509_parser::pem::parse_x509_pem(private.as_bytes()).unwrap();
+        let kp = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&p.contents).unwrap();
+        let input = format!(
+            "{}.{}",
+            e64(br#"{"alg":"EdDSA"}"#),
+            e64(claims.to_string().as_bytes())
+        );
+        format!("{input}.{}", e64(kp.sign(input.as_bytes()).as_ref()))
+    }
+
+    #[test]
+    fn no_token_is_valid_for_more_than_a_day_whatever_its_times() {
+        let (private, public) = generate_key_pair().unwrap();
+        let keys = [parse_public_key(public.as_bytes()).unwrap()];
+        let now = 1_000_000;
+        let ok = |c: serde_json::Value| verify(&signed(&private, &c), &keys, now).is_ok();
+        assert!(ok(serde_json::json!({"exp": now + 3600})));
+        assert!(ok(serde_json::json!({"exp": now + MAX_LIFETIME})));
+        // Without `iat` the cap still applies.
+        assert!(!ok(
+            serde_json::json!({"exp": now + MAX_LIFETIME + LEEWAY + 1})
+        ));
+        assert!(!ok(serde_json::json!({"exp": 4_102_444_800_i64})));
+        // Times at the ends of the range neither wrap nor panic.
+        assert!(!ok(serde_json::json!({"exp": i64::MAX, "iat": i64::MIN})));
+        assert!(!ok(serde_json::json!({"exp": i64::MAX})));
+        assert!(!ok(serde_json::json!({"exp": i64::MIN})));
+        assert!(!ok(serde_json::json!({"exp": now + 60, "nbf": i64::MAX})));
+        assert!(!ok(serde_json::json!({"exp": now + 60, "iat": i64::MIN})));
     }
 
     fn e64(b: &[u8]) -> String {

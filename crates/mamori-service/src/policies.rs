@@ -37,13 +37,30 @@ impl Stored {
         let appraisal = store.list_policies("appraisal").await?;
         let resource = store.list_policies("resource").await?;
         let reference = store.list_reference_values().await?;
-        let mut fingerprint = String::new();
+        // Everything a policy set is built from: the policies (by their
+        // digests) and every field of every reference value, values
+        // included — two changes within one second share `updated_at`.
+        let mut h = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut field = |b: &[u8]| {
+            h.update(&(b.len() as u64).to_be_bytes());
+            h.update(b);
+        };
         for p in appraisal.iter().chain(&resource) {
-            fingerprint.push_str(&p.digest);
+            field(p.kind.as_bytes());
+            field(p.id.as_bytes());
+            field(p.digest.as_bytes());
         }
         for r in &reference {
-            fingerprint.push_str(&format!("{}:{}:{:?};", r.name, r.updated_at, r.expires_at));
+            field(r.name.as_bytes());
+            field(&r.updated_at.to_be_bytes());
+            field(format!("{:?}", r.expires_at).as_bytes());
+            field(
+                serde_json::to_string(&r.values)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?
+                    .as_bytes(),
+            );
         }
+        let fingerprint = hex::encode(h.finish().as_ref());
         Ok(Stored {
             appraisal,
             resource,
@@ -222,6 +239,30 @@ mod tests {
     use super::*;
     use mamori_policy::{AppraisalInput, Binding};
     use serde_json::json;
+
+    #[tokio::test]
+    async fn a_change_of_values_within_the_same_second_is_loaded() {
+        let store = Store::open_in_memory().await.unwrap();
+        let value = |v: &str| ReferenceValue {
+            name: "snp_launch_measurement".into(),
+            values: vec![json!(v)],
+            expires_at: None,
+            updated_at: 100,
+        };
+        store.put_reference_value(&value("aa")).await.unwrap();
+        let set = PolicySet::load(&store).await.unwrap();
+        assert!(PolicySet::load_if_changed(&store, &set.fingerprint)
+            .await
+            .unwrap()
+            .is_none());
+        // Corrected (say, an image revoked) in the same second.
+        store.put_reference_value(&value("bb")).await.unwrap();
+        let set = PolicySet::load_if_changed(&store, &set.fingerprint)
+            .await
+            .unwrap()
+            .expect("the new values are a change");
+        assert_eq!(set.reference(100)["snp_launch_measurement"], [json!("bb")]);
+    }
 
     #[tokio::test]
     async fn prepared_reference_values_follow_expiry() {
