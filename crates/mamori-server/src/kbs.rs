@@ -180,7 +180,16 @@ async fn resource(
             ))
         }
     };
-    let jwe = s.svc.release(cred, &path, now()).await.map_err(svc_err)?;
+    let t = now();
+    let jwe = match (s.svc.release(cred, &path, t).await, bearer(&headers)) {
+        // A cookie whose session is unknown, expired or not attested does
+        // not hide a bearer token sent with it (as Trustee does).
+        (Err(ServiceError::Session(_)), Some(token)) if matches!(cred, Credential::Session(_)) => {
+            s.svc.release(Credential::Token(token), &path, t).await
+        }
+        (result, _) => result,
+    }
+    .map_err(svc_err)?;
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],

@@ -114,6 +114,8 @@ async fn release(
     Path(path): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // A path no release could serve is refused before the nonce is spent.
+    mamori_service::check_path(&path).map_err(svc_err)?;
     let bytes = read_body(Api::Native, body, s.body_limit()).await?;
     let b: AttestBody = parse_json(Api::Native, &bytes)?;
     let t = now();

@@ -750,3 +750,72 @@ async fn a_released_resource_that_is_replaced_or_deleted_is_served_as_it_is_now(
     assert_eq!(status, 404);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_never_issued_leave_no_audit_trail_and_do_not_hide_a_token() {
+    let s = TestServer::start("unissued").await;
+    s.provision("default/k/1", SECRET).await;
+    let g = Guest::new();
+    let audit_len = || async { s.svc.store().list_audit(0, 100_000).await.unwrap().len() };
+    let before = audit_len().await;
+    // Attestations for sessions this server never issued: an oversized id,
+    // a well-formed unknown one. Refused, and nothing is added to the log.
+    for id in ["x".repeat(200_000), "0".repeat(44)] {
+        let r = s
+            .client
+            .post(format!("{}/v1/attest", s.url))
+            .json(&json!({"session_id": id, "nonce": "n", "tee_pubkey": g.jwk(), "evidence": {}}))
+            .send()
+            .await
+            .unwrap();
+        let (status, e) = error_of(r).await;
+        assert_eq!(status, 401, "{e}");
+        assert!(
+            e["detail"].as_str().unwrap().contains("unknown session"),
+            "{e}"
+        );
+    }
+    assert_eq!(audit_len().await, before);
+
+    // A stale cookie sent with a valid bearer token: the token is used.
+    let (_, token) = kbs_attested(&s, &g).await;
+    for stale in ["0".repeat(44), "not-a-session".to_owned()] {
+        let r = s
+            .client
+            .get(format!("{}/kbs/v0/resource/default/k/1", s.url))
+            .header("cookie", format!("kbs-session-id={stale}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
+    }
+
+    // Background check with a path no release could serve: refused before
+    // the nonce is spent, so the same session then succeeds.
+    let c: Value = s.challenge("snp").await;
+    let nonce = c["nonce"].as_str().unwrap();
+    let body = json!({"session_id": c["session_id"], "nonce": nonce, "tee_pubkey": g.jwk(), "evidence": g.native_evidence(nonce)});
+    let long = format!("default/k/{}", "a".repeat(600));
+    for bad in ["default/k/b!d", long.as_str()] {
+        let r = s
+            .client
+            .post(format!("{}/v1/release/{bad}", s.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    let r = s
+        .client
+        .post(format!("{}/v1/release/default/k/1", s.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
+    s.stop().await;
+}

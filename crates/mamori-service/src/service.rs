@@ -156,10 +156,22 @@ pub struct Service {
     policies: RwLock<Arc<PolicySet>>,
     minted: minted::MintedClaims,
     pub metrics: Metrics,
+    /// One reload at a time: two overlapping reloads (the periodic one and
+    /// an admin change's) could otherwise finish in the wrong order and put
+    /// back the set read before the change.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 const NONCE_BYTES: usize = 32;
 const MAX_PATH_SEGMENTS: usize = 8;
+/// Longest resource path (KBS paths are `repository/type/tag`; this leaves
+/// room for long tags while keeping audit entries and keys bounded).
+const MAX_PATH_LEN: usize = 512;
+/// What an audit entry keeps of a caller-supplied text (an error message
+/// may quote the request).
+const MAX_AUDIT_TEXT: usize = 512;
+/// The message of the error for a session this service never issued.
+const UNKNOWN_SESSION: &str = "unknown session (request a new challenge)";
 
 fn random_b64(n: usize) -> Result<String, ServiceError> {
     let mut b = vec![0u8; n];
@@ -204,6 +216,7 @@ pub fn expected_report_data(
 pub fn check_path(path: &str) -> Result<(), ServiceError> {
     let segs: Vec<&str> = path.split('/').collect();
     let ok = !path.is_empty()
+        && path.len() <= MAX_PATH_LEN
         && segs.len() <= MAX_PATH_SEGMENTS
         && segs.iter().all(|s| {
             !s.is_empty()
@@ -216,9 +229,31 @@ pub fn check_path(path: &str) -> Result<(), ServiceError> {
         Ok(())
     } else {
         Err(ServiceError::BadRequest(format!(
-            "resource path {path:?}: expected 1-{MAX_PATH_SEGMENTS} segments of [A-Za-z0-9._-]"
+            "resource path {:?}: expected 1-{MAX_PATH_SEGMENTS} segments of [A-Za-z0-9._-], at most {MAX_PATH_LEN} bytes in all",
+            bounded(path)
         )))
     }
+}
+
+/// Whether `id` has the form of the session ids [`session_id`] makes: 12
+/// and 32 lower-case hex digits. Anything else was never issued here, and
+/// is refused before it reaches the store or the audit log.
+fn is_session_id(id: &str) -> bool {
+    id.len() == 44 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// At most [`MAX_AUDIT_TEXT`] bytes of `s` (cut at a character boundary).
+fn bounded(s: &str) -> &str {
+    let mut end = s.len().min(MAX_AUDIT_TEXT);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// An error as an audit entry's detail: its kind and its bounded message.
+fn error_detail(e: &ServiceError) -> Value {
+    json!({"error": e.kind(), "detail": bounded(&e.to_string())})
 }
 
 /// The TEE's public key, checked as a release will use it (a token is not
@@ -312,6 +347,7 @@ impl Service {
             policies: RwLock::new(Arc::new(policies)),
             minted: Default::default(),
             metrics: Metrics::default(),
+            reloading: tokio::sync::Mutex::new(()),
             cfg,
             store,
             kek,
@@ -342,6 +378,7 @@ impl Service {
     /// Re-reads policies, reference values and keys (after an admin change,
     /// and periodically so that other nodes' changes arrive).
     pub async fn reload(&self, now: i64) -> Result<(), ServiceError> {
+        let _one_at_a_time = self.reloading.lock().await;
         self.store.forget_cached_resources();
         let current = self.policy_set();
         if let Some(set) = PolicySet::load_if_changed(&self.store, &current.fingerprint).await? {
@@ -424,13 +461,16 @@ impl Service {
             Err(e) => e,
         };
         self.metrics.attestations_rejected.fetch_add(1, Relaxed);
-        if !matches!(e, ServiceError::Store(_)) {
+        // A session this service never issued identifies no one: anyone can
+        // send such requests, and each would otherwise add to the log.
+        let unknown = matches!(e, ServiceError::Session(m) if *m == UNKNOWN_SESSION);
+        if !matches!(e, ServiceError::Store(_)) && !unknown {
             self.audit(
                 &format!("tee:{}", req.session_id),
                 "attestation",
                 "",
                 "rejected",
-                json!({"error": e.kind(), "detail": e.to_string()}),
+                error_detail(e),
                 now,
             )
             .await?;
@@ -461,13 +501,14 @@ impl Service {
     }
 
     async fn attest_inner(&self, req: &AttestRequest, now: i64) -> Result<Attested, ServiceError> {
+        if !is_session_id(&req.session_id) {
+            return Err(ServiceError::Session(UNKNOWN_SESSION));
+        }
         let session = self
             .store
             .session_for_attest(&req.session_id)
             .await?
-            .ok_or(ServiceError::Session(
-                "unknown session (request a new challenge)",
-            ))?;
+            .ok_or(ServiceError::Session(UNKNOWN_SESSION))?;
         if session.used {
             return Err(ServiceError::Session("the nonce was already used"));
         }
@@ -513,9 +554,7 @@ impl Service {
                 }
                 Ok(attested)
             }
-            Completion::Unknown => Err(ServiceError::Session(
-                "unknown session (request a new challenge)",
-            )),
+            Completion::Unknown => Err(ServiceError::Session(UNKNOWN_SESSION)),
             Completion::AlreadyUsed => Err(ServiceError::Session("the nonce was already used")),
             Completion::Expired => Err(ServiceError::Session("the nonce expired")),
         }
@@ -729,6 +768,9 @@ impl Service {
                 if let Some(c) = self.minted.session(id, now) {
                     return Ok(c);
                 }
+                if !is_session_id(id) {
+                    return Err(ServiceError::Session("unknown session"));
+                }
                 let s = self
                     .store
                     .get_session(id)
@@ -765,7 +807,7 @@ impl Service {
         let started = Instant::now();
         let actor = match cred {
             Credential::Token(_) => "tee:token".to_owned(),
-            Credential::Session(id) => format!("tee:{id}"),
+            Credential::Session(id) => format!("tee:{}", bounded(id)),
         };
         let result = self.release_inner(cred, path, now).await;
         self.metrics
@@ -778,18 +820,15 @@ impl Service {
             }
             Err(e @ ServiceError::Denied { .. }) => {
                 self.metrics.releases_denied.fetch_add(1, Relaxed);
-                (
-                    "denied",
-                    json!({"error": e.kind(), "detail": e.to_string()}),
-                )
+                ("denied", error_detail(e))
             }
             Err(e) => {
                 self.metrics.releases_failed.fetch_add(1, Relaxed);
-                ("error", json!({"error": e.kind(), "detail": e.to_string()}))
+                ("error", error_detail(e))
             }
         };
         if !matches!(result, Err(ServiceError::Store(_))) {
-            self.audit(&actor, "release", path, outcome, detail, now)
+            self.audit(&actor, "release", bounded(path), outcome, detail, now)
                 .await?;
         }
         result.map(|(_, jwe)| jwe)
