@@ -3,7 +3,7 @@
 
 use crate::error::ServiceError;
 use crate::kek::Kek;
-use mamori_store::{SigningKeyRecord, Store};
+use mamori_store::{NewAuditEntry, SigningKeyRecord, Store};
 use mamori_token::{Jwk, TokenSigner, TokenVerifier};
 
 pub struct KeyRing {
@@ -30,7 +30,15 @@ fn kid_for(jwk: &Jwk) -> Result<String, ServiceError> {
 }
 
 /// Creates, seals and stores a new signing key, retiring the others.
-pub async fn rotate(store: &Store, kek: &Kek, now: i64) -> Result<String, ServiceError> {
+/// Makes a new active signing key and retires the others, recording the
+/// rotation with the entry `record` makes from the new key id, if any, in
+/// the same transaction.
+pub async fn rotate(
+    store: &Store,
+    kek: &Kek,
+    now: i64,
+    record: impl FnOnce(&str) -> Option<NewAuditEntry>,
+) -> Result<String, ServiceError> {
     let (signer, pkcs8) = TokenSigner::generate()
         .map_err(|e| ServiceError::Internal(format!("key generation: {e}")))?;
     let kid = kid_for(signer.public_jwk())?;
@@ -39,16 +47,14 @@ pub async fn rotate(store: &Store, kek: &Kek, now: i64) -> Result<String, Servic
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     let public_jwk = serde_json::to_string(signer.public_jwk())
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    store
-        .put_signing_key(&SigningKeyRecord {
-            kid: kid.clone(),
-            sealed,
-            public_jwk,
-            created_at: now,
-            retired_at: None,
-        })
-        .await?;
-    store.retire_signing_keys_except(&kid, now).await?;
+    let key = SigningKeyRecord {
+        kid: kid.clone(),
+        sealed,
+        public_jwk,
+        created_at: now,
+        retired_at: None,
+    };
+    store.rotate_signing_key(&key, now, record(&kid)).await?;
     Ok(kid)
 }
 
@@ -89,7 +95,8 @@ async fn current_records(
     store.drop_retired_keys(now - keep_retired_secs).await?;
     let mut records = store.list_signing_keys().await?;
     if !records.iter().any(|r| r.retired_at.is_none()) {
-        rotate(store, kek, now).await?;
+        // The first key of a new store (or one whose keys all expired).
+        rotate(store, kek, now, |_| None).await?;
         records = store.list_signing_keys().await?;
     }
     Ok(records)
@@ -143,7 +150,7 @@ mod tests {
             .await
             .unwrap()
             .is_none());
-        let kid = rotate(&store, &kek, 1_002).await.unwrap();
+        let kid = rotate(&store, &kek, 1_002, |_| None).await.unwrap();
         let rotated = load_if_changed(&store, &kek, 1_003, 600, &ring)
             .await
             .unwrap()

@@ -277,16 +277,62 @@ impl Store {
     // ---- policies and reference values --------------------------------
 
     pub async fn put_policy(&self, p: &PolicyRecord) -> Result<(), StoreError> {
+        self.put_policy_recorded(p, None).await
+    }
+
+    /// [`Store::put_policy`] and, when given, the audit entry that records
+    /// it, committed together (see [`Store::write_recorded`]).
+    pub async fn put_policy_recorded(
+        &self,
+        p: &PolicyRecord,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), StoreError> {
         let p = p.clone();
-        self.db
-            .write_statement(move |c| {
+        self.write_recorded(
+            move |c| {
                 c.prepare_cached(
                     "INSERT INTO policies (kind, id, source, digest, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
                      ON CONFLICT (kind, id) DO UPDATE SET source = excluded.source, digest = excluded.digest, updated_at = excluded.updated_at",
                 )?
                 .execute(params![p.kind, p.id, p.source, p.digest, p.updated_at])?;
                 Ok(())
-            })
+            },
+            audit,
+            |_| true,
+            || (),
+        )
+        .await
+    }
+
+    /// Runs `f` and, when `audit` is given and `changed` says `f`'s result
+    /// is a change, appends `audit` to the chain in the same transaction:
+    /// an admin change is never committed without the entry that records
+    /// it — not when the server is killed between the two, nor when the
+    /// client hangs up — and no entry records a change that was not made.
+    /// `f` must be one statement when `audit` is `None`. `after` runs on the
+    /// writer thread once the outcome is known (`Db::write_then`).
+    async fn write_recorded<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        audit: Option<NewAuditEntry>,
+        changed: fn(&T) -> bool,
+        after: impl FnOnce() + Send + 'static,
+    ) -> Result<T, StoreError> {
+        // Two changes need a savepoint, so that a failing append takes the
+        // first back out; one statement undoes itself.
+        let savepoint = audit.is_some();
+        self.db
+            .write_then(
+                move |c| {
+                    let out = f(c)?;
+                    if let Some(e) = audit.filter(|_| changed(&out)) {
+                        audit::append(c, vec![e])?;
+                    }
+                    Ok(out)
+                },
+                savepoint,
+                after,
+            )
             .await
     }
 
@@ -317,18 +363,32 @@ impl Store {
     }
 
     pub async fn put_reference_value(&self, v: &ReferenceValue) -> Result<(), StoreError> {
+        self.put_reference_value_recorded(v, None).await
+    }
+
+    /// [`Store::put_reference_value`] with its audit entry (see
+    /// [`Store::write_recorded`]).
+    pub async fn put_reference_value_recorded(
+        &self,
+        v: &ReferenceValue,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), StoreError> {
         let vals = serde_json::to_string(&v.values)?;
         let (name, expires_at, updated_at) = (v.name.clone(), v.expires_at, v.updated_at);
-        self.db
-            .write_statement(move |c| {
+        self.write_recorded(
+            move |c| {
                 c.prepare_cached(
                     "INSERT INTO reference_values (name, vals, expires_at, updated_at) VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (name) DO UPDATE SET vals = excluded.vals, expires_at = excluded.expires_at, updated_at = excluded.updated_at",
                 )?
                 .execute(params![name, vals, expires_at, updated_at])?;
                 Ok(())
-            })
-            .await
+            },
+            audit,
+            |_| true,
+            || (),
+        )
+        .await
     }
 
     pub async fn delete_reference_value(&self, name: &str) -> Result<bool, StoreError> {
@@ -364,9 +424,20 @@ impl Store {
         sealed: &[u8],
         now: i64,
     ) -> Result<(), StoreError> {
+        self.put_resource_recorded(path, sealed, now, None).await
+    }
+
+    /// [`Store::put_resource`] with its audit entry (see
+    /// [`Store::write_recorded`]).
+    pub async fn put_resource_recorded(
+        &self,
+        path: &str,
+        sealed: &[u8],
+        now: i64,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), StoreError> {
         let (p, sealed) = (path.to_owned(), sealed.to_vec());
-        self.db
-            .write_then(
+        self.write_recorded(
                 move |c| {
                     c.prepare_cached(
                         "INSERT INTO resources (path, sealed, updated_at) VALUES (?1, ?2, ?3) \
@@ -375,7 +446,8 @@ impl Store {
                     .execute(params![p, sealed, now])?;
                     Ok(())
                 },
-                false,
+                audit,
+                |_| true,
                 self.forget_resource_after(path),
             )
             .await
@@ -422,18 +494,28 @@ impl Store {
     }
 
     pub async fn delete_resource(&self, path: &str) -> Result<bool, StoreError> {
+        self.delete_resource_recorded(path, None).await
+    }
+
+    /// [`Store::delete_resource`] with its audit entry, appended only when
+    /// there was a resource to delete (see [`Store::write_recorded`]).
+    pub async fn delete_resource_recorded(
+        &self,
+        path: &str,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<bool, StoreError> {
         let p = path.to_owned();
-        self.db
-            .write_then(
-                move |c| {
-                    Ok(c.prepare_cached("DELETE FROM resources WHERE path = ?1")?
-                        .execute([p])?
-                        == 1)
-                },
-                false,
-                self.forget_resource_after(path),
-            )
-            .await
+        self.write_recorded(
+            move |c| {
+                Ok(c.prepare_cached("DELETE FROM resources WHERE path = ?1")?
+                    .execute([p])?
+                    == 1)
+            },
+            audit,
+            |deleted| *deleted,
+            self.forget_resource_after(path),
+        )
+        .await
     }
 
     pub async fn list_resources(&self) -> Result<Vec<String>, StoreError> {
@@ -454,6 +536,34 @@ impl Store {
                     "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![k.kid, k.sealed, k.public_jwk, k.created_at, k.retired_at])?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Adds `k` as the active key and retires every other key at `now`, with
+    /// `audit` when given, in one transaction: a rotation is never half
+    /// done, nor done without its entry.
+    pub async fn rotate_signing_key(
+        &self,
+        k: &SigningKeyRecord,
+        now: i64,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), StoreError> {
+        let k = k.clone();
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) VALUES (?1, ?2, ?3, ?4, NULL)",
+                )?
+                .execute(params![k.kid, k.sealed, k.public_jwk, k.created_at])?;
+                c.prepare_cached(
+                    "UPDATE signing_keys SET retired_at = ?2 WHERE kid <> ?1 AND retired_at IS NULL",
+                )?
+                .execute(params![k.kid, now])?;
+                if let Some(e) = audit {
+                    audit::append(c, vec![e])?;
+                }
                 Ok(())
             })
             .await

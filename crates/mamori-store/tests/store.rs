@@ -3,7 +3,7 @@
 mod common;
 
 use common::{inject, session, TempDir};
-use mamori_store::{Completion, ReferenceValue, Store};
+use mamori_store::{Completion, NewAuditEntry, ReferenceValue, Store};
 
 #[tokio::test]
 async fn concurrent_completion_has_one_winner() {
@@ -349,4 +349,60 @@ async fn purge_removes_expired_sessions_and_their_tokens_only() {
         .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 2);
+}
+
+fn admin_entry(action: &str, subject: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        at: 10,
+        actor: "admin:test".into(),
+        action: action.into(),
+        subject: subject.into(),
+        outcome: "ok".into(),
+        detail: "{}".into(),
+    }
+}
+
+#[tokio::test]
+async fn an_admin_change_commits_with_its_audit_entry_or_not_at_all() {
+    let dir = TempDir::new("recorded");
+    let s = Store::open(&dir.db()).await.unwrap();
+    s.put_resource_recorded(
+        "r/k/1",
+        b"v1",
+        1,
+        Some(admin_entry("resource.set", "r/k/1")),
+    )
+    .await
+    .unwrap();
+    // Deleting nothing records nothing.
+    assert!(!s
+        .delete_resource_recorded("r/k/none", Some(admin_entry("resource.delete", "r/k/none")))
+        .await
+        .unwrap());
+    let log = s.list_audit(0, 100).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.subject.as_str()).collect::<Vec<_>>(),
+        ["r/k/1"]
+    );
+    // An audit chain that cannot take another entry (its head at the end
+    // of the sequence range): the changes it would record are not made.
+    inject(&dir.db(), "UPDATE audit SET seq = 9223372036854775807");
+    let entry = || Some(admin_entry("x", "y"));
+    assert!(s
+        .put_resource_recorded("r/k/1", b"v2", 2, entry())
+        .await
+        .is_err());
+    assert!(s.delete_resource_recorded("r/k/1", entry()).await.is_err());
+    let rv = ReferenceValue {
+        name: "n".into(),
+        values: vec![serde_json::json!("v")],
+        expires_at: None,
+        updated_at: 2,
+    };
+    assert!(s.put_reference_value_recorded(&rv, entry()).await.is_err());
+    drop(s);
+    let s = Store::open(&dir.db()).await.unwrap();
+    assert_eq!(s.get_resource("r/k/1").await.unwrap().unwrap(), b"v1");
+    assert!(s.list_reference_values().await.unwrap().is_empty());
+    assert_eq!(s.list_audit(0, 100).await.unwrap().len(), 1);
 }

@@ -10,17 +10,29 @@ impl Service {
         admin::verify(token, &self.admin_keys, now).map(|id| format!("admin:{}", &id[..16]))
     }
 
-    async fn admin_done(
-        &self,
+    /// The audit entry of an admin change, committed with the change itself
+    /// (the store's `*_recorded` writes).
+    fn admin_entry(
         actor: &str,
         action: &str,
         subject: &str,
         detail: Value,
         now: i64,
-    ) -> Result<(), ServiceError> {
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            at: now,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subject: subject.to_owned(),
+            outcome: "ok".to_owned(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// After an admin change committed: counted, and loaded on this node at
+    /// once (other nodes load it on their periodic reload).
+    async fn admin_done(&self, now: i64) -> Result<(), ServiceError> {
         self.metrics.admin_changes.fetch_add(1, Relaxed);
-        self.audit(actor, action, subject, "ok", detail, now)
-            .await?;
         self.reload(now).await
     }
 
@@ -43,19 +55,21 @@ impl Service {
             .kek
             .seal(&format!("resource/{path}"), secret)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        self.store.put_resource(path, &sealed, now).await?;
         let digest = hex::encode(aws_lc_rs::digest::digest(
             &aws_lc_rs::digest::SHA256,
             secret,
         ));
-        self.admin_done(
+        let entry = Self::admin_entry(
             actor,
             "resource.set",
             path,
             json!({"bytes": secret.len(), "sha256": digest}),
             now,
-        )
-        .await
+        );
+        self.store
+            .put_resource_recorded(path, &sealed, now, Some(entry))
+            .await?;
+        self.admin_done(now).await
     }
 
     pub async fn delete_resource(
@@ -65,11 +79,15 @@ impl Service {
         now: i64,
     ) -> Result<(), ServiceError> {
         check_path(path)?;
-        if !self.store.delete_resource(path).await? {
+        let entry = Self::admin_entry(actor, "resource.delete", path, json!({}), now);
+        if !self
+            .store
+            .delete_resource_recorded(path, Some(entry))
+            .await?
+        {
             return Err(ServiceError::NotFound(format!("resource {path}")));
         }
-        self.admin_done(actor, "resource.delete", path, json!({}), now)
-            .await
+        self.admin_done(now).await
     }
 
     pub async fn list_resources(&self) -> Result<Vec<String>, ServiceError> {
@@ -140,17 +158,20 @@ impl Service {
             PolicyKind::Resource => ("resource", "resource-policy.set"),
             PolicyKind::Appraisal => ("appraisal", "attestation-policy.set"),
         };
+        let entry = Self::admin_entry(actor, action, id, json!({"digest": digest}), now);
         self.store
-            .put_policy(&PolicyRecord {
-                kind: kind_name.into(),
-                id: id.to_owned(),
-                source: source.to_owned(),
-                digest: digest.clone(),
-                updated_at: now,
-            })
+            .put_policy_recorded(
+                &PolicyRecord {
+                    kind: kind_name.into(),
+                    id: id.to_owned(),
+                    source: source.to_owned(),
+                    digest: digest.clone(),
+                    updated_at: now,
+                },
+                Some(entry),
+            )
             .await?;
-        self.admin_done(actor, action, id, json!({"digest": digest}), now)
-            .await?;
+        self.admin_done(now).await?;
         Ok(digest)
     }
 
@@ -183,22 +204,25 @@ impl Service {
                 ));
             }
         }
-        self.store
-            .put_reference_value(&ReferenceValue {
-                name: name.to_owned(),
-                values: values.clone(),
-                expires_at,
-                updated_at: now,
-            })
-            .await?;
-        self.admin_done(
+        let entry = Self::admin_entry(
             actor,
             "reference-value.set",
             name,
             json!({"values": values, "expires_at": expires_at}),
             now,
-        )
-        .await
+        );
+        self.store
+            .put_reference_value_recorded(
+                &ReferenceValue {
+                    name: name.to_owned(),
+                    values,
+                    expires_at,
+                    updated_at: now,
+                },
+                Some(entry),
+            )
+            .await?;
+        self.admin_done(now).await
     }
 
     pub async fn list_reference_values(&self) -> Result<Vec<ReferenceValue>, ServiceError> {
@@ -206,9 +230,17 @@ impl Service {
     }
 
     pub async fn rotate_signing_key(&self, actor: &str, now: i64) -> Result<String, ServiceError> {
-        let kid = keys::rotate(&self.store, &self.kek, now).await?;
-        self.admin_done(actor, "signing-key.rotate", &kid, json!({}), now)
-            .await?;
+        let kid = keys::rotate(&self.store, &self.kek, now, |kid| {
+            Some(Self::admin_entry(
+                actor,
+                "signing-key.rotate",
+                kid,
+                json!({}),
+                now,
+            ))
+        })
+        .await?;
+        self.admin_done(now).await?;
         Ok(kid)
     }
 
