@@ -2,10 +2,10 @@
 //! key: Mamori's own under `/v1/admin`, and the KBS protocol's.
 
 use crate::error::{Api, ApiError};
-use crate::extract::{bearer, parse_json, read_body};
+use crate::extract::{bearer, parse_json, read_body, ApiPath};
 use crate::{now, AppState};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -67,7 +67,7 @@ fn ok() -> Response {
 
 async fn set_resource(
     State(s): State<AppState>,
-    Path(path): Path<String>,
+    ApiPath(path): ApiPath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -82,7 +82,7 @@ async fn set_resource(
 
 async fn delete_resource(
     State(s): State<AppState>,
-    Path(path): Path<String>,
+    ApiPath(path): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let actor = authorize(Api::Native, &s, &headers)?;
@@ -318,7 +318,7 @@ fn b64url(api: Api, s: &str) -> Result<String, ApiError> {
 
 pub async fn kbs_set_resource(
     State(s): State<AppState>,
-    Path((repo, kind, tag)): Path<(String, String, String)>,
+    ApiPath((repo, kind, tag)): ApiPath<(String, String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -333,7 +333,7 @@ pub async fn kbs_set_resource(
 
 pub async fn kbs_delete_resource(
     State(s): State<AppState>,
-    Path((repo, kind, tag)): Path<(String, String, String)>,
+    ApiPath((repo, kind, tag)): ApiPath<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let actor = authorize(Api::Kbs, &s, &headers)?;

@@ -4,6 +4,9 @@
 
 use crate::error::{Api, ApiError};
 use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::Uri;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -64,4 +67,35 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim())
+}
+
+/// The API a request is for, by its path: error bodies take that API's form.
+pub fn api_of(uri: &Uri) -> Api {
+    if uri.path().starts_with("/kbs/") {
+        Api::Kbs
+    } else {
+        Api::Native
+    }
+}
+
+/// axum's `Path`, whose rejection (a segment that is not UTF-8 once
+/// percent-decoded, say) is an [`ApiError`] in the form of the request's
+/// API rather than axum's plain-text body, which the stock KBS client could
+/// not parse.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(e) => Err(ApiError::new(
+                api_of(&parts.uri),
+                e.status(),
+                "BadRequest",
+                e.body_text(),
+            )),
+        }
+    }
 }

@@ -3,10 +3,10 @@
 //! resources fetched with the cookie or a bearer token, as JWE.
 
 use crate::error::{Api, ApiError};
-use crate::extract::{bearer, cookie, parse_json, read_body};
+use crate::extract::{bearer, cookie, parse_json, read_body, ApiPath};
 use crate::{now, AppState};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -162,7 +162,7 @@ async fn attest(
 
 async fn resource(
     State(s): State<AppState>,
-    Path((repo, kind, tag)): Path<(String, String, String)>,
+    ApiPath((repo, kind, tag)): ApiPath<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = format!("{repo}/{kind}/{tag}");

@@ -48,7 +48,29 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(native::routes())
         .merge(admin::routes())
         .merge(kbs::routes())
+        .fallback(no_such_endpoint)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// Unknown paths and methods get an error body in their API's form (the
+/// stock KBS client parses every error body), not axum's empty one.
+async fn no_such_endpoint(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::new(
+        extract::api_of(&uri),
+        axum::http::StatusCode::NOT_FOUND,
+        "NotFound",
+        "no such endpoint",
+    )
+}
+
+async fn method_not_allowed(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::new(
+        extract::api_of(&uri),
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "this endpoint does not take that method",
+    )
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {

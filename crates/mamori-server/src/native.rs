@@ -3,10 +3,10 @@
 //! with the token; or background check: evidence straight to `release`.
 
 use crate::error::{Api, ApiError};
-use crate::extract::{bearer, parse_json, read_body};
+use crate::extract::{bearer, parse_json, read_body, ApiPath};
 use crate::{now, AppState};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -89,7 +89,7 @@ fn json_response(body: String) -> Response {
 
 async fn resource(
     State(s): State<AppState>,
-    Path(path): Path<String>,
+    ApiPath(path): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = bearer(&headers).ok_or_else(|| {
@@ -111,7 +111,7 @@ async fn resource(
 /// Background-check model: evidence for a challenge, released in one call.
 async fn release(
     State(s): State<AppState>,
-    Path(path): Path<String>,
+    ApiPath(path): ApiPath<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
     // A path no release could serve is refused before the nonce is spent.

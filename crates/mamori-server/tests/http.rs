@@ -819,3 +819,44 @@ async fn sessions_never_issued_leave_no_audit_trail_and_do_not_hide_a_token() {
     assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_endpoints_and_bad_paths_get_error_bodies_in_their_apis_form() {
+    let s = TestServer::start("endpoints").await;
+    let kbs_type =
+        |kind: &str| format!("https://github.com/confidential-containers/kbs/errors/{kind}");
+    let cases = [
+        (reqwest::Method::GET, "/kbs/v0/nope", 404, Some("NotFound")),
+        (
+            reqwest::Method::GET,
+            "/kbs/v0/auth",
+            405,
+            Some("MethodNotAllowed"),
+        ),
+        // A segment that is not UTF-8 once percent-decoded.
+        (
+            reqwest::Method::GET,
+            "/kbs/v0/resource/%FF/a/b",
+            400,
+            Some("BadRequest"),
+        ),
+        (reqwest::Method::GET, "/v1/nope", 404, None),
+        (reqwest::Method::GET, "/v1/resource/%FF", 400, None),
+    ];
+    for (method, path, status, kbs_kind) in cases {
+        let r = s
+            .client
+            .request(method, format!("{}{path}", s.url))
+            .send()
+            .await
+            .unwrap();
+        let (got, body) = error_of(r).await;
+        assert_eq!(got, status, "{path}: {body}");
+        match kbs_kind {
+            Some(kind) => assert_eq!(body["type"], kbs_type(kind), "{path}: {body}"),
+            None => assert!(body["error"].is_string(), "{path}: {body}"),
+        }
+        assert!(body["detail"].is_string(), "{path}: {body}");
+    }
+    s.stop().await;
+}
