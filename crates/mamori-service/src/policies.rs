@@ -127,7 +127,15 @@ impl PolicySet {
                     appraisal.insert(p.id.clone(), (format!("{}@{short}", p.id), c));
                 }
                 Err(e) => {
-                    tracing::error!(policy = %p.id, error = %e, "stored appraisal policy does not compile; ignored (the stored default or the built-in policy applies)")
+                    // Not ignored: a broader policy (the stored default or
+                    // the built-in one) would then appraise what the
+                    // operator meant this one for. Nothing is affirmed
+                    // until the policy is fixed.
+                    tracing::error!(policy = %p.id, error = %e, "stored appraisal policy does not compile; its TEE is appraised as contraindicated until it is replaced");
+                    appraisal.insert(
+                        p.id.clone(),
+                        (format!("{}@broken", p.id), broken::appraisal(&p.id)?),
+                    );
                 }
             }
         }
@@ -136,7 +144,11 @@ impl PolicySet {
             match ResourcePolicy::compile(&p.source) {
                 Ok(c) => resource.push((p.id.clone(), c)),
                 Err(e) => {
-                    tracing::error!(policy = %p.id, error = %e, "stored resource policy does not compile; ignored")
+                    // Not ignored: a shorter prefix's policy would then
+                    // decide for these paths. Nothing is released under
+                    // this prefix until the policy is fixed.
+                    tracing::error!(policy = %p.id, error = %e, "stored resource policy does not compile; nothing under its prefix is released until it is replaced");
+                    resource.push((p.id.clone(), broken::resource(&p.id)?));
                 }
             }
         }
@@ -233,12 +245,97 @@ impl PolicySet {
     }
 }
 
+/// Stand-ins for stored policies that no longer compile (an upload is
+/// compiled before it is stored, so only an engine or contract change can
+/// do this): they refuse everything and say why.
+mod broken {
+    use super::{policy_err, AppraisalPolicy, ResourcePolicy, ServiceError};
+
+    /// A policy id as a Rego string literal (ids are checked on upload, but
+    /// this must hold for whatever the database holds).
+    fn literal(id: &str) -> String {
+        serde_json::Value::from(id).to_string()
+    }
+
+    pub(super) fn appraisal(id: &str) -> Result<AppraisalPolicy, ServiceError> {
+        AppraisalPolicy::compile(&format!(
+            "package mamori.appraisal\nimport rego.v1\n\
+             trust_vector := {{\"instance-identity\": 96, \"configuration\": 96, \"executables\": 96, \"hardware\": 96, \"runtime-opaque\": 96}}\n\
+             reasons contains sprintf(\"the stored appraisal policy %s does not compile with this version of Mamori; replace it\", [{}])\n",
+            literal(id)
+        ))
+        .map_err(policy_err)
+    }
+
+    pub(super) fn resource(id: &str) -> Result<ResourcePolicy, ServiceError> {
+        ResourcePolicy::compile(&format!(
+            "package mamori.resource\nimport rego.v1\n\
+             default allow := false\n\
+             reasons contains sprintf(\"the stored resource policy for %s does not compile with this version of Mamori; replace it\", [{}])\n",
+            literal(id)
+        ))
+        .map_err(policy_err)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use mamori_policy::{AppraisalInput, Binding};
+    use mamori_policy::{AppraisalInput, Binding, ResourceInput};
     use serde_json::json;
+
+    #[tokio::test]
+    async fn a_stored_policy_that_no_longer_compiles_refuses_rather_than_falls_back() {
+        let store = Store::open_in_memory().await.unwrap();
+        let broken = |kind: &str, id: &str| PolicyRecord {
+            kind: kind.into(),
+            id: id.into(),
+            source: "package mamori.resource\nthis is not Rego".into(),
+            digest: "d".into(),
+            updated_at: 1,
+        };
+        // A permissive policy for everything, and a broken one for a prefix.
+        store
+            .put_policy(&PolicyRecord {
+                source: "package mamori.resource\nimport rego.v1\nallow := true\n".into(),
+                ..broken("resource", "")
+            })
+            .await
+            .unwrap();
+        store
+            .put_policy(&broken("resource", "secret"))
+            .await
+            .unwrap();
+        store.put_policy(&broken("appraisal", "snp")).await.unwrap();
+        let set = PolicySet::load(&store).await.unwrap();
+        let token = json!({"submods": {"cpu0": {"ear.status": "affirming"}}});
+        let decide = |path: &str| {
+            set.resource(path)
+                .1
+                .evaluate(&ResourceInput {
+                    token: token.clone(),
+                    resource: path.into(),
+                })
+                .unwrap()
+        };
+        assert!(decide("public/k/1").allow);
+        let d = decide("secret/k/1");
+        assert!(!d.allow);
+        assert!(d.reasons[0].contains("does not compile"), "{d:?}");
+        let (id, policy) = set.appraisal("snp").unwrap();
+        assert_eq!(id, "snp@broken");
+        let input = AppraisalInput {
+            tee: "snp".into(),
+            claims: json!({}),
+            reference: Default::default(),
+            binding: Binding::default(),
+            init_data: None,
+        };
+        let out = policy.evaluate(&input).unwrap();
+        assert_eq!(out.status, mamori_policy::TrustTier::Contraindicated);
+        assert!(out.reasons[0].contains("does not compile"), "{out:?}");
+    }
 
     #[tokio::test]
     async fn a_change_of_values_within_the_same_second_is_loaded() {
