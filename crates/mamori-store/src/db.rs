@@ -498,20 +498,44 @@ fn schema_version(conn: &Connection) -> Result<i64, StoreError> {
             |r| r.get(0),
         )?;
         if legacy {
-            let v: Option<i64> = conn.query_row(
-                "SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1",
-                [],
-                |r| r.get(0),
-            )?;
-            if let Some(v) = v {
-                check_known(v)?;
-                conn.execute_batch(&format!("PRAGMA user_version = {v}"))?;
-                version = v;
-            }
+            version = adopt_legacy(conn)?;
         }
     }
     check_known(version)?;
     Ok(version)
+}
+
+/// Records the versions a legacy (sqlx) database applied as its
+/// `user_version`, under the write lock: another process opening the same
+/// file may be adopting or migrating it at the same time, and a version it
+/// already moved on from must not be written back.
+fn adopt_legacy(conn: &Connection) -> Result<i64, StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let adopted = (|| -> Result<i64, StoreError> {
+        let now: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if now != 0 {
+            return Ok(now);
+        }
+        let v: Option<i64> = conn.query_row(
+            "SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let v = v.unwrap_or(0);
+        check_known(v)?;
+        conn.execute_batch(&format!("PRAGMA user_version = {v}"))?;
+        Ok(v)
+    })();
+    match adopted {
+        Ok(v) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 fn check_known(version: i64) -> Result<(), StoreError> {
@@ -544,12 +568,14 @@ fn migrate(conn: &Connection, version: i64) -> Result<(), StoreError> {
 
 /// One schema step. The version is read again under the write lock: another
 /// process opening the same file at the same time may have applied it.
-fn apply_step(conn: &Connection, v: i64, sql: &str) -> Result<(), rusqlite::Error> {
+fn apply_step(conn: &Connection, v: i64, sql: &str) -> Result<(), StoreError> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let now: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    // A newer build may have migrated the file since it was first read.
+    check_known(now)?;
     if now < v {
         conn.execute_batch(sql)?;
         conn.execute_batch(&format!("PRAGMA user_version = {v}"))?;
     }
-    conn.execute_batch("COMMIT")
+    Ok(conn.execute_batch("COMMIT")?)
 }
