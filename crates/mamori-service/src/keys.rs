@@ -29,7 +29,6 @@ fn kid_for(jwk: &Jwk) -> Result<String, ServiceError> {
         .map_err(|e| ServiceError::Internal(format!("key thumbprint: {e}")))
 }
 
-/// Creates, seals and stores a new signing key, retiring the others.
 /// Makes a new active signing key and retires the others, recording the
 /// rotation with the entry `record` makes from the new key id, if any, in
 /// the same transaction.
@@ -102,29 +101,50 @@ async fn current_records(
     Ok(records)
 }
 
+/// The signer of a stored key: its private key opened under the
+/// key-encryption key for its kid, which must be the key's thumbprint.
+fn open_signer(kek: &Kek, r: &SigningKeyRecord) -> Result<TokenSigner, ServiceError> {
+    let err = |e: String| ServiceError::Internal(format!("signing key {}: {e}", r.kid));
+    let pkcs8 = kek
+        .open(&format!("signing-key/{}", r.kid), &r.sealed)
+        .map_err(|e| err(e.to_string()))?;
+    let signer = TokenSigner::new(r.kid.clone(), &pkcs8).map_err(|e| err(e.to_string()))?;
+    if kid_for(signer.public_jwk())? != r.kid {
+        return Err(err("the kid is not the key's thumbprint".into()));
+    }
+    Ok(signer)
+}
+
 fn build(kek: &Kek, records: &[SigningKeyRecord]) -> Result<KeyRing, ServiceError> {
     let active = records
         .iter()
         .filter(|r| r.retired_at.is_none())
         .max_by_key(|r| (r.created_at, r.kid.clone()))
         .ok_or_else(|| ServiceError::Internal("no active signing key".into()))?;
-    let pkcs8 = kek
-        .open(&format!("signing-key/{}", active.kid), &active.sealed)
-        .map_err(|e| ServiceError::Internal(format!("signing key {}: {e}", active.kid)))?;
-    let signer = TokenSigner::new(active.kid.clone(), &pkcs8)
-        .map_err(|e| ServiceError::Internal(format!("signing key {}: {e}", active.kid)))?;
+    let signer = open_signer(kek, active)?;
+    // Every key tokens are verified with comes from a private key sealed
+    // under the key-encryption key for its kid, never from the public JWK
+    // stored beside it: anyone who can write the database could store a
+    // public key of their own under a new kid, and the tokens they signed
+    // with it would be accepted. A record that does not open is not
+    // trusted (and the stored JWK is only a copy for inspection).
     let mut verifier = TokenVerifier::new();
     let mut public = Vec::new();
     for r in records {
-        let jwk: Jwk = serde_json::from_str(&r.public_jwk)
-            .map_err(|e| ServiceError::Internal(format!("stored JWK {}: {e}", r.kid)))?;
-        let jwk = jwk
-            .with_kid(r.kid.clone())
-            .with_alg("ES256")
-            .with_use("sig");
+        let jwk = if std::ptr::eq(r, active) {
+            signer.public_jwk().clone()
+        } else {
+            match open_signer(kek, r) {
+                Ok(s) => s.public_jwk().clone(),
+                Err(e) => {
+                    tracing::error!(kid = %r.kid, error = %e, "a stored signing key does not open under the key-encryption key; tokens it signed are not accepted");
+                    continue;
+                }
+            }
+        };
         verifier
             .add_jwk(&jwk)
-            .map_err(|e| ServiceError::Internal(format!("stored JWK {}: {e}", r.kid)))?;
+            .map_err(|e| ServiceError::Internal(format!("signing key {}: {e}", r.kid)))?;
         public.push(jwk);
     }
     Ok(KeyRing {
@@ -140,6 +160,38 @@ fn build(kek: &Kek, records: &[SigningKeyRecord]) -> Result<KeyRing, ServiceErro
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[tokio::test]
+    async fn a_public_key_written_into_the_database_verifies_no_token() {
+        let store = Store::open_in_memory().await.unwrap();
+        let kek = Kek::from_bytes(&[7; 32]).unwrap();
+        let ring = load(&store, &kek, 1_000, 600).await.unwrap();
+        // Someone with write access to the database adds their own key,
+        // under its own thumbprint, with its public JWK and no sealed
+        // private key the KEK opens.
+        let (theirs, _) = TokenSigner::generate().unwrap();
+        store
+            .put_signing_key(&SigningKeyRecord {
+                kid: theirs.kid().to_owned(),
+                sealed: vec![0; 64],
+                public_jwk: serde_json::to_string(theirs.public_jwk()).unwrap(),
+                created_at: 999,
+                retired_at: Some(1_000),
+            })
+            .await
+            .unwrap();
+        let ring = load_if_changed(&store, &kek, 1_001, 600, &ring)
+            .await
+            .unwrap()
+            .expect("the stored keys changed");
+        let claims = crate::service::tests::bare_claims(2_000);
+        let forged = theirs.sign(&claims).unwrap();
+        assert!(ring.verifier.verify(&forged, 1_001).is_err());
+        assert_eq!(ring.jwks["keys"].as_array().unwrap().len(), 1);
+        // The service's own key still verifies.
+        let own = ring.signer.sign(&claims).unwrap();
+        assert!(ring.verifier.verify(&own, 1_001).is_ok());
+    }
 
     #[tokio::test]
     async fn the_ring_is_rebuilt_only_when_the_stored_keys_change() {

@@ -956,7 +956,7 @@ pub(crate) mod tests {
     }
 
     /// Claims with no submodule, issued at 0 (shared with the minted map's tests).
-    pub(super) fn bare_claims(exp: i64) -> EarClaims {
+    pub(crate) fn bare_claims(exp: i64) -> EarClaims {
         EarClaims {
             profile: EAR_PROFILE.to_owned(),
             iat: 0,
