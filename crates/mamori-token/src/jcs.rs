@@ -201,48 +201,67 @@ fn write_es_double(f: f64, out: &mut String) {
 /// formatting is closest but does not promise the even choice on an exact
 /// tie (RFC 8785 Appendix B: 1424953923781206.25 must print as `…206.2`).
 /// Two shortest candidates can only both round-trip with ≥ 16 digits (any
-/// two distinct 15-digit decimals map to distinct doubles), so the exact
-/// expansion is only computed then.
+/// two distinct 15-digit decimals map to distinct doubles), so ties are only
+/// looked for then.
+///
+/// A tie means `f` is exactly the midpoint `(L + ½) × 10^(exp−k+1)` of two
+/// k-digit neighbours, one of which is the shortest form `D` (so `L` is `D`
+/// or `D − 1`). That is decided in integers ([`is_exactly`]) rather than
+/// from `f`'s full decimal expansion: printing hundreds of digits per
+/// number would let a request full of 16-digit numbers (hashed as runtime
+/// data before anything rejects it) cost seconds of CPU.
 fn tie_to_even(f: f64, exp: i32, digits: &mut String) {
     let k = digits.len();
-    if k < 16 {
+    // Below the normal range a double's exact expansion has hundreds of
+    // significant digits: never a tie at 17 or 18.
+    if !(16..=17).contains(&k) || f < f64::MIN_POSITIVE {
         return;
     }
-    // Rust prints the exact binary value with enough precision (≤ 767
-    // significant digits for an f64), so 800 fraction digits are exact.
-    let exact = format!("{f:.800e}");
-    let Some((mantissa, exact_exp)) = exact.split_once('e') else {
+    let Ok(d) = digits.parse::<u64>() else {
         return;
     };
-    if exact_exp.parse::<i32>().ok() != Some(exp) {
+    for low in [d, d.wrapping_sub(1)] {
+        // `low` must keep k digits (no borrow into a shorter number).
+        if low.to_string().len() != k {
+            continue;
+        }
+        let midpoint = u128::from(low) * 10 + 5;
+        if !is_exactly(midpoint, exp - i32::try_from(k).unwrap_or(i32::MAX), f) {
+            continue;
+        }
+        // The even neighbour; rounding up out of k digits is left as is.
+        let even = if low % 2 == 0 { low } else { low + 1 };
+        let candidate = even.to_string();
+        if candidate.len() == k && round_trips(&candidate, exp, f) {
+            *digits = candidate;
+        }
         return;
     }
-    let exact_digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
-    let (Some(low), Some(rest)) = (exact_digits.get(..k), exact_digits.get(k..)) else {
-        return;
+}
+
+/// Whether `n × 10^p` is exactly the double `f` (a normal, positive one).
+/// It is when the value is a dyadic rational whose odd part fits in the
+/// 53-bit significand — then parsing it (correctly rounded) gives it back
+/// unchanged — and parses to `f`.
+fn is_exactly(n: u128, p: i32, f: f64) -> bool {
+    let scaled = if p >= 0 {
+        // An integer: n × 5^p × 2^p.
+        u32::try_from(p)
+            .ok()
+            .and_then(|p| 5u128.checked_pow(p))
+            .and_then(|five| n.checked_mul(five))
+    } else {
+        // n / (5^q × 2^q): 5^q must divide n.
+        u32::try_from(-i64::from(p))
+            .ok()
+            .and_then(|q| 5u128.checked_pow(q))
+            .and_then(|five| n.is_multiple_of(five).then(|| n / five))
     };
-    let is_midpoint = rest.first() == Some(&b'5') && rest.iter().skip(1).all(|b| *b == b'0');
-    if !is_midpoint {
-        return;
-    }
-    let last = low.last().copied().unwrap_or(b'0');
-    if last % 2 == 0 {
-        // The even candidate is the truncation.
-        let candidate = String::from_utf8_lossy(low).into_owned();
-        if round_trips(&candidate, exp, f) {
-            *digits = candidate;
-        }
-    } else if last != b'9' {
-        // The even candidate is truncation + 1 in the last place (no carry).
-        let mut up = low.to_vec();
-        if let Some(d) = up.last_mut() {
-            *d += 1;
-        }
-        let candidate = String::from_utf8_lossy(&up).into_owned();
-        if round_trips(&candidate, exp, f) {
-            *digits = candidate;
-        }
-    }
+    let Some(m) = scaled.filter(|m| *m != 0) else {
+        return false;
+    };
+    let odd = m >> m.trailing_zeros();
+    odd < (1u128 << 53) && format!("{n}e{p}").parse::<f64>().ok() == Some(f)
 }
 
 fn round_trips(digits: &str, exp: i32, f: f64) -> bool {
@@ -252,12 +271,107 @@ fn round_trips(digits: &str, exp: i32, f: f64) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn es(f: f64) -> String {
         let mut s = String::new();
         write_es_double(f, &mut s);
         s
+    }
+
+    /// The earlier implementation, from `f`'s exact decimal expansion: the
+    /// oracle the integer test is compared with.
+    fn tie_to_even_by_expansion(f: f64, exp: i32, digits: &mut String) {
+        let k = digits.len();
+        if k < 16 {
+            return;
+        }
+        let exact = format!("{f:.800e}");
+        let Some((mantissa, exact_exp)) = exact.split_once('e') else {
+            return;
+        };
+        if exact_exp.parse::<i32>().ok() != Some(exp) {
+            return;
+        }
+        let exact_digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+        let (Some(low), Some(rest)) = (exact_digits.get(..k), exact_digits.get(k..)) else {
+            return;
+        };
+        let is_midpoint = rest.first() == Some(&b'5') && rest.iter().skip(1).all(|b| *b == b'0');
+        if !is_midpoint {
+            return;
+        }
+        let last = low.last().copied().unwrap_or(b'0');
+        let candidate = if last % 2 == 0 {
+            String::from_utf8_lossy(low).into_owned()
+        } else if last != b'9' {
+            let mut up = low.to_vec();
+            if let Some(d) = up.last_mut() {
+                *d += 1;
+            }
+            String::from_utf8_lossy(&up).into_owned()
+        } else {
+            return;
+        };
+        if round_trips(&candidate, exp, f) {
+            *digits = candidate;
+        }
+    }
+
+    /// Both ways of settling ties, on `f`; and whether a tie changed the
+    /// shortest digits.
+    fn both(f: f64) -> (String, String, bool) {
+        let sci = format!("{:e}", f);
+        let (mantissa, exp) = sci.split_once('e').unwrap();
+        let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+        let exp: i32 = exp.parse().unwrap();
+        let (mut a, mut b) = (digits.clone(), digits.clone());
+        tie_to_even(f, exp, &mut a);
+        tie_to_even_by_expansion(f, exp, &mut b);
+        let changed = b != digits;
+        (a, b, changed)
+    }
+
+    #[test]
+    fn ties_are_settled_as_the_exact_expansion_settles_them() {
+        // RFC 8785 Appendix B.
+        let rfc: f64 = "1424953923781206.25".parse().unwrap();
+        assert_eq!(es(rfc), "1424953923781206.2");
+        // Exact quarter and half steps where doubles have 16 and 17
+        // significant digits, around every power of ten they reach.
+        let mut ties = 0;
+        for e in -20..=22 {
+            let base = 10f64.powi(e);
+            for step in 0..100u32 {
+                for frac in [0.25, 0.5, 0.75, 0.125, 0.375] {
+                    let f = base * (1.0 + f64::from(step) * 1e-3) + frac * base * 1e-15;
+                    let (new, old, _) = both(f);
+                    assert_eq!(new, old, "{f:e}");
+                }
+            }
+        }
+        // Quarters above 2^50, where doubles have 16 significant digits
+        // and every quarter step is a tie candidate.
+        for n in (1u64 << 52)..(1u64 << 52) + 3_000 {
+            let f = n as f64 / 4.0;
+            let (new, old, changed) = both(f);
+            assert_eq!(new, old, "{f:e}");
+            ties += usize::from(changed);
+        }
+        assert!(ties > 100, "only {ties} ties exercised");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(3_000))]
+        #[test]
+        fn any_double_is_settled_as_the_exact_expansion_settles_it(bits in proptest::prelude::any::<u64>()) {
+            let f = f64::from_bits(bits);
+            if f.is_finite() && f != 0.0 {
+                let (new, old, _) = both(f.abs());
+                proptest::prop_assert_eq!(new, old);
+            }
+        }
     }
 
     #[test]
