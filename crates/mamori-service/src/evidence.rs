@@ -35,6 +35,13 @@ pub struct SnpVerifier {
 
 /// Bound on cached chains: one per VCEK/VLEK (chip and TCB) in the fleet.
 const MAX_CACHED_SIGNERS: usize = 65_536;
+/// Most certificates one piece of SNP evidence may carry (a VCEK or VLEK
+/// chain is three; the report's own certificate table adds a few), and
+/// most distinct endorsement keys tried per report (a guest may send its
+/// VCEK and its VLEK): each costs a chain validation or a P-384
+/// verification, so an unauthenticated request cannot buy hundreds.
+const MAX_CERTIFICATES: usize = 16;
+const MAX_ENDORSEMENT_CANDIDATES: usize = 2;
 
 /// The cache key of a certificate sent as text; domain-separated from the
 /// DER keys.
@@ -107,6 +114,12 @@ impl SnpVerifier {
             let ev = tee_snp::extract_decoded(raw).map_err(|e| bad(format!("report: {e}")))?;
             let mut texts = Vec::new();
             if let Some(Value::Array(list)) = evidence.get("certificates") {
+                if list.len() > MAX_CERTIFICATES {
+                    return Err(bad(format!(
+                        "certificates: {} given, at most {MAX_CERTIFICATES} accepted",
+                        list.len()
+                    )));
+                }
                 for (i, c) in list.iter().enumerate() {
                     let s = c
                         .as_str()
@@ -140,6 +153,12 @@ impl SnpVerifier {
                 "snp evidence: expected {\"attestation_report\", \"cert_chain\"} or {\"report\", \"certificates\"}",
             ));
         };
+        if certs.len() > MAX_CERTIFICATES {
+            return Err(bad(format!(
+                "{} certificates given, at most {MAX_CERTIFICATES} accepted",
+                certs.len()
+            )));
+        }
         let parsed =
             Report::parse(&report).map_err(|e| rejected("parse", format!("report: {e}")))?;
         let verified = self.verify_report(parsed, &certs, now)?;
@@ -193,6 +212,12 @@ impl SnpVerifier {
         now: UnixTime,
     ) -> Result<tee_snp::VerifiedReport<'a>, ServiceError> {
         let mut last: Option<SnpError> = None;
+        // Each certificate once, however often it was sent.
+        let mut seen = std::collections::HashSet::new();
+        let received: Vec<&ReceivedCert> = received
+            .iter()
+            .filter(|c| seen.insert(sha256(&c.der)))
+            .collect();
         // Cached chains first: no certificate parsing on the hot path.
         for der in received.iter().map(|c| &c.der) {
             let key = sha256(der);
@@ -208,13 +233,14 @@ impl SnpVerifier {
         // certificate that does not parse is skipped, not misattributed.
         let parsed: Vec<(&ReceivedCert, Certificate)> = received
             .iter()
-            .filter_map(|r| Certificate::from_der(&r.der).ok().map(|c| (r, c)))
+            .filter_map(|r| Certificate::from_der(&r.der).ok().map(|c| (*r, c)))
             .collect();
         let certs: Vec<Certificate> = parsed.iter().map(|(_, c)| c.clone()).collect();
-        for (received, cert) in &parsed {
-            if !EndorsementInfo::is_endorsement_key(cert) {
-                continue;
-            }
+        let candidates = parsed
+            .iter()
+            .filter(|(_, cert)| EndorsementInfo::is_endorsement_key(cert))
+            .take(MAX_ENDORSEMENT_CANDIDATES);
+        for (received, cert) in candidates {
             let signer = match VerifiedSigner::validate(cert, &certs, &[], &self.trust, now) {
                 Ok(s) => s,
                 Err(e) => {
@@ -225,8 +251,12 @@ impl SnpVerifier {
             let outcome = signer.verify_report(report, now);
             if outcome.is_ok() {
                 if let Ok(mut m) = self.signers.write() {
+                    // One entry makes room: clearing all would let one
+                    // request make every attester's next one slow.
                     if m.len() >= MAX_CACHED_SIGNERS {
-                        m.clear();
+                        if let Some(k) = m.keys().next().copied() {
+                            m.remove(&k);
+                        }
                     }
                     m.insert(sha256(&received.der), signer.clone());
                     if let Some(key) = received.text_key {
@@ -379,5 +409,33 @@ mod tests {
         assert!(m.contains_key(&sha256(a.vcek_der())));
         assert!(m.contains_key(&text_key(&a.vcek_pem())));
         assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn endorsement_keys_are_tried_once_each_and_a_few_at_most() {
+        let a = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let b = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let v = verifier(&[&a, &b]);
+        // More certificates than any chain needs: refused before any is
+        // parsed or validated.
+        let many = vec![b.vcek_pem(); MAX_CERTIFICATES + 1];
+        assert!(matches!(
+            v.verify(&evidence(&a, 1, many), NOW),
+            Err(ServiceError::BadRequest(m)) if m.contains("at most")
+        ));
+        // The same (wrong) endorsement key repeated is validated once, and
+        // does not push the right one out of the candidates.
+        let mut certs = vec![b.vcek_pem(); MAX_ENDORSEMENT_CANDIDATES + 2];
+        certs.extend(pem_chain(&a));
+        v.verify(&evidence(&a, 1, certs), NOW).unwrap();
+        // Different wrong endorsement keys beyond the cap: the right one
+        // after them is not reached.
+        let c = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let others = [&b, &c];
+        assert_eq!(others.len(), MAX_ENDORSEMENT_CANDIDATES);
+        let fresh = verifier(&[&a]);
+        let mut certs: Vec<String> = others.iter().map(|o| o.vcek_pem()).collect();
+        certs.extend(pem_chain(&a));
+        assert!(fresh.verify(&evidence(&a, 1, certs), NOW).is_err());
     }
 }
