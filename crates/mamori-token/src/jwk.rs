@@ -386,8 +386,12 @@ impl Jwk {
     /// # Errors
     /// As [`Jwk::key_material`]: only valid keys have a thumbprint.
     pub fn thumbprint_sha256(&self) -> Result<String, JwkError> {
-        // Validate first, then hash the members exactly as carried (RFC 7638 §3.2:
-        // lexicographic member order, no whitespace).
+        // Validate first, then hash the required members (RFC 7638 §3.2:
+        // lexicographic member order, no whitespace). EC coordinates are
+        // checked to be exactly the curve's length, so they are hashed as
+        // carried; RSA integers are re-encoded without leading zero octets
+        // (RFC 7518 §6.3.1), which a received key may carry: one key, one
+        // thumbprint.
         let canonical = match self.key_material()? {
             PublicKeyMaterial::Ec { curve, .. } => serde_json::json!({
                 "crv": curve.name(),
@@ -395,10 +399,10 @@ impl Jwk {
                 "x": self.x,
                 "y": self.y,
             }),
-            PublicKeyMaterial::Rsa(_) => serde_json::json!({
-                "e": self.e,
+            PublicKeyMaterial::Rsa(c) => serde_json::json!({
+                "e": b64::encode(&c.e),
                 "kty": "RSA",
-                "n": self.n,
+                "n": b64::encode(&c.n),
             }),
         };
         // serde_json's default Map is ordered by key, and these keys are ASCII,

@@ -97,6 +97,11 @@ fn rsa_components() {
     let mut lenient = jwk.clone();
     lenient.n = Some(b64::encode(&with_zero));
     assert_eq!(lenient.rsa_components().unwrap().n, components.n);
+    // One key, one thumbprint: the zero octet is not hashed.
+    assert_eq!(
+        lenient.thumbprint_sha256().unwrap(),
+        jwk.thumbprint_sha256().unwrap()
+    );
     // Too small, even modulus, bad exponents.
     assert_eq!(
         Jwk::from_rsa_components(&components.n[..128], &[1, 0, 1]),
