@@ -85,6 +85,8 @@ pub enum ChainError {
         next_update: UnixTime,
         now: UnixTime,
     },
+    #[error("CRL of {issuer} has no nextUpdate, so nothing says when it stops being current (RFC 5280 5.1.2.5 requires one)")]
+    CrlWithoutNextUpdate { issuer: String },
     #[error("CRL of {issuer} is not yet valid: thisUpdate {this_update} is after {now}")]
     CrlNotYetValid {
         issuer: String,

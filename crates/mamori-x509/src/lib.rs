@@ -26,3 +26,12 @@ pub use path::{validate_path, ValidatedPath};
 pub use pem::{split_blobs, Blob};
 pub use sig::{KeyKind, PublicKey, SignatureScheme};
 pub use time::UnixTime;
+
+/// Whether the unsigned outer signatureAlgorithm of a DER certificate
+/// (`is_crl` false) or CRL (`is_crl` true) is byte for byte the signed copy
+/// inside its TBS. x509-parser accepts any parameters in the outer copy, so
+/// without this one signed object has endless encodings (RFC 5280 4.1.1.2).
+#[must_use]
+pub fn signature_algorithms_match(der: &[u8], is_crl: bool) -> bool {
+    matches!(der::algorithm_identifiers(der, is_crl), Some((outer, inner)) if outer == inner)
+}

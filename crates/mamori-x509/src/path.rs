@@ -161,14 +161,19 @@ fn check_crls(path: &[Certificate], crls: &[Crl], now: UnixTime) -> Result<(), C
                     now,
                 });
             }
-            if let Some(next) = crl.next_update() {
-                if next < now {
-                    return Err(ChainError::StaleCrl {
-                        issuer: issuer.subject().to_owned(),
-                        next_update: next,
-                        now,
-                    });
-                }
+            // Without nextUpdate an old CRL could be replayed for ever, from
+            // before the certificate was revoked.
+            let next = crl
+                .next_update()
+                .ok_or_else(|| ChainError::CrlWithoutNextUpdate {
+                    issuer: issuer.subject().to_owned(),
+                })?;
+            if next < now {
+                return Err(ChainError::StaleCrl {
+                    issuer: issuer.subject().to_owned(),
+                    next_update: next,
+                    now,
+                });
             }
             if crl.is_revoked(cert) {
                 return Err(ChainError::Revoked {

@@ -129,6 +129,13 @@ impl Cert {
         if !rest.is_empty() {
             return Err(format!("{} trailing bytes after certificate", rest.len()));
         }
+        // The outer algorithm is not signed: any other encoding of it would
+        // make one signed certificate into many distinct ones.
+        if !mamori_x509::signature_algorithms_match(der, false) {
+            return Err(
+                "the certificate's outer signature algorithm differs from the signed one".into(),
+            );
+        }
         let spki = c.public_key();
         let point = spki.subject_public_key.data.as_ref();
         let key_asn1 = ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point).ok();
@@ -263,6 +270,9 @@ impl Crl {
             CertificateRevocationList::from_der(der).map_err(|e| format!("bad CRL DER: {e}"))?;
         if !rest.is_empty() {
             return Err(format!("{} trailing bytes after CRL", rest.len()));
+        }
+        if !mamori_x509::signature_algorithms_match(der, true) {
+            return Err("the CRL's outer signature algorithm differs from the signed one".into());
         }
         Ok(Crl {
             der: der.to_vec(),
@@ -467,6 +477,65 @@ mod tests {
         assert_eq!(r.fp, INTEL_SGX_ROOT_CA_SHA256);
         assert!(r.is_ca && r.is_signed_by(&r));
         assert_eq!(fmt_time(r.not_after), "2049-12-31T23:59:59Z");
+    }
+
+    /// A DER TLV: its tag, header length and total length.
+    fn tlv(b: &[u8]) -> (u8, usize, usize) {
+        let (len, hdr) = match b[1] {
+            n if n < 0x80 => (usize::from(n), 2),
+            n => {
+                let k = usize::from(n & 0x7f);
+                let len = b[2..2 + k]
+                    .iter()
+                    .fold(0, |a, x| (a << 8) | usize::from(*x));
+                (len, 2 + k)
+            }
+        };
+        (b[0], hdr, hdr + len)
+    }
+
+    fn der_len(n: usize) -> Vec<u8> {
+        match n {
+            0..=0x7f => vec![n as u8],
+            0x80..=0xff => vec![0x81, n as u8],
+            _ => vec![0x82, (n >> 8) as u8, n as u8],
+        }
+    }
+
+    /// The signed object `der` with `extra` appended inside its outer
+    /// (unsigned) signatureAlgorithm.
+    fn with_outer_algorithm_parameters(der: &[u8], extra: &[u8]) -> Vec<u8> {
+        let (_, hdr, _) = tlv(der);
+        let body = &der[hdr..];
+        let (_, _, tbs_len) = tlv(body);
+        let (alg_tag, alg_hdr, alg_len) = tlv(&body[tbs_len..]);
+        let alg = &body[tbs_len..tbs_len + alg_len];
+        let mut new_alg = vec![alg_tag];
+        new_alg.extend(der_len(alg_len - alg_hdr + extra.len()));
+        new_alg.extend_from_slice(&alg[alg_hdr..]);
+        new_alg.extend_from_slice(extra);
+        let mut inner = body[..tbs_len].to_vec();
+        inner.extend(new_alg);
+        inner.extend_from_slice(&body[tbs_len + alg_len..]);
+        let mut out = vec![0x30];
+        out.extend(der_len(inner.len()));
+        out.extend(inner);
+        out
+    }
+
+    #[test]
+    fn a_certificate_is_refused_in_any_encoding_but_the_signed_one() {
+        // Same signed body and signature, other outer algorithm parameters:
+        // without the check, each would be a new certificate (and a new
+        // entry in every cache keyed by its fingerprint).
+        for extra in [&[0x05, 0x00][..], &[0x04, 0x02, 0xAA, 0xBB][..]] {
+            let malleated = with_outer_algorithm_parameters(INTEL_SGX_ROOT_CA_DER, extra);
+            let e = Cert::from_der(&malleated).err().unwrap_or_default();
+            assert!(e.contains("outer signature algorithm"), "{e}");
+        }
+        assert!(
+            Cert::from_der(&with_outer_algorithm_parameters(INTEL_SGX_ROOT_CA_DER, &[])).is_ok()
+        );
     }
 
     #[test]

@@ -29,6 +29,10 @@ struct Memo {
     ok: RwLock<HashSet<([u8; 32], [u8; 32])>>,
 }
 
+/// Signatures remembered at most: PCK chains come with quotes, so senders
+/// choose what is remembered. A full memo makes room for one entry.
+const MAX_MEMO: usize = 16_384;
+
 impl SigMemo for Memo {
     fn check(&self, object: [u8; 32], signer: [u8; 32], verify: &dyn Fn() -> bool) -> bool {
         if self.ok.read().is_ok_and(|s| s.contains(&(object, signer))) {
@@ -37,6 +41,11 @@ impl SigMemo for Memo {
         let r = verify();
         if r {
             if let Ok(mut s) = self.ok.write() {
+                if s.len() >= MAX_MEMO {
+                    if let Some(k) = s.iter().next().copied() {
+                        s.remove(&k);
+                    }
+                }
                 s.insert((object, signer));
             }
         }

@@ -294,6 +294,18 @@ impl SnpSimChain {
         this_update: i64,
         next_update: i64,
     ) -> Result<Vec<u8>, SimError> {
+        self.crl_with(by_ask, serials, this_update, Some(next_update))
+    }
+
+    /// [`SnpSimChain::crl`], with `nextUpdate` optional (RFC 5280 makes it
+    /// mandatory for issuers; verifiers must cope with CRLs that lack it).
+    pub fn crl_with(
+        &self,
+        by_ask: bool,
+        serials: &[u64],
+        this_update: i64,
+        next_update: Option<i64>,
+    ) -> Result<Vec<u8>, SimError> {
         let (ark_cn, ask_cn, _) = names(&self.options);
         let (cn, key) = if by_ask {
             (ask_cn, &self.ask)

@@ -141,7 +141,7 @@ pub fn certificate(spec: &CertSpec<'_>, signer: &Signer<'_>) -> Result<Vec<u8>, 
 pub fn crl(
     issuer_cn: &str,
     this_update: i64,
-    next_update: i64,
+    next_update: Option<i64>,
     serials: &[u64],
     signer: &Signer<'_>,
 ) -> Result<Vec<u8>, SimError> {
@@ -151,8 +151,10 @@ pub fn crl(
         alg.clone(),
         amd_style_name(issuer_cn),
         time(this_update),
-        time(next_update),
     ];
+    if let Some(next) = next_update {
+        parts.push(time(next));
+    }
     if !serials.is_empty() {
         let entries: Vec<Vec<u8>> = serials
             .iter()

@@ -187,6 +187,14 @@ fn stale_and_future_crls_are_refused() {
         matches!(e, SnpError::Chain(ChainError::StaleCrl { .. })),
         "{e}"
     );
+    // No nextUpdate: nothing says when it stops being current, so an old
+    // one could be replayed for ever.
+    let open_ended = Crl::from_der(&c.crl_with(false, &[], NOW.0 - 100, None).unwrap()).unwrap();
+    let e = verify(c, &bytes, &[open_ended]).unwrap_err();
+    assert!(
+        matches!(e, SnpError::Chain(ChainError::CrlWithoutNextUpdate { .. })),
+        "{e:?}"
+    );
     let future = Crl::from_der(&c.crl(false, &[], NOW.0 + 10, NOW.0 + 100).unwrap()).unwrap();
     let e = verify(c, &bytes, &[future]).unwrap_err();
     assert!(
