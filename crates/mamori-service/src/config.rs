@@ -123,6 +123,12 @@ pub struct SnpConfig {
     /// Extra SEV-SNP roots trusted besides AMD's pinned ARKs (PEM files),
     /// e.g. the development root of `mamori sim snp`. Logged at start-up.
     pub trust_anchors: Vec<PathBuf>,
+    /// AMD certificate revocation lists (DER or PEM files, e.g. from
+    /// `https://kdsintf.amd.com/vcek/v1/<product>/crl`), read at start-up
+    /// and applied to every SEV-SNP chain whose issuer they name. A CRL
+    /// past its nextUpdate makes the chains it covers fail as stale until a
+    /// current one is installed (and the server restarted).
+    pub crls: Vec<PathBuf>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

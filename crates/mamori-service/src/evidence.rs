@@ -7,7 +7,7 @@ use crate::error::ServiceError;
 use aws_lc_rs::digest::{digest, SHA256};
 use base64::Engine;
 use mamori_verifier::{decode_text, Encoding, UnixTime};
-use mamori_x509::Certificate;
+use mamori_x509::{Certificate, Crl};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -30,6 +30,12 @@ pub struct VerifiedEvidence {
 /// PEM is not even decoded again.
 pub struct SnpVerifier {
     trust: TrustStore,
+    /// AMD CRLs applied to every chain (`[snp] crls`).
+    crls: Vec<Crl>,
+    /// A cached chain was checked against `crls` when it was validated, and
+    /// stands for no longer than the earliest of their nextUpdate times:
+    /// then it is validated again (and refused while a CRL is stale).
+    crls_current_until: Option<UnixTime>,
     signers: RwLock<HashMap<[u8; 32], VerifiedSigner>>,
 }
 
@@ -80,10 +86,30 @@ pub(crate) fn rejected(check: &'static str, message: impl Into<String>) -> Servi
 
 impl SnpVerifier {
     pub fn new(trust: TrustStore) -> Self {
+        Self::with_crls(trust, Vec::new())
+    }
+
+    /// A verifier that applies `crls` to every chain.
+    pub fn with_crls(trust: TrustStore, crls: Vec<Crl>) -> Self {
+        let crls_current_until = crls
+            .iter()
+            .map(|c| c.next_update().unwrap_or(UnixTime(i64::MIN)))
+            .min();
         SnpVerifier {
             trust,
+            crls,
+            crls_current_until,
             signers: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// A cached chain for `key`, unless the CRLs it was checked against may
+    /// no longer be current.
+    fn cached(&self, key: &[u8; 32], now: UnixTime) -> Option<VerifiedSigner> {
+        if self.crls_current_until.is_some_and(|until| now > until) {
+            return None;
+        }
+        self.signers.read().ok().and_then(|m| m.get(key).cloned())
     }
 
     /// Decodes and verifies SNP evidence in either wire shape:
@@ -179,7 +205,7 @@ impl SnpVerifier {
         // the texts after it need not be hashed.
         for text in texts {
             let key = text_key(text);
-            let Some(signer) = self.signers.read().ok().and_then(|m| m.get(&key).cloned()) else {
+            let Some(signer) = self.cached(&key, now) else {
                 continue;
             };
             let report = match parsed {
@@ -221,7 +247,7 @@ impl SnpVerifier {
         // Cached chains first: no certificate parsing on the hot path.
         for der in received.iter().map(|c| &c.der) {
             let key = sha256(der);
-            let cached = self.signers.read().ok().and_then(|m| m.get(&key).cloned());
+            let cached = self.cached(&key, now);
             if let Some(signer) = cached {
                 match signer.verify_report(report, now) {
                     Ok(v) => return Ok(v),
@@ -241,7 +267,8 @@ impl SnpVerifier {
             .filter(|(_, cert)| EndorsementInfo::is_endorsement_key(cert))
             .take(MAX_ENDORSEMENT_CANDIDATES);
         for (received, cert) in candidates {
-            let signer = match VerifiedSigner::validate(cert, &certs, &[], &self.trust, now) {
+            let signer = match VerifiedSigner::validate(cert, &certs, &self.crls, &self.trust, now)
+            {
                 Ok(s) => s,
                 Err(e) => {
                     last = Some(e);
@@ -437,5 +464,34 @@ mod tests {
         let mut certs: Vec<String> = others.iter().map(|o| o.vcek_pem()).collect();
         certs.extend(pem_chain(&a));
         assert!(fresh.verify(&evidence(&a, 1, certs), NOW).is_err());
+    }
+
+    #[test]
+    fn configured_crls_refuse_revoked_chains_and_bound_cached_ones() {
+        let a = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let trust = || TrustStore::amd().with_anchor(Certificate::from_der(a.ark_der()).unwrap());
+        let crl = |serials: &[u64], next: i64| {
+            Crl::from_der(&a.crl(true, serials, NOW.0 - 3_600, next).unwrap()).unwrap()
+        };
+        let ev = evidence(&a, 1, pem_chain(&a));
+        // The ASK's CRL lists the VCEK: refused.
+        let revoked = SnpVerifier::with_crls(
+            trust(),
+            vec![crl(&[tee_sim::snp::VCEK_SERIAL], NOW.0 + 3_600)],
+        );
+        assert!(matches!(
+            revoked.verify(&ev, NOW),
+            Err(ServiceError::EvidenceRejected { .. })
+        ));
+        // Other serials listed: accepted and cached, until the CRL's
+        // nextUpdate; after it the chain is validated again, and refused
+        // while no current CRL is installed.
+        let current = SnpVerifier::with_crls(trust(), vec![crl(&[77], NOW.0 + 60)]);
+        current.verify(&ev, NOW).unwrap();
+        current.verify(&ev, UnixTime(NOW.0 + 60)).unwrap();
+        assert!(matches!(
+            current.verify(&ev, UnixTime(NOW.0 + 61)),
+            Err(ServiceError::EvidenceRejected { .. })
+        ));
     }
 }

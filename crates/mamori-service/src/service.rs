@@ -136,6 +136,8 @@ pub enum StartError {
     AdminKey { path: String, reason: String },
     #[error("SNP trust anchor {path}: {reason}")]
     TrustAnchor { path: String, reason: String },
+    #[error("SNP CRL {path}: {reason}")]
+    SnpCrl { path: String, reason: String },
     #[error("DCAP collateral or trust anchor {path}: {reason}")]
     DcapCollateral { path: String, reason: String },
     #[error("{0}")]
@@ -270,6 +272,44 @@ fn tee_key(v: &Value) -> Result<(Jwk, mamori_jwe::Recipient), ServiceError> {
     Ok((jwk, recipient))
 }
 
+/// The CRLs of `[snp] crls`. Each file must hold at least one CRL (and may
+/// hold certificates too, which are ignored); a CRL already past its
+/// nextUpdate is loaded and logged, and refuses the chains it covers.
+fn load_snp_crls(
+    paths: &[std::path::PathBuf],
+    now: i64,
+) -> Result<Vec<mamori_x509::Crl>, StartError> {
+    let mut crls = Vec::new();
+    for p in paths {
+        let err = |reason: String| StartError::SnpCrl {
+            path: p.display().to_string(),
+            reason,
+        };
+        let bytes = std::fs::read(p).map_err(|e| err(e.to_string()))?;
+        let blobs = mamori_x509::split_blobs(&bytes)
+            .map_err(|e| err(e.to_string()))?
+            .ok_or_else(|| err("neither PEM nor DER X.509".into()))?;
+        let before = crls.len();
+        for b in blobs {
+            if let mamori_x509::Blob::Crl(c) = b {
+                match c.next_update() {
+                    Some(next) if next.0 >= now => {
+                        tracing::info!(issuer = %c.issuer(), next_update = next.0, "SEV-SNP CRL loaded")
+                    }
+                    _ => {
+                        tracing::warn!(issuer = %c.issuer(), "SEV-SNP CRL loaded but not current: chains it covers are refused until a current one is installed")
+                    }
+                }
+                crls.push(*c);
+            }
+        }
+        if crls.len() == before {
+            return Err(err("no CRL in the file".into()));
+        }
+    }
+    Ok(crls)
+}
+
 impl Service {
     /// Opens the data directory, the key-encryption key and the store, and
     /// loads keys and policies.
@@ -327,6 +367,7 @@ impl Service {
                 }
             }
         }
+        let snp_crls = load_snp_crls(&cfg.snp.crls, now)?;
         let dcap =
             DcapVerifier::load(&cfg.dcap.collateral, &cfg.dcap.trust_anchors).map_err(|e| {
                 StartError::DcapCollateral {
@@ -340,7 +381,7 @@ impl Service {
         let ring = keys::load(&store, &kek, now, cfg.token.lifetime_secs + 60).await?;
         let policies = PolicySet::load(&store).await?;
         Ok(Arc::new(Service {
-            snp: SnpVerifier::new(trust),
+            snp: SnpVerifier::with_crls(trust, snp_crls),
             dcap,
             admin_keys,
             keys: RwLock::new(Arc::new(ring)),
