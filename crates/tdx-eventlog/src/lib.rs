@@ -178,6 +178,16 @@ impl Event<'_> {
             .ok()
             .and_then(|i| i.checked_sub(1))
     }
+    /// Whether this event's digest is SHA-384 of `text` (with or without a
+    /// NUL terminator).
+    pub fn digest_is_of(&self, text: &str) -> bool {
+        let plain = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, text.as_bytes());
+        let mut with_nul = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA384);
+        with_nul.update(text.as_bytes());
+        with_nul.update(&[0]);
+        self.digest == plain.as_ref() || self.digest == with_nul.finish().as_ref()
+    }
+
     /// Event data as text when it is printable UTF-8 (NUL terminator stripped).
     pub fn text(&self) -> Option<&str> {
         let d = self.data.strip_suffix(&[0]).unwrap_or(self.data);
@@ -416,18 +426,38 @@ impl EventLog<'_> {
                 digest: hex::encode(ev.digest),
                 text: text.clone(),
             });
+            // Only events the RTMR replay covers (not MRTD's, nor
+            // EV_NO_ACTION) are picked out: a digest elsewhere in the log
+            // is vouched for by nothing.
+            if ev.rtmr().is_none() || ev.event_type == EV_NO_ACTION {
+                continue;
+            }
             match (ev.event_type, ev.rtmr()) {
                 (0x8000_000a | 0x8000_0008, _) => c.firmware_blobs.push(hex::encode(ev.digest)),
                 (0x8000_0003, _) => c.boot_applications.push(hex::encode(ev.digest)),
                 (0x0000_000d, Some(2)) => {
                     if let Some(t) = text {
+                        // The event text is not what the replay covers:
+                        // a command line counts only when its digest is
+                        // that of the command the bootloader measured
+                        // (GRUB measures the command without its
+                        // description prefix).
                         if let Some(cmd) = t.strip_prefix("kernel_cmdline: ") {
-                            c.kernel_cmdline = Some(cmd.to_string());
-                        } else if t.starts_with("grub_cmd: linux ") {
-                            c.kernel_cmdline =
-                                t.strip_prefix("grub_cmd: linux ").map(str::to_string);
+                            if ev.digest_is_of(cmd) {
+                                c.kernel_cmdline = Some(cmd.to_string());
+                            }
+                        } else if let Some(cmd) = t.strip_prefix("grub_cmd: ") {
+                            if let Some(args) = cmd.strip_prefix("linux ") {
+                                if ev.digest_is_of(cmd) {
+                                    c.kernel_cmdline = Some(args.to_string());
+                                }
+                            }
                         } else if t.starts_with('/') && !t.ends_with(".cfg") {
+                            // A file's event digests its contents, not its
+                            // name: the path is as logged, the digest is
+                            // what the replay vouches for.
                             c.kernel_path = Some(t);
+                            c.kernel_digest = Some(hex::encode(ev.digest));
                         }
                     }
                 }
@@ -461,9 +491,15 @@ pub struct EventLogClaims {
     pub firmware_blobs: Vec<String>,
     /// Digests of boot services applications (shim, bootloader, kernel EFI stub).
     pub boot_applications: Vec<String>,
-    /// Kernel path measured by the bootloader (EV_IPL in RTMR2), if found.
+    /// Kernel path as logged by the bootloader (EV_IPL in RTMR2), if found.
+    /// The name is not covered by the digest (the file's contents are):
+    /// pin the kernel with `kernel_digest`.
     pub kernel_path: Option<String>,
-    /// Kernel command line (EV_IPL in RTMR2), if found.
+    /// SHA-384 of the kernel file loaded from `kernel_path` (the event's
+    /// digest, covered by the RTMR replay).
+    pub kernel_digest: Option<String>,
+    /// Kernel command line (EV_IPL in RTMR2), if found and its digest is
+    /// the SHA-384 of the command the bootloader measured.
     pub kernel_cmdline: Option<String>,
     /// All events.
     pub events: Vec<EventClaim>,

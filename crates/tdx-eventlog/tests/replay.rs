@@ -35,7 +35,33 @@ fn event_log_replays_to_quote_rtmrs() {
     el.verify_rtmrs(td.rtmr).expect("RTMRs replay");
     let claims = el.claims();
     assert_eq!(claims.kernel_path.as_deref(), Some("/syslinux/vmlinuz.A"));
-    assert!(claims.kernel_cmdline.is_some());
+    assert!(claims
+        .kernel_digest
+        .as_deref()
+        .is_some_and(|d| d.len() == 96));
+    assert!(claims.kernel_cmdline.is_some(), "a measured command line");
+
+    // The logged text is not what the replay covers: a command line edited
+    // in the log (same length, digest kept) still replays, but is no longer
+    // reported.
+    // (Every event that carries it: GRUB logs it as a command and as the
+    // kernel's command line.)
+    let mut edited = log.clone();
+    let mut n = 0;
+    for ev in &el.events {
+        let Some(t) = ev.text() else { continue };
+        if t.starts_with("kernel_cmdline: ") || t.starts_with("grub_cmd: linux ") {
+            let offset = ev.data.as_ptr() as usize - log.as_ptr() as usize;
+            let at = offset + ev.data.len() / 2;
+            edited[at] = if edited[at] == b'x' { b'y' } else { b'x' };
+            n += 1;
+        }
+    }
+    assert!(n > 0, "command-line events in the log");
+    let el2 = tdx_eventlog::parse(&edited).expect("event log");
+    el2.verify_rtmrs(td.rtmr)
+        .expect("the digests are unchanged");
+    assert_eq!(el2.claims().kernel_cmdline, None);
     assert!(!claims.boot_applications.is_empty());
     let j = serde_json::to_value(&claims).expect("json");
     assert!(j["events"].as_array().is_some_and(|a| !a.is_empty()));
