@@ -100,6 +100,9 @@ async fn run_inner(a: &AdminArgs) -> Result<Value, String> {
     match &a.command {
         AdminCommand::Keygen { .. } => unreachable_keygen(),
         AdminCommand::Resource(ResourceCommand::Set { path, file }) => {
+            // Checked here too: the URL parser would drop a `#…` or `?…` and
+            // resolve `..` before the server could refuse the path.
+            mamori_service::check_path(path).map_err(|e| e.to_string())?;
             c.send(
                 Method::PUT,
                 &format!("/v1/admin/resource/{path}"),
@@ -108,6 +111,7 @@ async fn run_inner(a: &AdminArgs) -> Result<Value, String> {
             .await
         }
         AdminCommand::Resource(ResourceCommand::Delete { path }) => {
+            mamori_service::check_path(path).map_err(|e| e.to_string())?;
             c.send(Method::DELETE, &format!("/v1/admin/resource/{path}"), None)
                 .await
         }

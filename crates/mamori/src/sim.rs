@@ -46,23 +46,15 @@ pub fn platform(dir: Option<&Path>, options: SimChainOptions) -> Result<SnpSimCh
         std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
         for (name, bytes) in chain.export().map_err(|e| e.to_string())? {
             let p = d.join(name);
-            write(&p, &bytes)?;
-            restrict(&p)?;
+            // Created 0600, never readable by others even for a moment (the
+            // directory holds the private keys of a root servers may trust).
+            // A leftover from an interrupted run is replaced.
+            let _ = std::fs::remove_file(&p);
+            mamori_service::kek::write_private(&p, &bytes)
+                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
         }
     }
     Ok(chain)
-}
-
-#[cfg(unix)]
-fn restrict(p: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("cannot restrict {}: {e}", p.display()))
-}
-
-#[cfg(not(unix))]
-fn restrict(_: &Path) -> Result<(), String> {
-    Ok(())
 }
 
 fn run_inner(a: &SimSnpArgs) -> Result<(), String> {

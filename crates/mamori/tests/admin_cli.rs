@@ -326,3 +326,45 @@ fn agent_fetches_a_secret_from_a_simulated_vm() {
 fn mamori_agent_tsm_root() -> &'static str {
     "/sys/kernel/config/tsm/report"
 }
+
+#[test]
+fn resource_paths_the_url_would_change_are_refused_before_sending() {
+    let dir = std::env::temp_dir().join(format!("mamori-admin-paths-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let keys = dir.join("keys");
+    assert!(
+        mamori(&["admin", "keygen", "--out", keys.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let key = keys.join("admin.key");
+    let file = dir.join("secret");
+    std::fs::write(&file, b"s").unwrap();
+    // Nothing listens on port 9: a request that was sent would fail with a
+    // connection error instead of naming the path.
+    for args in [
+        vec!["resource", "delete", "default/disk-key/vm1#old"],
+        vec![
+            "resource",
+            "set",
+            "a/../../reference-value",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+        vec!["resource", "delete", "a/b?c=d"],
+    ] {
+        let mut all = vec![
+            "admin",
+            "--url",
+            "http://127.0.0.1:9",
+            "--key",
+            key.to_str().unwrap(),
+        ];
+        all.extend(args.iter().copied());
+        let o = mamori(&all);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(err.contains("resource path"), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
