@@ -10,10 +10,12 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod http;
 mod source;
 pub mod tsm;
 
 pub use client::{session_cookie, AgentError, KbsClient, NativeClient, Passport};
+pub use http::{http_client, is_loopback_url};
 pub use source::{EvidenceSource, SampleTee, SimulatedSnp};
 pub use tsm::ConfigfsTsm;
 

@@ -77,6 +77,15 @@ async fn https_serves_the_router() {
     let text = String::from_utf8_lossy(&response);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("\"keys\""), "{text}");
+
+    // Mamori's own clients (agent, admin): the server's CA named with
+    // `--ca`, or refused.
+    let url = format!("https://localhost:{}/healthz", addr.port());
+    let trusting = mamori_agent::http_client(Some(cert.cert.pem().as_bytes())).unwrap();
+    let r = trusting.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let default_roots = mamori_agent::http_client(None).unwrap();
+    assert!(default_roots.get(&url).send().await.is_err());
     server.abort();
 }
 

@@ -22,12 +22,12 @@ fn read(p: &Path) -> Result<Vec<u8>, String> {
 }
 
 impl Client {
-    pub(crate) fn new(url: &str, private_key: &[u8]) -> Self {
-        Client {
+    pub(crate) fn new(url: &str, private_key: &[u8], ca: Option<&[u8]>) -> Result<Self, String> {
+        Ok(Client {
             url: url.to_owned(),
             key: private_key.to_vec(),
-            http: reqwest::Client::new(),
-        }
+            http: mamori_agent::http_client(ca).map_err(|e| e.to_string())?,
+        })
     }
 
     fn token(&self) -> Result<String, String> {
@@ -96,7 +96,8 @@ async fn run_inner(a: &AdminArgs) -> Result<Value, String> {
         }));
     }
     let key_path = a.key.as_ref().ok_or("--key PRIVATE_KEY_FILE is required")?;
-    let c = Client::new(&a.url, &read(key_path)?);
+    let ca = a.ca.as_deref().map(read).transpose()?;
+    let c = Client::new(&a.url, &read(key_path)?, ca.as_deref())?;
     match &a.command {
         AdminCommand::Keygen { .. } => unreachable_keygen(),
         AdminCommand::Resource(ResourceCommand::Set { path, file }) => {

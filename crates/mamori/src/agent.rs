@@ -40,7 +40,19 @@ fn source(a: &AgentArgs) -> Result<Box<dyn EvidenceSource>, String> {
 async fn run_async(a: &AgentArgs) -> Result<(), String> {
     let source = source(a)?;
     let key = TeeKey::generate().map_err(|e| e.to_string())?;
-    let http = reqwest::Client::new();
+    let ca = match &a.ca {
+        Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?),
+        None => None,
+    };
+    let http = mamori_agent::http_client(ca.as_deref()).map_err(|e| e.to_string())?;
+    if a.url.starts_with("http://") && !mamori_agent::is_loopback_url(&a.url) {
+        // The secret is encrypted to this TEE's key, but over plain HTTP
+        // nothing says who encrypted it: anyone on the path could answer.
+        eprintln!(
+            "mamori agent: warning: {} is plain HTTP to another machine; the key broker is not authenticated (use https)",
+            a.url
+        );
+    }
     match (&a.command, a.protocol) {
         (AgentCommand::Attest, ProtocolArg::Kbs) => {
             let (_, token) = KbsClient::new(&a.url, http)

@@ -119,7 +119,7 @@ async fn start_server(
         .map_err(|e| format!("cannot start the server: {e}"))?;
     let child = Child { proc, _dir: guard };
     let url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let http = mamori_agent::http_client(None).map_err(|e| e.to_string())?;
     for _ in 0..200 {
         if http.get(format!("{url}/healthz")).send().await.is_ok() {
             return Ok((url, child, private));
@@ -130,7 +130,7 @@ async fn start_server(
 }
 
 async fn provision(url: &str, admin_key: &str, sample: bool) -> Result<(), String> {
-    let admin = crate::admin::Client::new(url, admin_key.as_bytes());
+    let admin = crate::admin::Client::new(url, admin_key.as_bytes(), None)?;
     let put = |path: String, body: String| {
         let admin = &admin;
         async move {
@@ -212,10 +212,7 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
     };
     // Pre-sign evidence outside the measured loop? No: the generator signs
     // per flow (the nonce is in the report), as a real guest would.
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(a.concurrency)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let http = mamori_agent::http_client(None).map_err(|e| e.to_string())?;
     // Warm-up: connections, caches, the VCEK chain.
     let key = TeeKey::generate().map_err(|e| e.to_string())?;
     one_flow(&url, &http, source.as_ref(), &key, sample).await?;
@@ -340,7 +337,7 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
             outln(&format!("server RSS   {m:.1} MiB after the run"));
         }
         // Memory with 1,000 open sessions: issue challenges and leave them.
-        let http = reqwest::Client::new();
+        let http = mamori_agent::http_client(None).map_err(|e| e.to_string())?;
         for _ in 0..1000 {
             let _ = http
                 .post(format!("{url}/v1/challenge"))

@@ -47,6 +47,10 @@ pub struct AgentArgs {
     /// Key broker URL.
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// Also trust the CA certificate(s) in this PEM file for an https URL
+    /// (Mozilla's roots are always trusted).
+    #[arg(long, global = true, value_name = "PEM_FILE")]
+    pub ca: Option<PathBuf>,
     #[arg(long, global = true, value_enum, default_value = "kbs")]
     pub protocol: ProtocolArg,
     /// Evidence from a simulated SEV-SNP platform kept in DIR (see
@@ -109,6 +113,10 @@ pub struct AdminArgs {
     /// Server URL, e.g. http://127.0.0.1:8080.
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// Also trust the CA certificate(s) in this PEM file for an https URL
+    /// (Mozilla's roots are always trusted).
+    #[arg(long, global = true, value_name = "PEM_FILE")]
+    pub ca: Option<PathBuf>,
     /// The admin private key (PKCS#8 PEM, from `mamori admin keygen`).
     #[arg(long, global = true, value_name = "PRIVATE_KEY_FILE")]
     pub key: Option<PathBuf>,

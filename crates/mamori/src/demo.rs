@@ -255,8 +255,8 @@ async fn service_part(n: &mut Narrator, chain: std::sync::Arc<SnpSimChain>) -> R
     });
     n.ok(&format!("listening on {url}; token-signing key created and sealed; development root trusted for this demo only"));
 
-    let http = reqwest::Client::new();
-    let admin = crate::admin::Client::new(&url, admin_private.as_bytes());
+    let http = mamori_agent::http_client(None).map_err(|e| e.to_string())?;
+    let admin = crate::admin::Client::new(&url, admin_private.as_bytes(), None)?;
     n.step("The operator registers the approved launch measurement and a disk key");
     let approved = sha384(b"ovmf + kernel + initrd + cmdline of the approved image");
     admin

@@ -35,7 +35,7 @@ fn start(dir: &Path, port: u16) -> Child {
 }
 
 async fn wait_up(url: &str) {
-    let c = reqwest::Client::new();
+    let c = mamori_agent::http_client(None).unwrap();
     for _ in 0..300 {
         if c.get(format!("{url}/healthz")).send().await.is_ok() {
             return;
@@ -60,7 +60,7 @@ async fn sigkill_during_admin_writes_loses_nothing_acknowledged() {
     let url = format!("http://127.0.0.1:{port}");
     let mut server = start(&dir, port);
     wait_up(&url).await;
-    let http = reqwest::Client::new();
+    let http = mamori_agent::http_client(None).unwrap();
     // A permissive policy for the `sample` TEE, to read secrets back later.
     let r = http
         .put(format!("{url}/v1/admin/resource-policy"))

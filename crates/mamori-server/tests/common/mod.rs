@@ -77,7 +77,7 @@ impl TestServer {
             admin_private: std::fs::read_to_string(&admin_private_path).unwrap(),
             svc,
             task,
-            client: reqwest::Client::new(),
+            client: mamori_agent::http_client(None).unwrap(),
         }
     }
 

@@ -1,0 +1,115 @@
+//! The HTTP client of every Mamori client (agent, admin, bench, demo).
+//!
+//! TLS is rustls on aws-lc-rs, the crypto library the rest of Mamori uses,
+//! configured here rather than by reqwest (whose default would add ring).
+//! Servers are checked against Mozilla's roots (webpki-roots: a guest image
+//! may have no system store) plus any CA the operator names — a key broker
+//! usually has a private one. Over plain HTTP nothing authenticates the
+//! server: anyone on the path could encrypt a secret of their choosing to
+//! the TEE's key, so callers warn when the server is not on loopback.
+
+use crate::AgentError;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest wait to connect, and for a whole request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A client that trusts Mozilla's roots and the PEM certificates in
+/// `extra_ca_pem`, with connect and request timeouts.
+///
+/// # Errors
+/// [`AgentError::Http`] when `extra_ca_pem` holds no usable certificate or
+/// the TLS configuration cannot be built.
+pub fn http_client(extra_ca_pem: Option<&[u8]>) -> Result<reqwest::Client, AgentError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = extra_ca_pem {
+        let before = roots.len();
+        for der in pem_certificates(pem)? {
+            roots
+                .add(der)
+                .map_err(|e| AgentError::Http(format!("CA certificate: {e}")))?;
+        }
+        if roots.len() == before {
+            return Err(AgentError::Http("the CA file holds no certificate".into()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| AgentError::Http(format!("TLS configuration: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| AgentError::Http(e.to_string()))
+}
+
+/// Whether `url` names a server on this machine (plain HTTP to it is not
+/// exposed to the network).
+#[must_use]
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let Some(host) = u.host_str() else {
+        return false;
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The DER certificates of the PEM `CERTIFICATE` blocks in `pem`.
+fn pem_certificates(
+    pem: &[u8],
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, AgentError> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AgentError::Http(format!("CA file: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn loopback_urls() {
+        for u in [
+            "http://127.0.0.1:8080",
+            "http://localhost/x",
+            "http://[::1]:1",
+            "http://127.9.0.1",
+        ] {
+            assert!(is_loopback_url(u), "{u}");
+        }
+        for u in [
+            "http://10.0.0.1",
+            "http://kbs.example",
+            "http://[::2]",
+            "not a url",
+        ] {
+            assert!(!is_loopback_url(u), "{u}");
+        }
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_a_certificate() {
+        assert!(http_client(None).is_ok());
+        assert!(http_client(Some(b"no pem here")).is_err());
+        assert!(http_client(Some(
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        ))
+        .is_err());
+    }
+}
