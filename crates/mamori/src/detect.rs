@@ -70,8 +70,28 @@ pub fn detect(bytes: &[u8], forced: Option<TeeKind>) -> Result<Evidence, UsageEr
         Some(TeeKind::Snp) => tee_snp::extract(bytes)
             .map(Evidence::Snp)
             .map_err(|e| UsageError(format!("unrecognised evidence: {e}"))),
-        Some(TeeKind::Tdx | TeeKind::Sgx) => dcap(bytes)
-            .ok_or_else(|| UsageError("unrecognised evidence: not an Intel DCAP quote".into())),
+        Some(kind @ (TeeKind::Tdx | TeeKind::Sgx)) => {
+            let ev = dcap(bytes).ok_or_else(|| {
+                UsageError("unrecognised evidence: not an Intel DCAP quote".into())
+            })?;
+            // A quote says which TEE made it; `--tee` must agree.
+            if let Evidence::Dcap { quote, .. } = &ev {
+                let is_tdx = tee_dcap::Quote::parse(quote).is_ok_and(|q| q.body.td().is_some());
+                let wanted_tdx = matches!(kind, TeeKind::Tdx);
+                if is_tdx != wanted_tdx {
+                    return Err(UsageError(format!(
+                        "--tee {}, but the evidence is {} quote",
+                        if wanted_tdx { "tdx" } else { "sgx" },
+                        if is_tdx {
+                            "a TDX"
+                        } else {
+                            "an SGX (or unparsable)"
+                        }
+                    )));
+                }
+            }
+            Ok(ev)
+        }
         None => match dcap(bytes) {
             Some(e) => Ok(e),
             None => tee_snp::extract(bytes).map(Evidence::Snp).map_err(|e| {

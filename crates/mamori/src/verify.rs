@@ -154,7 +154,12 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         Ok(o) => o,
         Err(UsageError(msg)) => {
             if args.json {
-                outln(&json!({"verified": false, "error": msg}).to_string());
+                // The contract's shape: the TEE (when `--tee` named it),
+                // no claims, the error.
+                let tee = args.tee.map(|t| format!("{t:?}").to_lowercase());
+                outln(
+                    &json!({"tee": tee, "verified": false, "claims": {}, "error": msg}).to_string(),
+                );
             }
             eprintln!("mamori verify: {msg}");
             return ExitCode::from(2);

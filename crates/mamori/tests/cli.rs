@@ -158,6 +158,25 @@ fn usage_errors_exit_two() {
     assert_eq!(code(&mamori(&["verify", &j, "--collateral", &j])), 2);
     assert_eq!(code(&mamori(&["inspect", &j])), 2);
     assert_eq!(code(&mamori(&["verify"])), 2);
+    // With --json a usage error keeps the output's shape.
+    let o = mamori(&["verify", &j, "--tee", "snp", "--json"]);
+    assert_eq!(code(&o), 2);
+    let v = json(&o);
+    assert_eq!(v["tee"], "snp");
+    assert_eq!(v["verified"], false);
+    assert!(v["claims"].is_object() && v["error"].is_string(), "{v}");
+}
+
+#[test]
+fn a_forced_tee_must_be_the_one_that_made_the_quote() {
+    let Some(q) = vec_path("tdx-quote-v4/tdx-v4-gcp-cos113-gotdxguest.dat") else {
+        eprintln!("skipped: no test vectors (set MAMORI_VECTORS)");
+        return;
+    };
+    let o = mamori(&["verify", &q, "--tee", "sgx"]);
+    assert_eq!(code(&o), 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("TDX"), "{err}");
 }
 
 #[test]
