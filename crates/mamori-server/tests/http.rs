@@ -860,3 +860,35 @@ async fn unknown_endpoints_and_bad_paths_get_error_bodies_in_their_apis_form() {
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_reads_no_more_of_a_response_than_a_secret_can_need() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A "broker" that answers every request with 17 MiB.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut req = [0u8; 4096];
+                let _ = s.read(&mut req).await;
+                let n = 17 << 20;
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {n}\r\n\r\n");
+                let _ = s.write_all(head.as_bytes()).await;
+                let chunk = vec![b'a'; 1 << 20];
+                for _ in 0..17 {
+                    if s.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let client = mamori_agent::KbsClient::new(&url, mamori_agent::http_client(None).unwrap());
+    let key = mamori_agent::TeeKey::generate().unwrap();
+    let e = client
+        .resource("kbs-session-id=x", &key, "default/k/1")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("exceeds"), "{e}");
+}
