@@ -238,17 +238,17 @@ impl SnpVerifier {
         now: UnixTime,
     ) -> Result<tee_snp::VerifiedReport<'a>, ServiceError> {
         let mut last: Option<SnpError> = None;
-        // Each certificate once, however often it was sent.
+        // Each certificate once, however often it was sent, with the hash
+        // its chain is cached under.
         let mut seen = std::collections::HashSet::new();
-        let received: Vec<&ReceivedCert> = received
+        let received: Vec<([u8; 32], &ReceivedCert)> = received
             .iter()
-            .filter(|c| seen.insert(sha256(&c.der)))
+            .map(|c| (sha256(&c.der), c))
+            .filter(|(key, _)| seen.insert(*key))
             .collect();
         // Cached chains first: no certificate parsing on the hot path.
-        for der in received.iter().map(|c| &c.der) {
-            let key = sha256(der);
-            let cached = self.cached(&key, now);
-            if let Some(signer) = cached {
+        for (key, _) in &received {
+            if let Some(signer) = self.cached(key, now) {
                 match signer.verify_report(report, now) {
                     Ok(v) => return Ok(v),
                     Err(e) => last = Some(e),
@@ -257,16 +257,16 @@ impl SnpVerifier {
         }
         // Parsed in order, and kept paired with what was received: a
         // certificate that does not parse is skipped, not misattributed.
-        let parsed: Vec<(&ReceivedCert, Certificate)> = received
+        let parsed: Vec<(&([u8; 32], &ReceivedCert), Certificate)> = received
             .iter()
-            .filter_map(|r| Certificate::from_der(&r.der).ok().map(|c| (*r, c)))
+            .filter_map(|r| Certificate::from_der(&r.1.der).ok().map(|c| (r, c)))
             .collect();
         let certs: Vec<Certificate> = parsed.iter().map(|(_, c)| c.clone()).collect();
         let candidates = parsed
             .iter()
             .filter(|(_, cert)| EndorsementInfo::is_endorsement_key(cert))
             .take(MAX_ENDORSEMENT_CANDIDATES);
-        for (received, cert) in candidates {
+        for ((der_key, received), cert) in candidates {
             let signer = match VerifiedSigner::validate(cert, &certs, &self.crls, &self.trust, now)
             {
                 Ok(s) => s,
@@ -285,7 +285,7 @@ impl SnpVerifier {
                             m.remove(&k);
                         }
                     }
-                    m.insert(sha256(&received.der), signer.clone());
+                    m.insert(*der_key, signer.clone());
                     if let Some(key) = received.text_key {
                         m.insert(key, signer);
                     }

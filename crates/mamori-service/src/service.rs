@@ -272,6 +272,14 @@ fn tee_key(v: &Value) -> Result<(Jwk, mamori_jwe::Recipient), ServiceError> {
     Ok((jwk, recipient))
 }
 
+/// The certificates and CRLs (PEM or DER) in the file at `p`.
+fn read_x509(p: &std::path::Path) -> Result<Vec<mamori_x509::Blob>, String> {
+    let bytes = std::fs::read(p).map_err(|e| e.to_string())?;
+    mamori_x509::split_blobs(&bytes)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "neither PEM nor DER X.509".to_owned())
+}
+
 /// The CRLs of `[snp] crls`. Each file must hold at least one CRL (and may
 /// hold certificates too, which are ignored); a CRL already past its
 /// nextUpdate is loaded and logged, and refuses the chains it covers.
@@ -285,10 +293,7 @@ fn load_snp_crls(
             path: p.display().to_string(),
             reason,
         };
-        let bytes = std::fs::read(p).map_err(|e| err(e.to_string()))?;
-        let blobs = mamori_x509::split_blobs(&bytes)
-            .map_err(|e| err(e.to_string()))?
-            .ok_or_else(|| err("neither PEM nor DER X.509".into()))?;
+        let blobs = read_x509(p).map_err(err)?;
         let before = crls.len();
         for b in blobs {
             if let mamori_x509::Blob::Crl(c) = b {
@@ -356,11 +361,7 @@ impl Service {
                 path: p.display().to_string(),
                 reason,
             };
-            let bytes = std::fs::read(p).map_err(|e| err(e.to_string()))?;
-            let blobs = mamori_x509::split_blobs(&bytes)
-                .map_err(|e| err(e.to_string()))?
-                .ok_or_else(|| err("not a certificate".into()))?;
-            for b in blobs {
+            for b in read_x509(p).map_err(err)? {
                 if let mamori_x509::Blob::Certificate(c) = b {
                     tracing::warn!(subject = %c.subject(), "trusting an extra SEV-SNP root (not one of AMD's pinned roots)");
                     trust = trust.with_anchor(*c);
