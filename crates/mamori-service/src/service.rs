@@ -963,7 +963,9 @@ impl Service {
 #[cfg(test)]
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::{annotated_document, session_id, tee_key, token_document, SUBMOD};
+    use super::{
+        annotated_document, load_snp_crls, session_id, tee_key, token_document, StartError, SUBMOD,
+    };
     use mamori_policy::Document;
     use mamori_token::{EarClaims, Submod, TrustVector, VerifierId, EAR_PROFILE};
     use serde_json::json;
@@ -1082,5 +1084,36 @@ pub(crate) mod tests {
         assert!(a < b && a < c);
         assert_ne!(b, c, "the random part differs");
         assert_eq!(&b[..12], &c[..12]);
+    }
+
+    #[test]
+    fn snp_crl_files_must_hold_a_crl_and_errors_name_the_file() {
+        use tee_sim::{SimChainOptions, SnpSimChain};
+        let dir = std::env::temp_dir().join(format!("mamori-snp-crls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let chain = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let crl = dir.join("ask.crl");
+        std::fs::write(&crl, chain.crl(true, &[], 1_000, 2_000).unwrap()).unwrap();
+        let cert = dir.join("ark.pem");
+        std::fs::write(&cert, chain.ark_pem()).unwrap();
+        let junk = dir.join("junk");
+        std::fs::write(&junk, b"junk").unwrap();
+        assert_eq!(load_snp_crls(&[crl.clone()], 1_500).unwrap().len(), 1);
+        // Loaded even when stale (chains it covers are then refused).
+        assert_eq!(load_snp_crls(&[crl], 3_000).unwrap().len(), 1);
+        for (path, reason) in [
+            (cert, "no CRL in the file"),
+            (junk, "neither PEM nor DER"),
+            (dir.join("missing"), "No such file"),
+        ] {
+            match load_snp_crls(std::slice::from_ref(&path), 1_500) {
+                Err(StartError::SnpCrl { path: p, reason: r }) => {
+                    assert_eq!(p, path.display().to_string());
+                    assert!(r.contains(reason), "{r}");
+                }
+                other => panic!("{}: {other:?}", path.display()),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
