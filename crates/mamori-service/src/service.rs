@@ -1098,7 +1098,12 @@ pub(crate) mod tests {
         std::fs::write(&cert, chain.ark_pem()).unwrap();
         let junk = dir.join("junk");
         std::fs::write(&junk, b"junk").unwrap();
-        assert_eq!(load_snp_crls(&[crl.clone()], 1_500).unwrap().len(), 1);
+        assert_eq!(
+            load_snp_crls(std::slice::from_ref(&crl), 1_500)
+                .unwrap()
+                .len(),
+            1
+        );
         // Loaded even when stale (chains it covers are then refused).
         assert_eq!(load_snp_crls(&[crl], 3_000).unwrap().len(), 1);
         for (path, reason) in [
