@@ -63,8 +63,10 @@ pub fn evaluate(args: &VerifyArgs) -> Result<Outcome, UsageError> {
     let loaded = load_collateral(&args.collateral)?;
     let collateral = &loaded.bag;
     let mut trust = TrustStore::amd();
+    let mut anchors = Vec::new();
     for p in &args.trust_anchor {
         for c in load_anchor(p)? {
+            anchors.push((p.clone(), c.der().to_vec()));
             trust = trust.with_anchor(c);
         }
     }
@@ -72,17 +74,23 @@ pub fn evaluate(args: &VerifyArgs) -> Result<Outcome, UsageError> {
     let tee = evidence.tee();
     let result = match evidence {
         Evidence::Snp(ev) => verify_snp(&ev, collateral, &trust, now),
-        Evidence::Dcap { quote, container } => verify_dcap(&quote, container, &loaded.files, now)?,
+        Evidence::Dcap { quote, container } => {
+            verify_dcap(&quote, container, &loaded.files, &anchors, now)?
+        }
     };
     Ok(Outcome { tee, result })
 }
 
 /// Intel DCAP: the collateral files are recognised by tee-dcap (PCK and
 /// TCB-signing chains, CRLs, PCS TCB info and QE identity, combined JSON).
+/// Intel's pinned root is tried first; the `--trust-anchor` roots (private
+/// PKIs, `tee-dcap-sim` hierarchies) only when the PCK chain does not lead
+/// to it, as `mamori serve` does with `[dcap] trust_anchors`.
 fn verify_dcap(
     quote: &[u8],
     container: &str,
     files: &[(std::path::PathBuf, bool, Vec<u8>)],
+    anchors: &[(std::path::PathBuf, Vec<u8>)],
     now: UnixTime,
 ) -> Result<Result<Value, Rejection>, UsageError> {
     let mut bag = tee_dcap::Collateral::new();
@@ -93,11 +101,39 @@ fn verify_dcap(
             }
         }
     }
-    Ok(match tee_dcap::verify(quote, &bag, now.seconds()) {
+    let mut root = "intel";
+    let mut result = tee_dcap::Verifier::new(bag.clone()).verify(quote, now.seconds());
+    for (path, der) in anchors {
+        let chain_refused = matches!(
+            result,
+            Err(tee_dcap::DcapError::Chain {
+                item: tee_dcap::Item::PckChain,
+                ..
+            })
+        );
+        if !chain_refused {
+            break;
+        }
+        let verifier = tee_dcap::Verifier::with_trust_anchor(
+            bag.clone(),
+            der,
+            tee_dcap::VerifyOptions::default(),
+        )
+        .map_err(|e| {
+            UsageError(format!(
+                "--trust-anchor {}: not usable for Intel DCAP: {e}",
+                path.display()
+            ))
+        })?;
+        result = verifier.verify(quote, now.seconds());
+        root = "explicit";
+    }
+    Ok(match result {
         Ok(v) => {
             let mut claims = v.claims_json();
             if let Value::Object(m) = &mut claims {
                 m.insert("container".into(), json!(container));
+                m.insert("root".into(), json!(root));
             }
             Ok(claims)
         }

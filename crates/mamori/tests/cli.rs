@@ -354,6 +354,58 @@ fn dcap_quotes_verify_through_the_cli() {
 }
 
 #[test]
+fn dcap_quotes_from_a_private_hierarchy_need_its_root_named() {
+    let d = tempdir("dcap-anchor");
+    let sim = tee_dcap_sim::DcapSim::generate(&tee_dcap_sim::SimOptions::default()).unwrap();
+    let quote = d.join("quote.bin");
+    std::fs::write(&quote, sim.tdx_quote(&Default::default()).unwrap()).unwrap();
+    let (collateral, root) = sim.write_to(&d).unwrap();
+    let (quote, collateral, root) = (
+        quote.to_str().unwrap(),
+        collateral.to_str().unwrap(),
+        root.to_str().unwrap(),
+    );
+    // SimOptions::default().now is 1,800,000,000.
+    let as_of = "2027-01-15T08:00:00Z";
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            quote,
+            "--collateral",
+            collateral,
+            "--as-of",
+            as_of,
+        ];
+        args.extend_from_slice(extra);
+        args.push("--json");
+        mamori(&args)
+    };
+    let o = verify(&["--trust-anchor", root]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let j = json(&o);
+    assert_eq!(j["tee"], "tdx");
+    assert_eq!(j["claims"]["root"], "explicit");
+    // Not trusted unless named: the PCK chain does not lead to Intel's root.
+    let o = verify(&[]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(json(&o)["verified"], false);
+    // Another root named instead: still refused.
+    let other = tee_dcap_sim::DcapSim::generate(&tee_dcap_sim::SimOptions::default()).unwrap();
+    let other_root = d.join("other-root.pem");
+    std::fs::write(&other_root, other.root_pem()).unwrap();
+    let o = verify(&["--trust-anchor", other_root.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    // A root that cannot anchor a DCAP chain (an RSA SEV-SNP root) is a usage error.
+    let snp = d.join("snp");
+    let o = mamori(&["sim", "snp", "--out", snp.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let ark = snp.join("certs/ark.pem");
+    let o = verify(&["--trust-anchor", ark.to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("not usable for Intel DCAP"));
+}
+
+#[test]
 fn azure_tdx_evidence_json_carries_a_quote() {
     let (Some(ev), Some(tcb), Some(qe), Some(chains)) = (
         vec_path("az-tdx-vtpm/az-tdx-v1-trustee.json"),
