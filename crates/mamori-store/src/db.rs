@@ -196,26 +196,7 @@ impl Db {
         savepoint: bool,
         after: impl FnOnce() + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn: Result<&Connection, &str>| {
-            let out = match conn {
-                Ok(c) if savepoint => in_savepoint(c, f),
-                Ok(c) => f(c),
-                Err(e) => Err(StoreError::Commit(e.to_owned())),
-            };
-            Box::new(move |committed: Result<(), String>| {
-                after();
-                let answer = match (out, committed) {
-                    (Ok(v), Ok(())) => Ok(v),
-                    // A write's own error says more than the batch's.
-                    (Err(e), _) => Err(e),
-                    (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
-                };
-                let committed = answer.is_ok();
-                let _ = tx.send(answer);
-                committed
-            })
-        });
+        let (job, rx) = job(f, savepoint, after);
         self.writer
             .send(job)
             .await
@@ -250,6 +231,35 @@ impl Db {
         }
         out
     }
+}
+
+/// A write as the writer thread runs it, and where its answer arrives.
+fn job<T: Send + 'static>(
+    f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    savepoint: bool,
+    after: impl FnOnce() + Send + 'static,
+) -> (Job, oneshot::Receiver<Result<T, StoreError>>) {
+    let (tx, rx) = oneshot::channel();
+    let job: Job = Box::new(move |conn: Result<&Connection, &str>| {
+        let out = match conn {
+            Ok(c) if savepoint => in_savepoint(c, f),
+            Ok(c) => f(c),
+            Err(e) => Err(StoreError::Commit(e.to_owned())),
+        };
+        Box::new(move |committed: Result<(), String>| {
+            after();
+            let answer = match (out, committed) {
+                (Ok(v), Ok(())) => Ok(v),
+                // A write's own error says more than the batch's.
+                (Err(e), _) => Err(e),
+                (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
+            };
+            let committed = answer.is_ok();
+            let _ = tx.send(answer);
+            committed
+        })
+    });
+    (job, rx)
 }
 
 /// Runs one write inside a savepoint, so that a failing write leaves no
@@ -578,4 +588,152 @@ fn apply_step(conn: &Connection, v: i64, sql: &str) -> Result<(), StoreError> {
         conn.execute_batch(&format!("PRAGMA user_version = {v}"))?;
     }
     Ok(conn.execute_batch("COMMIT")?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn temp_file(name: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("mamori-db-{name}-{}.db", std::process::id()));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+        }
+        p
+    }
+
+    /// The writer's connection as `Db::open` sets it up, with a scratch
+    /// table the writes below fill.
+    fn writer(path: &Path) -> Connection {
+        let c = Connection::open(path).unwrap();
+        configure(&c).unwrap();
+        let _: String = c
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .unwrap();
+        migrate(&c, 0).unwrap();
+        c.execute_batch("CREATE TABLE scratch (x INTEGER NOT NULL)")
+            .unwrap();
+        c
+    }
+
+    fn insert(x: i64) -> impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static {
+        move |c| {
+            c.execute("INSERT INTO scratch (x) VALUES (?1)", [x])?;
+            Ok(())
+        }
+    }
+
+    fn rows(c: &Connection) -> Vec<i64> {
+        let mut s = c.prepare("SELECT x FROM scratch ORDER BY x").unwrap();
+        let r = s.query_map([], |r| r.get(0)).unwrap();
+        r.map(Result::unwrap).collect()
+    }
+
+    fn answer<T>(mut rx: oneshot::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
+        rx.try_recv()
+            .expect("answered by the time run_batch returns")
+    }
+
+    #[test]
+    fn a_batch_that_cannot_begin_answers_every_write_at_once_and_runs_none() {
+        let path = temp_file("begin");
+        let mut conn = writer(&path);
+        // Each attempt to take the write lock gives up at once, counted.
+        static ATTEMPTS: AtomicUsize = AtomicUsize::new(0);
+        fn give_up(_: i32) -> bool {
+            ATTEMPTS.fetch_add(1, Relaxed);
+            false
+        }
+        conn.busy_handler(Some(give_up)).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let stats = WriteStats::default();
+        let (jobs, answers): (Vec<_>, Vec<_>) = (0..3)
+            .map(|i| {
+                let ran = ran.clone();
+                job(
+                    move |c| {
+                        ran.fetch_add(1, Relaxed);
+                        insert(i)(c)
+                    },
+                    true,
+                    || (),
+                )
+            })
+            .unzip();
+        run_batch(&conn, jobs, &stats);
+        for a in answers {
+            match answer(a) {
+                Err(StoreError::Commit(m)) => assert!(m.contains("locked"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(ran.load(Relaxed), 0, "no write ran without a transaction");
+        assert_eq!(
+            ATTEMPTS.load(Relaxed),
+            1,
+            "the lock is asked for once, not once per write"
+        );
+        assert_eq!(stats.commits.load(Relaxed), 0);
+        // Once the lock is free, the next batch commits.
+        other.execute_batch("ROLLBACK").unwrap();
+        let (jobs, answers): (Vec<_>, Vec<_>) =
+            (1..=2).map(|i| job(insert(i), true, || ())).unzip();
+        run_batch(&conn, jobs, &stats);
+        for a in answers {
+            answer(a).unwrap();
+        }
+        assert_eq!(rows(&other), [1, 2]);
+        assert_eq!(stats.commits.load(Relaxed), 1);
+        assert_eq!(stats.writes.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn a_write_that_cannot_be_undone_abandons_its_batch() {
+        let path = temp_file("undo");
+        let conn = writer(&path);
+        let stats = WriteStats::default();
+        let (first, first_rx) = job(insert(1), true, || ());
+        // Neither its savepoint nor the transaction could be rolled back:
+        // provoked here by setting the flag `in_savepoint` sets then.
+        let (broken, broken_rx) = job(
+            |c: &Connection| {
+                insert(2)(c)?;
+                UNDO_FAILED.with(|u| u.set(true));
+                Err::<(), _>(StoreError::Commit("could not undo".into()))
+            },
+            false,
+            || (),
+        );
+        let (after, after_rx) = job(insert(3), true, || ());
+        run_batch(&conn, vec![first, broken, after], &stats);
+        match answer(first_rx) {
+            Err(StoreError::Commit(m)) => assert!(m.contains("rolled back"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(answer(broken_rx), Err(StoreError::Commit(m)) if m == "could not undo"));
+        answer(after_rx).unwrap();
+        // Only the write after the abandoned transaction is stored.
+        assert_eq!(rows(&conn), [3]);
+        assert_eq!(stats.writes.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn a_schema_step_another_process_applied_meanwhile_is_not_applied_again() {
+        let path = temp_file("migrate");
+        let late = Connection::open(&path).unwrap();
+        configure(&late).unwrap();
+        // It read the version before the other process migrated the file.
+        let seen = schema_version(&late).unwrap();
+        assert_eq!(seen, 0);
+        let early = Connection::open(&path).unwrap();
+        configure(&early).unwrap();
+        migrate(&early, 0).unwrap();
+        migrate(&late, seen).expect("every step re-reads the version under the lock");
+        let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+        assert_eq!(schema_version(&late).unwrap(), latest);
+    }
 }
