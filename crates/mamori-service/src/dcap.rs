@@ -281,7 +281,7 @@ impl DcapVerifier {
         }
         Ok(VerifiedEvidence {
             tee,
-            claims,
+            claims: crate::evidence::Claims::Json(claims),
             report_data,
             host_data: Some(init_field),
         })
@@ -416,13 +416,16 @@ mod tests {
         let ev = json!({"cc_eventlog": b64(&log), "quote": b64(&q), "aa_eventlog": null});
         let out = v.verify("tdx", &ev, at("2025-10-20T00:00:00Z")).unwrap();
         assert_eq!(out.tee, "tdx");
-        assert_eq!(out.claims["tcb_status"], "UpToDate");
-        assert_eq!(out.claims["event_log_verified"], true);
+        assert_eq!(out.claims.to_json()["tcb_status"], "UpToDate");
+        assert_eq!(out.claims.to_json()["event_log_verified"], true);
         assert_eq!(
-            out.claims["event_log"]["kernel_path"],
+            out.claims.to_json()["event_log"]["kernel_path"],
             "/syslinux/vmlinuz.A"
         );
-        assert_eq!(out.claims["measurement"], out.claims["mr_td"]);
+        assert_eq!(
+            out.claims.to_json()["measurement"],
+            out.claims.to_json()["mr_td"]
+        );
         assert_eq!(out.report_data.len(), 64);
         // The vector's REPORT_DATA is the go-tdx-guest nonce file.
         if let Some(nonce) = vector("tdx-quote-v4/tdx-v4-gcp-cos113-nonce-gotdxguest.bin") {
@@ -433,7 +436,7 @@ mod tests {
         // Native shape: hex quote, no event log.
         let ev = json!({"quote": hex::encode(&q)});
         let out = v.verify("tdx", &ev, at("2025-10-20T00:00:00Z")).unwrap();
-        assert_eq!(out.claims["event_log_verified"], false);
+        assert_eq!(out.claims.to_json()["event_log_verified"], false);
         // An older attester's JSON-in-a-string.
         let ev = Value::String(json!({"quote": b64(&q), "cc_eventlog": ""}).to_string());
         v.verify("tdx", &ev, at("2025-10-20T00:00:00Z")).unwrap();

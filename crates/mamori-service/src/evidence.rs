@@ -6,6 +6,8 @@
 use crate::error::ServiceError;
 use aws_lc_rs::digest::{digest, SHA256};
 use base64::Engine;
+use mamori_policy::{Document, PolicyError};
+use mamori_token::RawJson;
 use mamori_verifier::{decode_text, Encoding, UnixTime};
 use mamori_x509::{Certificate, Crl};
 use serde_json::{json, Value};
@@ -17,11 +19,91 @@ use tee_snp::{EndorsementInfo, Report, SnpError, TrustStore, VerifiedSigner};
 #[derive(Clone, Debug)]
 pub struct VerifiedEvidence {
     pub tee: &'static str,
-    pub claims: Value,
+    pub claims: Claims,
     /// REPORT_DATA (or the TEE's equivalent) exactly as signed.
     pub report_data: Vec<u8>,
     /// SNP HOST_DATA, for init-data binding.
     pub host_data: Option<Vec<u8>>,
+}
+
+/// The claims of verified evidence. SEV-SNP's stay typed: the appraisal
+/// policy's input and the token's annotated evidence are made straight from
+/// the struct, without a serde_json tree in between that would be built
+/// only to be converted and serialized (see [`mamori_token::RawJson`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claims {
+    Snp(Box<tee_snp::SnpClaims>),
+    Json(Value),
+}
+
+impl Claims {
+    /// The claims as JSON (what the appraisal policy reads as
+    /// `input.claims`).
+    pub fn to_json(&self) -> Value {
+        match self {
+            Claims::Snp(c) => c.to_json(),
+            Claims::Json(v) => v.clone(),
+        }
+    }
+
+    /// The claims converted for the policy engine.
+    pub fn document(&self) -> Result<Document, PolicyError> {
+        match self {
+            Claims::Snp(c) => Document::from_serialize(c.as_ref()),
+            Claims::Json(v) => Document::from_json(v),
+        }
+    }
+
+    /// The launch measurement, for the audit record of an attestation.
+    pub fn measurement(&self) -> Option<Value> {
+        match self {
+            Claims::Snp(c) => Some(Value::String(c.measurement.clone())),
+            Claims::Json(v) => v.get("measurement").cloned(),
+        }
+    }
+
+    /// The token's annotated evidence: these claims with `extra` members
+    /// added (an existing member of that name is replaced), as JSON text.
+    /// Claims that are not an object are kept as they are.
+    pub fn annotated(&self, extra: &[(&str, &Value)]) -> Result<RawJson, serde_json::Error> {
+        match self {
+            Claims::Snp(c) => RawJson::new(&WithMembers {
+                claims: c.as_ref(),
+                extra: Members(extra),
+            }),
+            Claims::Json(Value::Object(m)) => {
+                let mut m = m.clone();
+                for (k, v) in extra {
+                    m.insert((*k).to_owned(), (*v).clone());
+                }
+                RawJson::new(&m)
+            }
+            Claims::Json(other) => RawJson::new(other),
+        }
+    }
+}
+
+/// SNP claims followed by `extra` members whose names are not among the
+/// struct's, serialized as one object.
+#[derive(serde::Serialize)]
+struct WithMembers<'a> {
+    #[serde(flatten)]
+    claims: &'a tee_snp::SnpClaims,
+    #[serde(flatten)]
+    extra: Members<'a>,
+}
+
+struct Members<'a>(&'a [(&'a str, &'a Value)]);
+
+impl serde::Serialize for Members<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 /// Validated SEV-SNP endorsement-key chains, keyed by SHA-256 of the leaf
@@ -225,7 +307,7 @@ impl SnpVerifier {
         let claims = verified.claims();
         VerifiedEvidence {
             tee: "snp",
-            claims: claims.to_json(),
+            claims: Claims::Snp(Box::new(claims)),
             report_data: parsed.report_data().to_vec(),
             host_data: Some(parsed.host_data().to_vec()),
         }
@@ -342,12 +424,12 @@ pub fn verify_sample(evidence: &Value) -> Result<VerifiedEvidence, ServiceError>
     let svn = obj.get("svn").cloned().unwrap_or(Value::Null);
     Ok(VerifiedEvidence {
         tee: "sample",
-        claims: json!({
+        claims: Claims::Json(json!({
             "svn": svn,
             "report_data": hex::encode(&report_data),
             "debug": false,
             "hardware_signed": false,
-        }),
+        })),
         report_data,
         host_data: None,
     })
@@ -385,6 +467,37 @@ mod tests {
 
     fn pem_chain(c: &SnpSimChain) -> Vec<String> {
         vec![c.vcek_pem(), c.ask_pem()]
+    }
+
+    #[test]
+    fn snp_claims_convert_and_serialize_as_their_json_does() {
+        let a = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let claims = verifier(&[&a])
+            .verify(&evidence(&a, 7, pem_chain(&a)), NOW)
+            .unwrap()
+            .claims;
+        assert!(matches!(claims, Claims::Snp(_)));
+        let json = claims.to_json();
+        assert_eq!(json["measurement"], "07".repeat(48));
+        assert_eq!(claims.measurement(), Some(json["measurement"].clone()));
+        assert_eq!(
+            claims.document().unwrap(),
+            Document::from_json(&json).unwrap()
+        );
+        let rd = json!({"nonce": "n", "tee-pubkey": {"kty": "EC", "crv": "P-256"}});
+        let init = json!({"a": [1, 2.5, null]});
+        let annotated = claims
+            .annotated(&[("runtime_data_claims", &rd), ("init_data_claims", &init)])
+            .unwrap();
+        let mut expected = json.clone();
+        expected["runtime_data_claims"] = rd;
+        expected["init_data_claims"] = init;
+        assert_eq!(annotated.to_value().unwrap(), expected);
+        assert_eq!(
+            claims.annotated(&[]).unwrap().to_value().unwrap(),
+            json,
+            "nothing added"
+        );
     }
 
     #[test]

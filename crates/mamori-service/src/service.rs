@@ -28,18 +28,14 @@ const SUBMOD: &str = "cpu0";
 const RUNTIME_DATA_CLAIMS: &str = "runtime_data_claims";
 const INIT_DATA_CLAIMS: &str = "init_data_claims";
 
-/// `Document::from_json(annotated)`, made from `claims`, the converted
-/// claims `annotated` was built from by adding the service's members. `None`
-/// (the token is then converted whole at release: slower, same decision)
-/// if a member does not convert or the evidence is not an object.
-fn annotated_document(mut claims: Document, annotated: &Value) -> Option<Document> {
-    let Value::Object(m) = annotated else {
-        return None;
-    };
-    for name in [RUNTIME_DATA_CLAIMS, INIT_DATA_CLAIMS] {
-        if let Some(v) = m.get(name) {
-            claims.set(&[name], Document::from_json(v).ok()?).ok()?;
-        }
+/// The converted annotated evidence: `claims`, the converted claims it was
+/// made from, with the service's `members` added as
+/// [`crate::evidence::Claims::annotated`] adds them. `None` (the token is
+/// then converted whole at release: slower, same decision) if the claims
+/// are not an object or a member does not convert.
+fn annotated_document(mut claims: Document, members: &[(&str, &Value)]) -> Option<Document> {
+    for (name, v) in members {
+        claims.set(&[name], Document::from_json(v).ok()?).ok()?;
     }
     Some(claims)
 }
@@ -87,6 +83,15 @@ pub struct AttestRequest {
     pub evidence: Value,
     /// KBS `init-data` (`{"format": "toml", "body": ...}`), if any.
     pub init_data: Option<Value>,
+}
+
+/// What [`Service::attest_session`] produced: the token and what this
+/// node keeps of it, and the measurement its audit entry records.
+struct Appraised {
+    attested: Attested,
+    document: Option<Document>,
+    recipient: mamori_jwe::Recipient,
+    measurement: Option<Value>,
 }
 
 /// A successful attestation.
@@ -521,16 +526,18 @@ impl Service {
     }
 
     /// The audit entry of a successful attestation.
-    fn attestation_record(session_id: &str, claims: &EarClaims, now: i64) -> NewAuditEntry {
+    fn attestation_record(
+        session_id: &str,
+        claims: &EarClaims,
+        measurement: Option<Value>,
+        now: i64,
+    ) -> NewAuditEntry {
         let sub = claims.submods.get(SUBMOD);
         let detail = json!({
             "status": sub.map(|s| s.status.as_str()),
             "policy": sub.and_then(|s| s.policy_id.clone()),
             "jti": claims.jti,
-            "measurement": sub
-                .and_then(|s| s.annotated_evidence.as_ref())
-                .and_then(|e| e.get("measurement"))
-                .cloned(),
+            "measurement": measurement,
         });
         NewAuditEntry {
             at: now,
@@ -562,7 +569,12 @@ impl Service {
         // spends the nonce too. Replayed evidence needs no check of its own:
         // it binds the nonce of the session it was made for, which is spent,
         // and no other session's.
-        let (attested, document, recipient) = match self.attest_session(&session, req, now).await {
+        let Appraised {
+            attested,
+            document,
+            recipient,
+            measurement,
+        } = match self.attest_session(&session, req, now).await {
             Ok(x) => x,
             Err(e) => {
                 self.store.burn_session(&session.id).await?;
@@ -575,7 +587,7 @@ impl Service {
             .additional_evidence
             .is_some()
             .then_some((attested.token.as_str(), attested.claims.exp));
-        let record = Self::attestation_record(&req.session_id, &attested.claims, now);
+        let record = Self::attestation_record(&req.session_id, &attested.claims, measurement, now);
         match self
             .store
             .complete_session_audited(&session.id, now, keep, record)
@@ -609,13 +621,13 @@ impl Service {
         session: &SessionRecord,
         req: &AttestRequest,
         now: i64,
-    ) -> Result<(Attested, Option<Document>, mamori_jwe::Recipient), ServiceError> {
+    ) -> Result<Appraised, ServiceError> {
         if req.nonce != session.nonce {
             return Err(ServiceError::NonceMismatch);
         }
         let (jwk, recipient) = tee_key(&req.tee_pubkey)?;
         self.supports_tee(&session.tee)?;
-        let mut verified: VerifiedEvidence = match session.tee.as_str() {
+        let verified: VerifiedEvidence = match session.tee.as_str() {
             "snp" => self.snp.verify(&req.evidence, UnixTime(now))?,
             "tdx" => self.dcap.verify("tdx", &req.evidence, UnixTime(now))?,
             "sgx" => self.dcap.verify("sgx", &req.evidence, UnixTime(now))?,
@@ -653,8 +665,8 @@ impl Service {
         })?;
         let input = AppraisalInput {
             tee: verified.tee.to_owned(),
-            // Moved in and back out: the claims are large for SNP and TDX.
-            claims: std::mem::take(&mut verified.claims),
+            // Read from `claims_doc` instead (see evaluate_document).
+            claims: Value::Null,
             // Prepared once per span of validity, below.
             reference: Default::default(),
             binding: Binding {
@@ -668,27 +680,24 @@ impl Service {
         let policy_error = |e| ServiceError::Policy(format!("appraisal policy {policy_id}: {e}"));
         // Converted once: the appraisal policy reads these claims, and the
         // resource policy reads them again as the token's annotated evidence.
-        let claims_doc = Document::from_json(&input.claims).map_err(policy_error)?;
+        let claims_doc = verified.claims.document().map_err(policy_error)?;
         let outcome = policy
             .evaluate_document(&input, claims_doc.clone(), &reference)
             .map_err(policy_error)?;
-        let AppraisalInput {
-            claims: mut annotated,
-            init_data: init_data_claims,
-            ..
-        } = input;
-        if let Value::Object(m) = &mut annotated {
-            // Where Trustee-compatible consumers look for the bound key.
-            let mut rd = json!({"nonce": session.nonce, "tee-pubkey": req.tee_pubkey});
-            if let Some(a) = &req.additional_evidence {
-                rd["additional-evidence"] = json!(a);
-            }
-            m.insert(RUNTIME_DATA_CLAIMS.into(), rd);
-            if let Some(c) = init_data_claims {
-                m.insert(INIT_DATA_CLAIMS.into(), c);
-            }
+        // Where Trustee-compatible consumers look for the bound key.
+        let mut runtime_data = json!({"nonce": session.nonce, "tee-pubkey": req.tee_pubkey});
+        if let Some(a) = &req.additional_evidence {
+            runtime_data["additional-evidence"] = json!(a);
         }
-        let annotated_doc = annotated_document(claims_doc, &annotated);
+        let mut members = vec![(RUNTIME_DATA_CLAIMS, &runtime_data)];
+        if let Some(c) = &input.init_data {
+            members.push((INIT_DATA_CLAIMS, c));
+        }
+        let annotated = verified
+            .claims
+            .annotated(&members)
+            .map_err(|e| ServiceError::Internal(format!("annotated evidence: {e}")))?;
+        let annotated_doc = annotated_document(claims_doc, &members);
         let mut submod = Submod::from_vector(outcome.vector);
         submod.policy_id = Some(policy_id.clone());
         submod.annotated_evidence = Some(annotated);
@@ -725,14 +734,15 @@ impl Service {
             )));
         }
         let document = annotated_doc.and_then(|a| token_document(&mut claims, SUBMOD, a));
-        Ok((
-            Attested {
+        Ok(Appraised {
+            attested: Attested {
                 token,
                 claims: Arc::new(claims),
             },
             document,
             recipient,
-        ))
+            measurement: verified.claims.measurement(),
+        })
     }
 
     /// KBS init-data: `{"format": "toml", "body": "<TOML>"}`; its digest
@@ -966,8 +976,9 @@ pub(crate) mod tests {
     use super::{
         annotated_document, load_snp_crls, session_id, tee_key, token_document, StartError, SUBMOD,
     };
+    use crate::evidence::Claims;
     use mamori_policy::Document;
-    use mamori_token::{EarClaims, Submod, TrustVector, VerifierId, EAR_PROFILE};
+    use mamori_token::{EarClaims, RawJson, Submod, TrustVector, VerifierId, EAR_PROFILE};
     use serde_json::json;
 
     #[test]
@@ -1020,7 +1031,7 @@ pub(crate) mod tests {
     fn claims(annotated: serde_json::Value) -> EarClaims {
         let mut sub = Submod::from_vector(TrustVector::default());
         sub.policy_id = Some("p".into());
-        sub.annotated_evidence = Some(annotated);
+        sub.annotated_evidence = Some(RawJson::new(&annotated).unwrap());
         EarClaims {
             nonce: Some("n".into()),
             submods: [(SUBMOD.to_owned(), sub)].into_iter().collect(),
@@ -1046,23 +1057,42 @@ pub(crate) mod tests {
         let whole = Document::from_json(&serde_json::to_value(&c).unwrap()).unwrap();
         assert_eq!(doc, whole);
         assert_eq!(
-            c.submods[SUBMOD].annotated_evidence.as_ref(),
-            Some(&annotated),
+            c.submods[SUBMOD].annotated_evidence,
+            Some(RawJson::new(&annotated).unwrap()),
             "the claims are left as they were"
         );
     }
 
     #[test]
     fn the_annotated_document_equals_the_converted_annotated_evidence() {
-        let claims = json!({"measurement": "ab", "policy": {"debug": false}});
-        let mut annotated = claims.clone();
-        annotated["runtime_data_claims"] = json!({"nonce": "n", "tee-pubkey": {"kty": "EC"}});
-        annotated["init_data_claims"] = json!({"toml": {"a": [1, 2.5]}});
-        let doc = annotated_document(Document::from_json(&claims).unwrap(), &annotated);
-        assert_eq!(doc, Some(Document::from_json(&annotated).unwrap()));
+        let claims =
+            json!({"measurement": "ab", "policy": {"debug": false}, "init_data_claims": 0});
+        let rd = json!({"nonce": "n", "tee-pubkey": {"kty": "EC"}});
+        let init = json!({"toml": {"a": [1, 2.5]}});
+        let members = [("runtime_data_claims", &rd), ("init_data_claims", &init)];
+        let annotated = Claims::Json(claims.clone()).annotated(&members).unwrap();
+        let mut expected = claims.clone();
+        expected["runtime_data_claims"] = rd.clone();
+        expected["init_data_claims"] = init.clone();
+        assert_eq!(
+            annotated.to_value().unwrap(),
+            expected,
+            "a member is replaced"
+        );
+        let doc = annotated_document(Document::from_json(&claims).unwrap(), &members);
+        assert_eq!(doc, Some(Document::from_json(&expected).unwrap()));
         let not_object = json!([1]);
         let from = Document::from_json(&not_object).unwrap();
-        assert!(annotated_document(from, &not_object).is_none());
+        assert!(annotated_document(from, &members).is_none());
+        assert_eq!(
+            Claims::Json(not_object.clone())
+                .annotated(&members)
+                .unwrap()
+                .to_value()
+                .unwrap(),
+            not_object,
+            "claims that are not an object are kept as they are"
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@ use aws_lc_rs::signature::{
 };
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use mamori_token::{
-    ar4si, EarClaims, Submod, TokenSigner, TokenVerifier, TrustVector, VerifierId, EAR_PROFILE,
+    ar4si, EarClaims, RawJson, Submod, TokenSigner, TokenVerifier, TrustVector, VerifierId,
+    EAR_PROFILE,
 };
 use serde_json::json;
 
@@ -27,7 +28,7 @@ fn claims(signer: &TokenSigner) -> EarClaims {
     };
     let mut cpu = Submod::from_vector(tv);
     cpu.policy_id = Some("default-snp@3".into());
-    cpu.annotated_evidence = Some(json!({
+    cpu.annotated_evidence = Some(RawJson::new(&json!({
         "snp": {
             "version": 3, "guest_svn": 0, "vmpl": 0, "policy": {"debug": false, "smt": true, "abi_major": 0, "abi_minor": 31},
             "measurement": "d0b2f4b1d1b5e7c6a1f0a4b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809",
@@ -37,7 +38,8 @@ fn claims(signer: &TokenSigner) -> EarClaims {
             "reported_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115},
             "platform_info": {"smt_enabled": true, "tsme_enabled": false}
         }
-    }));
+    }))
+    .unwrap());
     cpu.tee_pubkey = Some(signer.public_jwk().clone());
     EarClaims {
         profile: EAR_PROFILE.into(),

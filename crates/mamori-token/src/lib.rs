@@ -31,7 +31,7 @@ pub mod jwt;
 pub mod runtime_data;
 
 pub use claims::{
-    ar4si, EarClaims, Submod, TrustClaim, TrustTier, TrustVector, VerifierId, EAR_PROFILE,
+    ar4si, EarClaims, RawJson, Submod, TrustClaim, TrustTier, TrustVector, VerifierId, EAR_PROFILE,
 };
 pub use jwk::{jwks, EcCurve, Jwk, JwkError, PublicKeyMaterial, RsaComponents};
 pub use jwt::{TokenError, TokenPart, TokenSigner, TokenVerifier, ALG_ES256};

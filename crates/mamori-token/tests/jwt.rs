@@ -4,8 +4,8 @@
 use mamori_token::b64;
 use mamori_token::jwt::DEFAULT_LEEWAY_SECS;
 use mamori_token::{
-    ar4si, EarClaims, Submod, TokenError, TokenPart, TokenSigner, TokenVerifier, TrustTier,
-    TrustVector, VerifierId, EAR_PROFILE,
+    ar4si, EarClaims, RawJson, Submod, TokenError, TokenPart, TokenSigner, TokenVerifier,
+    TrustTier, TrustVector, VerifierId, EAR_PROFILE,
 };
 use serde_json::json;
 
@@ -22,8 +22,9 @@ fn claims() -> EarClaims {
     };
     let mut submod = Submod::from_vector(cpu);
     submod.policy_id = Some("default-snp@1".into());
-    submod.annotated_evidence =
-        Some(json!({"snp": {"measurement": "abcd", "policy": {"debug": false}}}));
+    submod.annotated_evidence = Some(
+        RawJson::new(&json!({"snp": {"measurement": "abcd", "policy": {"debug": false}}})).unwrap(),
+    );
     EarClaims {
         profile: EAR_PROFILE.into(),
         iat: NOW,
