@@ -107,6 +107,11 @@ pub fn spawn_housekeeping(svc: Arc<Service>) -> tokio::task::JoinHandle<()> {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "purge failed"),
                 }
+                match svc.prune_audit(t).await {
+                    Ok(k) if k > 0 => tracing::info!(removed = k, "removed old audit entries"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "audit retention failed"),
+                }
             }
         }
     })

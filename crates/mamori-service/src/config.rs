@@ -21,6 +21,7 @@ pub struct Config {
     pub snp: SnpConfig,
     pub dcap: DcapConfig,
     pub limits: LimitsConfig,
+    pub audit: AuditConfig,
     /// Accept the unsigned `sample` TEE (development only; its results are
     /// never affirming). Logged loudly at start-up.
     pub insecure_allow_sample_tee: bool,
@@ -40,6 +41,7 @@ impl Default for Config {
             snp: SnpConfig::default(),
             dcap: DcapConfig::default(),
             limits: LimitsConfig::default(),
+            audit: AuditConfig::default(),
             insecure_allow_sample_tee: false,
             log: LogConfig::default(),
         }
@@ -162,6 +164,17 @@ impl Default for LimitsConfig {
             max_resource_bytes: 256 << 10,
         }
     }
+}
+
+/// Audit log retention. Every attestation and release adds an entry, so a
+/// busy node adds millions a day; by default they are all kept.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Remove entries older than this many days (0: keep every entry). The
+    /// entries kept still verify: the chain then starts from the last entry
+    /// removed, and each removal is itself an audit entry.
+    pub retain_days: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

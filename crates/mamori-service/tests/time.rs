@@ -141,3 +141,55 @@ async fn rotated_keys_verify_until_their_tokens_expire() {
     svc.reload(T0 + 10 + 60 + 61).await.unwrap();
     assert_eq!(svc.jwks()["keys"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn audit_retention_removes_old_entries_and_the_rest_still_verify() {
+    let dir = std::env::temp_dir().join(format!("mamori-svc-retention-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = Config {
+        data_dir: dir.join("data"),
+        ..Config::default()
+    };
+    const DAY: i64 = 86_400;
+    // Off by default: nothing is removed, however old.
+    let svc = Service::start(cfg.clone(), T0).await.unwrap();
+    svc.set_resource("admin:test", "default/key/0", b"a", T0)
+        .await
+        .unwrap();
+    assert_eq!(svc.prune_audit(T0 + 100 * DAY).await.unwrap(), 0);
+    drop(svc);
+
+    cfg.audit.retain_days = 2;
+    let svc = Service::start(cfg, T0).await.unwrap();
+    for i in 1..=3 {
+        svc.set_resource("admin:test", &format!("default/key/{i}"), b"b", T0 + i)
+            .await
+            .unwrap();
+    }
+    svc.set_resource("admin:test", "default/key/new", b"c", T0 + 3 * DAY)
+        .await
+        .unwrap();
+    let before = svc.audit_list(0, 1000).await.unwrap();
+    let old = before.iter().filter(|e| e.at < T0 + DAY).count() as u64;
+    assert!(old >= 4, "{before:?}");
+    // Three days on, with two days' retention: the entries of day 0 go.
+    let now = T0 + 3 * DAY + 10;
+    assert_eq!(svc.prune_audit(now).await.unwrap(), old);
+    assert_eq!(
+        svc.prune_audit(now).await.unwrap(),
+        0,
+        "nothing left to remove"
+    );
+    let check = svc.audit_verify().await.unwrap();
+    assert_eq!(check.first_broken, None, "{check:?}");
+    assert!(check.starts_after.is_some());
+    let after = svc.audit_list(0, 1000).await.unwrap();
+    assert!(after.iter().all(|e| e.at >= T0 + DAY));
+    let record = after
+        .iter()
+        .find(|e| e.action == "audit.prune")
+        .expect("the removal is recorded");
+    let detail: serde_json::Value = serde_json::from_str(&record.detail).unwrap();
+    assert_eq!(detail["removed"], json!(old));
+    assert_eq!(detail["retain_days"], 2);
+}

@@ -1,6 +1,10 @@
 //! The append-only audit log. Each entry's hash covers the previous entry's
 //! hash and every field of the entry, so editing, deleting or reordering a
 //! committed entry breaks the chain at that point, and `verify` names it.
+//!
+//! Retention removes the oldest entries, never the newest, and records the
+//! last one removed (its sequence number and hash) as the chain's anchor:
+//! the entries kept verify from there, and the removal is itself an entry.
 
 use crate::{Store, StoreError};
 use aws_lc_rs::digest::{Context, SHA256};
@@ -43,6 +47,9 @@ pub struct AuditEntry {
 /// The result of checking the whole chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuditCheck {
+    /// Entries up to this sequence number were removed by retention; the
+    /// check started from the anchor they left.
+    pub starts_after: Option<i64>,
     pub entries: u64,
     /// The first entry whose hash or link does not hold, if any.
     pub first_broken: Option<i64>,
@@ -156,6 +163,16 @@ pub(crate) fn append(
     Ok(out)
 }
 
+/// The anchor row, if retention removed entries.
+fn anchor(c: &Connection) -> Result<Option<(i64, String)>, StoreError> {
+    let mut st = c.prepare_cached("SELECT seq, hash FROM audit_anchor WHERE id = 1")?;
+    let mut rows = st.query([])?;
+    Ok(match rows.next()? {
+        Some(r) => Some((r.get(0)?, r.get(1)?)),
+        None => None,
+    })
+}
+
 impl Store {
     /// Appends one entry to the chain and returns it once committed.
     pub async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry, StoreError> {
@@ -193,12 +210,42 @@ impl Store {
             .await
     }
 
-    /// Recomputes the whole chain and names the first broken link.
+    /// Recomputes the whole chain, from its anchor when entries were
+    /// removed, and names the first broken link.
     pub async fn verify_audit(&self) -> Result<AuditCheck, StoreError> {
-        let mut prev = GENESIS_HASH.to_owned();
-        let mut expected_seq = 1;
+        // Retention may remove entries while the chain is read, page by
+        // page: a gap that a newer anchor explains starts the check over
+        // from that anchor (a few times at most; retention removes the
+        // oldest entries once a minute).
+        let mut anchor = self.audit_anchor().await?;
+        for _ in 0..3 {
+            let check = self.verify_audit_from(anchor.clone()).await?;
+            if check.first_broken.is_none() {
+                return Ok(check);
+            }
+            let now = self.audit_anchor().await?;
+            if now == anchor {
+                return Ok(check);
+            }
+            anchor = now;
+        }
+        self.verify_audit_from(anchor).await
+    }
+
+    /// The chain's anchor: the sequence number and hash of the last entry
+    /// retention removed, if any was.
+    pub async fn audit_anchor(&self) -> Result<Option<(i64, String)>, StoreError> {
+        self.db.read(anchor).await
+    }
+
+    async fn verify_audit_from(
+        &self,
+        anchor: Option<(i64, String)>,
+    ) -> Result<AuditCheck, StoreError> {
+        let starts_after = anchor.as_ref().map(|a| a.0);
+        let (mut after, mut prev) = anchor.unwrap_or((0, GENESIS_HASH.to_owned()));
+        let mut expected_seq = after + 1;
         let mut count = 0u64;
-        let mut after = 0;
         loop {
             let page = self.list_audit(after, 1000).await?;
             if page.is_empty() {
@@ -206,6 +253,7 @@ impl Store {
             }
             for e in &page {
                 let broken = |reason: String| AuditCheck {
+                    starts_after,
                     entries: count,
                     first_broken: Some(e.seq),
                     reason: Some(reason),
@@ -235,11 +283,69 @@ impl Store {
             }
         }
         Ok(AuditCheck {
+            starts_after,
             entries: count,
             first_broken: None,
             reason: None,
             head: prev,
         })
+    }
+
+    /// Retention: removes, oldest first, at most `max` entries recorded
+    /// before `before`, never the newest entry, and records the removal as
+    /// an entry (made by `record` from the number removed and the last
+    /// sequence number removed) in the same transaction. Stops at the
+    /// first entry not older than `before`, so a clock that went back
+    /// never removes entries out of order. Returns the number removed
+    /// (0: nothing to remove, and nothing recorded).
+    pub async fn prune_audit(
+        &self,
+        before: i64,
+        max: u32,
+        record: impl FnOnce(u64, i64) -> NewAuditEntry + Send + 'static,
+    ) -> Result<u64, StoreError> {
+        self.db
+            .write(move |c| {
+                let first = anchor(c)?.map_or(1, |a| a.0 + 1);
+                let head: Option<i64> =
+                    c.query_row("SELECT MAX(seq) FROM audit", [], |r| r.get(0))?;
+                let Some(head) = head else {
+                    return Ok(0);
+                };
+                // The prefix of entries older than `before`, read in order
+                // along the primary key (no scan of the table).
+                let mut last = None;
+                {
+                    let mut st = c.prepare_cached(
+                        "SELECT seq, at, hash FROM audit WHERE seq >= ?1 AND seq < ?2 \
+                         ORDER BY seq LIMIT ?3",
+                    )?;
+                    let mut rows = st.query(params![first, head, max])?;
+                    while let Some(r) = rows.next()? {
+                        let (seq, at, hash): (i64, i64, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                        if at >= before {
+                            break;
+                        }
+                        last = Some((seq, hash));
+                    }
+                }
+                let Some((through, hash)) = last else {
+                    return Ok(0);
+                };
+                let removed = c
+                    .prepare_cached("DELETE FROM audit WHERE seq <= ?1")?
+                    .execute([through])?;
+                c.prepare_cached(
+                    "INSERT INTO audit_anchor (id, seq, hash, pruned_at) VALUES (1, ?1, ?2, ?3) \
+                     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
+                     pruned_at = excluded.pruned_at",
+                )?
+                .execute(params![through, hash, before])?;
+                let removed = removed as u64;
+                append(c, vec![record(removed, through)])?;
+                Ok(removed)
+            })
+            .await
     }
 
     /// Test support: rewrites one entry's field in place, as an attacker
@@ -302,5 +408,89 @@ mod tests {
             .unwrap();
         let bad = s.verify_audit().await.unwrap();
         assert_eq!(bad.first_broken, Some(3));
+    }
+
+    fn pruned(removed: u64, through: i64) -> NewAuditEntry {
+        NewAuditEntry {
+            at: 5000,
+            actor: "system".into(),
+            action: "audit.prune".into(),
+            subject: String::new(),
+            outcome: "ok".into(),
+            detail: format!("{{\"removed\":{removed},\"through\":{through}}}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn retention_removes_the_oldest_entries_and_the_rest_verify_from_the_anchor() {
+        let s = Store::open_in_memory().await.unwrap();
+        for i in 0..10 {
+            s.append_audit(&entry(i)).await.unwrap();
+        }
+        let fourth = s.list_audit(3, 1).await.unwrap().remove(0);
+        // Entries at 1000..=1009; those before 1004 go, two at a time.
+        assert_eq!(s.prune_audit(1004, 2, pruned).await.unwrap(), 2);
+        assert_eq!(s.prune_audit(1004, 2, pruned).await.unwrap(), 2);
+        assert_eq!(s.prune_audit(1004, 2, pruned).await.unwrap(), 0, "done");
+        assert_eq!(s.audit_anchor().await.unwrap(), Some((4, fourth.hash)));
+        let kept = s.list_audit(0, 100).await.unwrap();
+        assert_eq!(kept.first().map(|e| e.seq), Some(5));
+        // Each removal was recorded, after the entries kept.
+        let records: Vec<_> = kept.iter().filter(|e| e.action == "audit.prune").collect();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].detail, "{\"removed\":2,\"through\":4}");
+        let ok = s.verify_audit().await.unwrap();
+        assert_eq!(
+            (ok.starts_after, ok.entries, ok.first_broken),
+            (Some(4), 8, None)
+        );
+        // Appending goes on from the head.
+        let next = s.append_audit(&entry(20)).await.unwrap();
+        assert_eq!(next.seq, 13);
+        // Tampering after the anchor is still found, and so is removing the
+        // first entry kept without moving the anchor.
+        s.tamper_audit_for_tests(6, "{\"x\":1}").await.unwrap();
+        assert_eq!(s.verify_audit().await.unwrap().first_broken, Some(6));
+        s.db.write(|c| Ok(c.execute("DELETE FROM audit WHERE seq = 5", [])?))
+            .await
+            .unwrap();
+        let bad = s.verify_audit().await.unwrap();
+        assert_eq!((bad.starts_after, bad.first_broken), (Some(4), Some(6)));
+        // An anchor moved without removing entries breaks the link.
+        s.db.write(|c| Ok(c.execute("UPDATE audit_anchor SET hash = 'x'", [])?))
+            .await
+            .unwrap();
+        assert!(s.verify_audit().await.unwrap().first_broken.is_some());
+    }
+
+    #[tokio::test]
+    async fn retention_never_removes_the_newest_entry_nor_passes_a_newer_one() {
+        let s = Store::open_in_memory().await.unwrap();
+        assert_eq!(s.prune_audit(i64::MAX, 100, pruned).await.unwrap(), 0);
+        s.append_audit(&entry(0)).await.unwrap();
+        assert_eq!(
+            s.prune_audit(i64::MAX, 100, pruned).await.unwrap(),
+            0,
+            "the only entry is the newest"
+        );
+        // A clock that went back: entry 3 is recorded before entry 2.
+        let mut back = entry(-5);
+        back.subject = "clock went back".into();
+        s.append_audit(&entry(1)).await.unwrap();
+        s.append_audit(&entry(3)).await.unwrap();
+        s.append_audit(&back).await.unwrap();
+        s.append_audit(&entry(4)).await.unwrap();
+        // Entries at 1000, 1001, 1003, 995, 1004: cut-off 1002 stops at the
+        // third, and the older one after it stays.
+        assert_eq!(s.prune_audit(1002, 100, pruned).await.unwrap(), 2);
+        let kept: Vec<i64> = s
+            .list_audit(0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(kept, [3, 4, 5, 6]);
+        assert_eq!(s.verify_audit().await.unwrap().first_broken, None);
     }
 }

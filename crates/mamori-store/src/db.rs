@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/0004_open_sessions_index.sql"),
     ),
+    (5, include_str!("../migrations/0005_audit_anchor.sql")),
 ];
 
 /// A write as the writer thread runs it: the operation, handed the

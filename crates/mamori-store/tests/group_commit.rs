@@ -15,6 +15,8 @@ use rusqlite::Connection;
 use std::time::{Duration, Instant};
 
 const NOW: i64 = 1_000;
+/// The schema version this build writes (the last migration's number).
+const LATEST_SCHEMA: i64 = 5;
 
 const MIGRATION_1: &str = include_str!("../migrations/0001_init.sql");
 const MIGRATION_2: &str = include_str!("../migrations/0002_session_evidence.sql");
@@ -204,7 +206,7 @@ async fn many_concurrent_writers_are_all_committed_and_survive_reopening() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ok, "ok");
-    assert_eq!(user_version(&c), 4);
+    assert_eq!(user_version(&c), LATEST_SCHEMA);
     let with_token: i64 = c
         .query_row(
             "SELECT COUNT(*) FROM sessions WHERE used = 1 AND token IS NOT NULL",
@@ -558,7 +560,7 @@ async fn a_legacy_sqlx_database_is_adopted_with_its_rows() {
 
     {
         let c = Connection::open(&path).unwrap();
-        assert_eq!(user_version(&c), 4);
+        assert_eq!(user_version(&c), LATEST_SCHEMA);
         let legacy_rows: i64 = c
             .query_row("SELECT COUNT(*) FROM _sqlx_migrations", [], |r| r.get(0))
             .unwrap();
@@ -596,7 +598,7 @@ async fn a_legacy_database_at_version_1_gets_the_second_step() {
     );
     drop(s);
     let c = Connection::open(&path).unwrap();
-    assert_eq!(user_version(&c), 4);
+    assert_eq!(user_version(&c), LATEST_SCHEMA);
     assert!(!has_table(&c, "evidence_seen"));
     assert!(!has_index(&c, "sessions_evidence"));
     let used: bool = c
