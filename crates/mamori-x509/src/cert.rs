@@ -28,7 +28,16 @@ pub struct Certificate {
     scheme: SignatureScheme,
     signature: Vec<u8>,
     is_ca: Option<bool>,
+    path_len: Option<u32>,
+    key_usage: Option<KeyUsage>,
     extensions: Vec<Extension>,
+}
+
+/// What a keyUsage extension allows a CA's key to sign (RFC 5280 4.2.1.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub key_cert_sign: bool,
+    pub crl_sign: bool,
 }
 
 impl fmt::Debug for Certificate {
@@ -77,10 +86,18 @@ impl Certificate {
             .next()
             .and_then(|cn| cn.as_str().ok())
             .map(str::to_owned);
-        let is_ca = match x.basic_constraints() {
-            Ok(Some(bc)) => Some(bc.value.ca),
-            Ok(None) => None,
+        let (is_ca, path_len) = match x.basic_constraints() {
+            Ok(Some(bc)) => (Some(bc.value.ca), bc.value.path_len_constraint),
+            Ok(None) => (None, None),
             Err(e) => return Err(CertError::Malformed(format!("basicConstraints: {e}"))),
+        };
+        let key_usage = match x.key_usage() {
+            Ok(Some(ku)) => Some(KeyUsage {
+                key_cert_sign: ku.value.key_cert_sign(),
+                crl_sign: ku.value.crl_sign(),
+            }),
+            Ok(None) => None,
+            Err(e) => return Err(CertError::Malformed(format!("keyUsage: {e}"))),
         };
         let extensions = x
             .extensions()
@@ -106,6 +123,8 @@ impl Certificate {
             scheme,
             signature: x.signature_value.data.to_vec(),
             is_ca,
+            path_len,
+            key_usage,
             extensions,
         };
         Ok((cert, rest))
@@ -150,6 +169,15 @@ impl Certificate {
     /// basicConstraints cA, if the extension is present.
     pub fn is_ca(&self) -> Option<bool> {
         self.is_ca
+    }
+    /// basicConstraints pathLenConstraint: how many intermediate CAs may
+    /// follow this one on a path.
+    pub fn path_len_constraint(&self) -> Option<u32> {
+        self.path_len
+    }
+    /// The keyUsage extension, if present (absent: no restriction).
+    pub fn key_usage(&self) -> Option<KeyUsage> {
+        self.key_usage
     }
     pub fn extensions(&self) -> &[Extension] {
         &self.extensions

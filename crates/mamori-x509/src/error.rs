@@ -68,6 +68,17 @@ pub enum ChainError {
     },
     #[error("issuer {subject} of certificate {index} is not a CA (basicConstraints)")]
     NotCa { index: usize, subject: String },
+    #[error("issuer {subject} of certificate {index} may not sign certificates (its keyUsage lacks keyCertSign)")]
+    NotCertSigner { index: usize, subject: String },
+    #[error("issuer {subject} of certificate {index} allows {max} intermediate CAs below it (pathLenConstraint), the path has {found}")]
+    PathLength {
+        index: usize,
+        subject: String,
+        max: u32,
+        found: usize,
+    },
+    #[error("CRL issuer {issuer} may not sign CRLs (its keyUsage lacks cRLSign)")]
+    NotCrlSigner { issuer: String },
     #[error("root {subject} is not a trust anchor (it must be identical to a pinned root or named explicitly)")]
     UntrustedRoot { subject: String },
     #[error("path longer than {0} certificates")]

@@ -19,7 +19,7 @@ mod pem;
 mod sig;
 mod time;
 
-pub use cert::{Certificate, Extension};
+pub use cert::{Certificate, Extension, KeyUsage};
 pub use crl::Crl;
 pub use error::{CertError, ChainError, CrlError};
 pub use path::{validate_path, ValidatedPath};

@@ -96,6 +96,25 @@ pub fn validate_path(
                 subject: issuer.subject().to_owned(),
             });
         }
+        if issuer.key_usage().is_some_and(|ku| !ku.key_cert_sign) {
+            return Err(ChainError::NotCertSigner {
+                index,
+                subject: issuer.subject().to_owned(),
+            });
+        }
+        // The CAs between this issuer and the leaf, self-issued ones not
+        // counted (RFC 5280 4.2.1.9).
+        let below = path[1..].iter().filter(|c| !c.is_self_issued()).count();
+        if let Some(max) = issuer.path_len_constraint() {
+            if below > max as usize {
+                return Err(ChainError::PathLength {
+                    index,
+                    subject: issuer.subject().to_owned(),
+                    max,
+                    found: below,
+                });
+            }
+        }
         check_validity(index + 1, &issuer, now)?;
         path.push(issuer);
     }
@@ -149,6 +168,11 @@ fn check_crls(path: &[Certificate], crls: &[Crl], now: UnixTime) -> Result<(), C
             .iter()
             .filter(|c| c.issuer_raw() == issuer.subject_raw())
         {
+            if issuer.key_usage().is_some_and(|ku| !ku.crl_sign) {
+                return Err(ChainError::NotCrlSigner {
+                    issuer: issuer.subject().to_owned(),
+                });
+            }
             crl.verify_signed_by(issuer)
                 .map_err(|source| ChainError::CrlSignature {
                     issuer: issuer.subject().to_owned(),

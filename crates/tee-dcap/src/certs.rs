@@ -91,6 +91,14 @@ pub struct Cert {
     sig_alg_ecdsa_sha256: bool,
     /// basicConstraints cA.
     pub is_ca: bool,
+    /// basicConstraints pathLenConstraint: how many intermediate CAs may
+    /// follow this one.
+    pub path_len: Option<u32>,
+    /// keyUsage allows this key to sign certificates (so does an absent
+    /// keyUsage, RFC 5280 4.2.1.3).
+    pub may_sign_certs: bool,
+    /// keyUsage allows this key to sign CRLs (or is absent).
+    pub may_sign_crls: bool,
     /// DER value of the SGX extensions extension, when present (PCK certificates).
     pub sgx_extension: Option<Vec<u8>>,
     /// Public key for certificate / CRL signatures (ASN.1 ECDSA).
@@ -145,11 +153,14 @@ impl Cert {
             .iter()
             .find(|e| e.oid.to_id_string() == OID_SGX_EXTENSIONS)
             .map(|e| e.value.to_vec());
-        let is_ca = c
+        let constraints = c
             .basic_constraints()
-            .ok()
-            .flatten()
-            .is_some_and(|b| b.value.ca);
+            .map_err(|e| format!("basicConstraints: {e}"))?;
+        let is_ca = constraints.as_ref().is_some_and(|b| b.value.ca);
+        let path_len = constraints.and_then(|b| b.value.path_len_constraint);
+        let usage = c.key_usage().map_err(|e| format!("keyUsage: {e}"))?;
+        let may_sign_certs = usage.as_ref().is_none_or(|u| u.value.key_cert_sign());
+        let may_sign_crls = usage.as_ref().is_none_or(|u| u.value.crl_sign());
         let subject_cn = c
             .subject()
             .iter_common_name()
@@ -172,6 +183,9 @@ impl Cert {
             sig_alg_ecdsa_sha256: c.signature_algorithm.algorithm.to_id_string()
                 == OID_ECDSA_SHA256,
             is_ca,
+            path_len,
+            may_sign_certs,
+            may_sign_crls,
             sgx_extension,
             key_asn1,
             key_fixed,
@@ -234,6 +248,9 @@ pub fn intel_root() -> Arc<Cert> {
             sig: Vec::new(),
             sig_alg_ecdsa_sha256: false,
             is_ca: false,
+            path_len: None,
+            may_sign_certs: false,
+            may_sign_crls: false,
             sgx_extension: None,
             key_asn1: None,
             key_fixed: None,
@@ -305,6 +322,15 @@ impl Crl {
         now: i64,
         sigs: &dyn SigMemo,
     ) -> Result<(), DcapError> {
+        if !issuer.may_sign_crls {
+            return Err(DcapError::Chain {
+                item,
+                reason: format!(
+                    "{} may not sign CRLs (its keyUsage lacks cRLSign)",
+                    issuer.subject
+                ),
+            });
+        }
         if !self.issued_by_name(issuer)
             || !sigs.check(self.fp, issuer.fp, &|| {
                 self.sig_alg_ecdsa_sha256 && issuer.verify_asn1(&self.tbs, &self.sig)
@@ -415,6 +441,22 @@ pub fn validate_chain(
         };
         if !issuer.is_ca {
             return Err(err(format!("issuer {} is not a CA", issuer.subject)));
+        }
+        if !issuer.may_sign_certs {
+            return Err(err(format!(
+                "issuer {} may not sign certificates (its keyUsage lacks keyCertSign)",
+                issuer.subject
+            )));
+        }
+        // The intermediate CAs below this issuer: every certificate before
+        // it but the leaf.
+        if let Some(max) = issuer.path_len {
+            if i > max as usize {
+                return Err(err(format!(
+                    "issuer {} allows {max} intermediate CAs below it (pathLenConstraint), the chain has {i}",
+                    issuer.subject
+                )));
+            }
         }
         if c.issuer_raw != issuer.subject_raw
             || !sigs.check(c.fp, issuer.fp, &|| c.is_signed_by(issuer))
@@ -565,5 +607,132 @@ mod tests {
         let mut trailing = INTEL_SGX_ROOT_CA_DER.to_vec();
         trailing.push(0);
         assert!(Cert::from_der(&trailing).is_err());
+    }
+
+    mod constraints {
+        use super::super::*;
+        use rcgen::{
+            BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+
+        const NOW: i64 = 1_893_456_000; // 2030-01-01
+
+        struct Ca {
+            cert: rcgen::Certificate,
+            key: KeyPair,
+        }
+
+        fn params(
+            cn: &str,
+            ca: Option<BasicConstraints>,
+            usages: &[KeyUsagePurpose],
+        ) -> CertificateParams {
+            let mut p = CertificateParams::default();
+            let mut dn = DistinguishedName::new();
+            dn.push(DnType::CommonName, cn);
+            p.distinguished_name = dn;
+            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2040, 1, 1);
+            p.is_ca = ca.map_or(IsCa::ExplicitNoCa, IsCa::Ca);
+            p.key_usages = usages.to_vec();
+            p
+        }
+
+        const CA: &[KeyUsagePurpose] = &[KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+
+        fn issue(p: CertificateParams, by: Option<&Ca>) -> Ca {
+            let key = KeyPair::generate().expect("key");
+            let cert = match by {
+                Some(i) => p.signed_by(&key, &i.cert, &i.key),
+                None => p.self_signed(&key),
+            }
+            .expect("certificate");
+            Ca { cert, key }
+        }
+
+        fn parsed(c: &Ca) -> Arc<Cert> {
+            Cert::from_der(c.cert.der()).expect("parses")
+        }
+
+        fn chain(certs: &[&Ca], root: &Ca) -> Result<(), DcapError> {
+            let chain: Vec<Arc<Cert>> = certs.iter().map(|c| parsed(c)).collect();
+            validate_chain(&chain, &parsed(root), Item::PckChain, NOW, &NoMemo)
+        }
+
+        #[test]
+        fn key_usage_and_path_length_constraints_hold_on_a_chain() {
+            let root = issue(
+                params("Root", Some(BasicConstraints::Constrained(1)), CA),
+                None,
+            );
+            let platform = issue(
+                params("Platform", Some(BasicConstraints::Constrained(0)), CA),
+                Some(&root),
+            );
+            let leaf = |by: &Ca| {
+                issue(
+                    params("PCK", None, &[KeyUsagePurpose::DigitalSignature]),
+                    Some(by),
+                )
+            };
+            // Intel's shape: root (pathLen 1) -> platform CA (pathLen 0) -> PCK.
+            chain(&[&leaf(&platform), &platform], &root).expect("Intel's shape");
+            // A CA under the platform CA exceeds its pathLen 0.
+            let sub = issue(
+                params("Sub", Some(BasicConstraints::Unconstrained), CA),
+                Some(&platform),
+            );
+            let e = chain(&[&leaf(&sub), &sub, &platform], &root).expect_err("pathLen 0 exceeded");
+            assert!(e.to_string().contains("pathLenConstraint"), "{e}");
+            // An intermediate whose keyUsage lacks keyCertSign signs nothing.
+            let signer = issue(
+                params(
+                    "Signer",
+                    Some(BasicConstraints::Unconstrained),
+                    &[KeyUsagePurpose::DigitalSignature],
+                ),
+                Some(&root),
+            );
+            let e = chain(&[&leaf(&signer), &signer], &root).expect_err("no keyCertSign");
+            assert!(e.to_string().contains("keyCertSign"), "{e}");
+        }
+
+        #[test]
+        fn a_crl_is_refused_from_a_key_that_may_not_sign_crls() {
+            // One key, two certificates: rcgen signs the CRL as the one that
+            // allows it; validation is asked with the one that does not.
+            let root = issue(
+                params("Root", Some(BasicConstraints::Unconstrained), CA),
+                None,
+            );
+            let key = KeyPair::generate().expect("key");
+            let as_ca = |usages: &[KeyUsagePurpose]| {
+                params("Platform", Some(BasicConstraints::Unconstrained), usages)
+                    .signed_by(&key, &root.cert, &root.key)
+                    .expect("certificate")
+            };
+            let may = as_ca(CA);
+            let may_not =
+                Cert::from_der(as_ca(&[KeyUsagePurpose::KeyCertSign]).der()).expect("parses");
+            let crl = rcgen::CertificateRevocationListParams {
+                this_update: rcgen::date_time_ymd(2029, 12, 1),
+                next_update: rcgen::date_time_ymd(2030, 2, 1),
+                crl_number: rcgen::SerialNumber::from(1u64),
+                issuing_distribution_point: None,
+                revoked_certs: Vec::new(),
+                key_identifier_method: rcgen::KeyIdMethod::Sha256,
+            }
+            .signed_by(&may, &key)
+            .expect("CRL");
+            let crl = Crl::from_der(crl.der()).expect("parses");
+            let ok = Cert::from_der(may.der()).expect("parses");
+            crl.validate(&ok, Item::PckCrl, NOW, &NoMemo)
+                .expect("a CRL signer");
+            let e = crl
+                .validate(&may_not, Item::PckCrl, NOW, &NoMemo)
+                .expect_err("no cRLSign");
+            assert!(e.to_string().contains("cRLSign"), "{e}");
+        }
     }
 }
