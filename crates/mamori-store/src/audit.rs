@@ -163,6 +163,16 @@ pub(crate) fn append(
     Ok(out)
 }
 
+/// The action of the entry that records a removal by retention.
+pub const PRUNE_ACTION: &str = "audit.prune";
+
+/// The subject of the `audit.prune` entry that made an anchor: it names
+/// the anchor, so the anchor row, which is outside the chain, is only
+/// believed when an entry in the chain vouches for it.
+pub fn anchor_subject(seq: i64, hash: &str) -> String {
+    format!("anchor {seq} {hash}")
+}
+
 /// The anchor row, if retention removed entries.
 fn anchor(c: &Connection) -> Result<Option<(i64, String)>, StoreError> {
     let mut st = c.prepare_cached("SELECT seq, hash FROM audit_anchor WHERE id = 1")?;
@@ -243,6 +253,12 @@ impl Store {
         anchor: Option<(i64, String)>,
     ) -> Result<AuditCheck, StoreError> {
         let starts_after = anchor.as_ref().map(|a| a.0);
+        // What the `audit.prune` entry that made the anchor says, and the
+        // first entry kept (where the chain is broken if none says it).
+        let vouching = anchor
+            .as_ref()
+            .map(|(seq, hash)| anchor_subject(*seq, hash));
+        let mut unconfirmed = anchor.as_ref().map(|a| a.0 + 1);
         let (mut after, mut prev) = anchor.unwrap_or((0, GENESIS_HASH.to_owned()));
         let mut expected_seq = after + 1;
         let mut count = 0u64;
@@ -276,11 +292,29 @@ impl Store {
                         "hash does not match the entry's contents (the entry was altered)".into(),
                     ));
                 }
+                if e.action == PRUNE_ACTION && vouching.as_deref() == Some(e.subject.as_str()) {
+                    unconfirmed = None;
+                }
                 prev = e.hash.clone();
                 expected_seq += 1;
                 count += 1;
                 after = e.seq;
             }
+        }
+        if let Some(first) = unconfirmed {
+            // Entries before the anchor were removed, but no entry of the
+            // chain says retention removed them.
+            return Ok(AuditCheck {
+                starts_after,
+                entries: count,
+                first_broken: Some(first),
+                reason: Some(
+                    "no audit.prune entry records the anchor the chain starts from \
+                     (entries before it were removed outside retention)"
+                        .into(),
+                ),
+                head: prev,
+            });
         }
         Ok(AuditCheck {
             starts_after,
@@ -292,44 +326,66 @@ impl Store {
     }
 
     /// Retention: removes, oldest first, at most `max` entries recorded
-    /// before `before`, never the newest entry, and records the removal as
-    /// an entry (made by `record` from the number removed and the last
-    /// sequence number removed) in the same transaction. Stops at the
-    /// first entry not older than `before`, so a clock that went back
-    /// never removes entries out of order. Returns the number removed
-    /// (0: nothing to remove, and nothing recorded).
+    /// before `before`, never the newest entry, and records the removal in
+    /// the same transaction as an `audit.prune` entry by `actor` at `at`,
+    /// whose subject names the new anchor ([`anchor_subject`]) and whose
+    /// detail `detail` makes from the number removed and the last sequence
+    /// number removed. Stops at the first entry not older than `before`, so
+    /// a clock that went back never removes entries out of order. The
+    /// entries to remove are verified first: a broken link among them is
+    /// an error and nothing is removed, so retention never erases the
+    /// evidence of tampering. Returns the number removed (0: nothing to
+    /// remove, and nothing recorded).
     pub async fn prune_audit(
         &self,
         before: i64,
         max: u32,
-        record: impl FnOnce(u64, i64) -> NewAuditEntry + Send + 'static,
+        at: i64,
+        actor: String,
+        detail: impl FnOnce(u64, i64) -> String + Send + 'static,
     ) -> Result<u64, StoreError> {
         self.db
             .write(move |c| {
-                let first = anchor(c)?.map_or(1, |a| a.0 + 1);
+                let (mut expected, mut prev) = anchor(c)?.map_or_else(
+                    || (1, GENESIS_HASH.to_owned()),
+                    |(seq, hash)| (seq + 1, hash),
+                );
                 let head: Option<i64> =
                     c.query_row("SELECT MAX(seq) FROM audit", [], |r| r.get(0))?;
                 let Some(head) = head else {
                     return Ok(0);
                 };
                 // The prefix of entries older than `before`, read in order
-                // along the primary key (no scan of the table).
+                // along the primary key (no scan of the table), each checked
+                // against the one before it.
                 let mut last = None;
                 {
-                    let mut st = c.prepare_cached(
-                        "SELECT seq, at, hash FROM audit WHERE seq >= ?1 AND seq < ?2 \
-                         ORDER BY seq LIMIT ?3",
-                    )?;
-                    let mut rows = st.query(params![first, head, max])?;
+                    let mut st = c.prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM audit WHERE seq >= ?1 AND seq < ?2 \
+                         ORDER BY seq LIMIT ?3"
+                    ))?;
+                    let mut rows = st.query(params![expected, head, max])?;
                     while let Some(r) = rows.next()? {
-                        let (seq, at, hash): (i64, i64, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                        if at >= before {
+                        let e = row_entry(r)?;
+                        if e.at >= before {
                             break;
                         }
-                        last = Some((seq, hash));
+                        if e.seq != expected
+                            || e.prev_hash != prev
+                            || entry_hash(&prev, e.seq, &e.content()) != e.hash
+                        {
+                            return Err(StoreError::Corrupt(format!(
+                                "the audit chain is broken at entry {}: retention removes nothing \
+                                 until it is examined (audit verify)",
+                                e.seq
+                            )));
+                        }
+                        expected = e.seq + 1;
+                        prev = e.hash.clone();
+                        last = Some(e.seq);
                     }
                 }
-                let Some((through, hash)) = last else {
+                let Some(through) = last else {
                     return Ok(0);
                 };
                 let removed = c
@@ -340,9 +396,17 @@ impl Store {
                      ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
                      pruned_at = excluded.pruned_at",
                 )?
-                .execute(params![through, hash, before])?;
+                .execute(params![through, prev, at])?;
                 let removed = removed as u64;
-                append(c, vec![record(removed, through)])?;
+                let record = NewAuditEntry {
+                    at,
+                    actor,
+                    action: PRUNE_ACTION.to_owned(),
+                    subject: anchor_subject(through, &prev),
+                    outcome: "ok".to_owned(),
+                    detail: detail(removed, through),
+                };
+                append(c, vec![record])?;
                 Ok(removed)
             })
             .await
@@ -410,15 +474,11 @@ mod tests {
         assert_eq!(bad.first_broken, Some(3));
     }
 
-    fn pruned(removed: u64, through: i64) -> NewAuditEntry {
-        NewAuditEntry {
-            at: 5000,
-            actor: "system".into(),
-            action: "audit.prune".into(),
-            subject: String::new(),
-            outcome: "ok".into(),
-            detail: format!("{{\"removed\":{removed},\"through\":{through}}}"),
-        }
+    async fn prune(s: &Store, before: i64, max: u32) -> Result<u64, StoreError> {
+        s.prune_audit(before, max, 5000, "system".into(), |removed, through| {
+            format!("{{\"removed\":{removed},\"through\":{through}}}")
+        })
+        .await
     }
 
     #[tokio::test]
@@ -429,9 +489,9 @@ mod tests {
         }
         let fourth = s.list_audit(3, 1).await.unwrap().remove(0);
         // Entries at 1000..=1009; those before 1004 go, two at a time.
-        assert_eq!(s.prune_audit(1004, 2, pruned).await.unwrap(), 2);
-        assert_eq!(s.prune_audit(1004, 2, pruned).await.unwrap(), 2);
-        assert_eq!(s.prune_audit(1004, 2, pruned).await.unwrap(), 0, "done");
+        assert_eq!(prune(&s, 1004, 2).await.unwrap(), 2);
+        assert_eq!(prune(&s, 1004, 2).await.unwrap(), 2);
+        assert_eq!(prune(&s, 1004, 2).await.unwrap(), 0, "done");
         assert_eq!(s.audit_anchor().await.unwrap(), Some((4, fourth.hash)));
         let kept = s.list_audit(0, 100).await.unwrap();
         assert_eq!(kept.first().map(|e| e.seq), Some(5));
@@ -466,10 +526,10 @@ mod tests {
     #[tokio::test]
     async fn retention_never_removes_the_newest_entry_nor_passes_a_newer_one() {
         let s = Store::open_in_memory().await.unwrap();
-        assert_eq!(s.prune_audit(i64::MAX, 100, pruned).await.unwrap(), 0);
+        assert_eq!(prune(&s, i64::MAX, 100).await.unwrap(), 0);
         s.append_audit(&entry(0)).await.unwrap();
         assert_eq!(
-            s.prune_audit(i64::MAX, 100, pruned).await.unwrap(),
+            prune(&s, i64::MAX, 100).await.unwrap(),
             0,
             "the only entry is the newest"
         );
@@ -482,7 +542,7 @@ mod tests {
         s.append_audit(&entry(4)).await.unwrap();
         // Entries at 1000, 1001, 1003, 995, 1004: cut-off 1002 stops at the
         // third, and the older one after it stays.
-        assert_eq!(s.prune_audit(1002, 100, pruned).await.unwrap(), 2);
+        assert_eq!(prune(&s, 1002, 100).await.unwrap(), 2);
         let kept: Vec<i64> = s
             .list_audit(0, 100)
             .await
@@ -492,5 +552,45 @@ mod tests {
             .collect();
         assert_eq!(kept, [3, 4, 5, 6]);
         assert_eq!(s.verify_audit().await.unwrap().first_broken, None);
+    }
+
+    #[tokio::test]
+    async fn an_anchor_no_prune_entry_vouches_for_is_a_break() {
+        // Someone with the database deletes the oldest entries and writes
+        // an anchor that fits the first entry kept.
+        let s = Store::open_in_memory().await.unwrap();
+        for i in 0..5 {
+            s.append_audit(&entry(i)).await.unwrap();
+        }
+        let second = s.list_audit(1, 1).await.unwrap().remove(0);
+        s.db.write(move |c| {
+            c.execute("DELETE FROM audit WHERE seq <= 2", [])?;
+            c.execute(
+                "INSERT INTO audit_anchor (id, seq, hash, pruned_at) VALUES (1, 2, ?1, 0)",
+                [second.hash],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let bad = s.verify_audit().await.unwrap();
+        assert_eq!((bad.starts_after, bad.first_broken), (Some(2), Some(3)));
+        assert!(bad.reason.unwrap().contains("audit.prune"));
+    }
+
+    #[tokio::test]
+    async fn retention_does_not_remove_a_broken_stretch_of_the_chain() {
+        let s = Store::open_in_memory().await.unwrap();
+        for i in 0..6 {
+            s.append_audit(&entry(i)).await.unwrap();
+        }
+        s.tamper_audit_for_tests(2, "{\"x\":1}").await.unwrap();
+        match prune(&s, 1004, 100).await {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("entry 2"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // Nothing was removed: the break is still there to be found.
+        assert_eq!(s.audit_anchor().await.unwrap(), None);
+        assert_eq!(s.verify_audit().await.unwrap().first_broken, Some(2));
     }
 }

@@ -17,7 +17,9 @@ mod records;
 mod resources;
 mod sessions;
 
-pub use audit::{AuditCheck, AuditEntry, NewAuditEntry, GENESIS_HASH};
+pub use audit::{
+    anchor_subject, AuditCheck, AuditEntry, NewAuditEntry, GENESIS_HASH, PRUNE_ACTION,
+};
 pub use db::WriteStats;
 
 /// Tuning of the SQLite store.

@@ -103,6 +103,10 @@ fn verify_dcap(
     }
     let mut root = "intel";
     let mut result = tee_dcap::Verifier::new(bag.clone()).verify(quote, now.seconds());
+    // Roots DCAP cannot use (the SEV-SNP ones of the same list) are passed
+    // over; only when none of those named is usable is that an error.
+    let mut unusable = Vec::new();
+    let mut tried = false;
     for (path, der) in anchors {
         let chain_refused = matches!(
             result,
@@ -114,19 +118,24 @@ fn verify_dcap(
         if !chain_refused {
             break;
         }
-        let verifier = tee_dcap::Verifier::with_trust_anchor(
+        match tee_dcap::Verifier::with_trust_anchor(
             bag.clone(),
             der,
             tee_dcap::VerifyOptions::default(),
-        )
-        .map_err(|e| {
-            UsageError(format!(
-                "--trust-anchor {}: not usable for Intel DCAP: {e}",
-                path.display()
-            ))
-        })?;
-        result = verifier.verify(quote, now.seconds());
-        root = "explicit";
+        ) {
+            Ok(verifier) => {
+                result = verifier.verify(quote, now.seconds());
+                root = "explicit";
+                tried = true;
+            }
+            Err(e) => unusable.push(format!("{}: {e}", path.display())),
+        }
+    }
+    if !tried && !unusable.is_empty() && result.is_err() {
+        return Err(UsageError(format!(
+            "--trust-anchor: not usable for Intel DCAP: {}",
+            unusable.join("; ")
+        )));
     }
     Ok(match result {
         Ok(v) => {

@@ -318,38 +318,43 @@ impl Service {
 
     /// Periodic housekeeping: audit entries older than `[audit]
     /// retain_days`, oldest first, in transactions of at most 10,000
-    /// removals (the writer serves requests between them). Returns the
+    /// removals (the writer serves requests between them) and at most ten
+    /// of them per call, so that a large backlog is worked off over several
+    /// housekeeping rounds instead of holding up the others. Returns the
     /// number removed.
     pub async fn prune_audit(&self, now: i64) -> Result<u64, ServiceError> {
         const STEP: u32 = 10_000;
+        const STEPS_PER_CALL: usize = 10;
         let days = self.cfg.audit.retain_days;
         if days == 0 {
             return Ok(0);
         }
         let before = now.saturating_sub(i64::from(days) * 86_400);
         let mut total = 0;
-        loop {
+        for _ in 0..STEPS_PER_CALL {
             let removed = self
                 .store
-                .prune_audit(before, STEP, move |removed, through| NewAuditEntry {
-                    at: now,
-                    actor: "system".to_owned(),
-                    action: "audit.prune".to_owned(),
-                    subject: String::new(),
-                    outcome: "ok".to_owned(),
-                    detail: serde_json::json!({
-                        "removed": removed,
-                        "through": through,
-                        "retain_days": days,
-                    })
-                    .to_string(),
-                })
+                .prune_audit(
+                    before,
+                    STEP,
+                    now,
+                    "system".to_owned(),
+                    move |removed, through| {
+                        serde_json::json!({
+                            "removed": removed,
+                            "through": through,
+                            "retain_days": days,
+                        })
+                        .to_string()
+                    },
+                )
                 .await?;
             total += removed;
             if removed < u64::from(STEP) {
-                return Ok(total);
+                break;
             }
         }
+        Ok(total)
     }
 
     /// Periodic housekeeping: expired sessions and old evidence digests.
