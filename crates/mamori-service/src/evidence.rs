@@ -64,21 +64,21 @@ impl Claims {
 
     /// The token's annotated evidence: these claims with `extra` members
     /// added (an existing member of that name is replaced), as JSON text.
-    /// Claims that are not an object are kept as they are.
-    pub fn annotated(&self, extra: &[(&str, &Value)]) -> Result<RawJson, serde_json::Error> {
+    /// Claims that are not an object are kept as they are. Consumes the
+    /// claims: JSON claims (TDX's carry the event log) are not copied.
+    pub fn annotated(self, extra: &[(&str, &Value)]) -> Result<RawJson, serde_json::Error> {
         match self {
             Claims::Snp(c) => RawJson::new(&WithMembers {
                 claims: c.as_ref(),
                 extra: Members(extra),
             }),
-            Claims::Json(Value::Object(m)) => {
-                let mut m = m.clone();
+            Claims::Json(Value::Object(mut m)) => {
                 for (k, v) in extra {
                     m.insert((*k).to_owned(), (*v).clone());
                 }
                 RawJson::new(&m)
             }
-            Claims::Json(other) => RawJson::new(other),
+            Claims::Json(other) => RawJson::new(&other),
         }
     }
 }
@@ -487,6 +487,7 @@ mod tests {
         let rd = json!({"nonce": "n", "tee-pubkey": {"kty": "EC", "crv": "P-256"}});
         let init = json!({"a": [1, 2.5, null]});
         let annotated = claims
+            .clone()
             .annotated(&[("runtime_data_claims", &rd), ("init_data_claims", &init)])
             .unwrap();
         let mut expected = json.clone();

@@ -693,6 +693,7 @@ impl Service {
         if let Some(c) = &input.init_data {
             members.push((INIT_DATA_CLAIMS, c));
         }
+        let measurement = verified.claims.measurement();
         let annotated = verified
             .claims
             .annotated(&members)
@@ -741,7 +742,7 @@ impl Service {
             },
             document,
             recipient,
-            measurement: verified.claims.measurement(),
+            measurement,
         })
     }
 
