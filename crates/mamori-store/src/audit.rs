@@ -173,6 +173,24 @@ pub fn anchor_subject(seq: i64, hash: &str) -> String {
     format!("anchor {seq} {hash}")
 }
 
+/// Whether `e` follows the entry whose hash is `prev` as entry `expected`;
+/// if not, which link does not hold.
+fn check_link(e: &AuditEntry, expected: i64, prev: &str) -> Result<(), String> {
+    if e.seq != expected {
+        return Err(format!(
+            "expected entry {expected}, found {} (an entry was removed)",
+            e.seq
+        ));
+    }
+    if e.prev_hash != prev {
+        return Err("prev_hash does not link to the previous entry".into());
+    }
+    if entry_hash(prev, e.seq, &e.content()) != e.hash {
+        return Err("hash does not match the entry's contents (the entry was altered)".into());
+    }
+    Ok(())
+}
+
 /// The anchor row, if retention removed entries.
 fn anchor(c: &Connection) -> Result<Option<(i64, String)>, StoreError> {
     let mut st = c.prepare_cached("SELECT seq, hash FROM audit_anchor WHERE id = 1")?;
@@ -258,9 +276,9 @@ impl Store {
         let vouching = anchor
             .as_ref()
             .map(|(seq, hash)| anchor_subject(*seq, hash));
-        let mut unconfirmed = anchor.as_ref().map(|a| a.0 + 1);
+        let mut unconfirmed = anchor.as_ref().map(|a| a.0.saturating_add(1));
         let (mut after, mut prev) = anchor.unwrap_or((0, GENESIS_HASH.to_owned()));
-        let mut expected_seq = after + 1;
+        let mut expected_seq = after.saturating_add(1);
         let mut count = 0u64;
         loop {
             let page = self.list_audit(after, 1000).await?;
@@ -275,28 +293,14 @@ impl Store {
                     reason: Some(reason),
                     head: prev.clone(),
                 };
-                if e.seq != expected_seq {
-                    return Ok(broken(format!(
-                        "expected entry {expected_seq}, found {} (an entry was removed)",
-                        e.seq
-                    )));
-                }
-                if e.prev_hash != prev {
-                    return Ok(broken(
-                        "prev_hash does not link to the previous entry".into(),
-                    ));
-                }
-                let computed = entry_hash(&prev, e.seq, &e.content());
-                if computed != e.hash {
-                    return Ok(broken(
-                        "hash does not match the entry's contents (the entry was altered)".into(),
-                    ));
+                if let Err(reason) = check_link(e, expected_seq, &prev) {
+                    return Ok(broken(reason));
                 }
                 if e.action == PRUNE_ACTION && vouching.as_deref() == Some(e.subject.as_str()) {
                     unconfirmed = None;
                 }
                 prev = e.hash.clone();
-                expected_seq += 1;
+                expected_seq = expected_seq.saturating_add(1);
                 count += 1;
                 after = e.seq;
             }
@@ -348,7 +352,7 @@ impl Store {
             .write(move |c| {
                 let (mut expected, mut prev) = anchor(c)?.map_or_else(
                     || (1, GENESIS_HASH.to_owned()),
-                    |(seq, hash)| (seq + 1, hash),
+                    |(seq, hash)| (seq.saturating_add(1), hash),
                 );
                 let head: Option<i64> =
                     c.query_row("SELECT MAX(seq) FROM audit", [], |r| r.get(0))?;
@@ -370,13 +374,10 @@ impl Store {
                         if e.at >= before {
                             break;
                         }
-                        if e.seq != expected
-                            || e.prev_hash != prev
-                            || entry_hash(&prev, e.seq, &e.content()) != e.hash
-                        {
+                        if let Err(reason) = check_link(&e, expected, &prev) {
                             return Err(StoreError::Corrupt(format!(
-                                "the audit chain is broken at entry {}: retention removes nothing \
-                                 until it is examined (audit verify)",
+                                "the audit chain is broken at entry {} ({reason}): retention \
+                                 removes nothing until it is examined (audit verify)",
                                 e.seq
                             )));
                         }
