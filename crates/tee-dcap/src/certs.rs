@@ -611,10 +611,7 @@ mod tests {
 
     mod constraints {
         use super::super::*;
-        use rcgen::{
-            BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair,
-            KeyUsagePurpose,
-        };
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
 
         const NOW: i64 = 1_893_456_000; // 2030-01-01
 
@@ -628,12 +625,8 @@ mod tests {
             ca: Option<BasicConstraints>,
             usages: &[KeyUsagePurpose],
         ) -> CertificateParams {
-            let mut p = CertificateParams::default();
-            let mut dn = DistinguishedName::new();
-            dn.push(DnType::CommonName, cn);
-            p.distinguished_name = dn;
-            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            p.not_after = rcgen::date_time_ymd(2040, 1, 1);
+            // The simulator's certificate, with the constraints under test.
+            let mut p = tee_dcap_sim::pki::params(cn, ca.is_some(), 1);
             p.is_ca = ca.map_or(IsCa::ExplicitNoCa, IsCa::Ca);
             p.key_usages = usages.to_vec();
             p
