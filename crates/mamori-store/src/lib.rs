@@ -571,20 +571,6 @@ impl Store {
             .await
     }
 
-    /// Marks every key but `keep` retired at `now` (rotation).
-    pub async fn retire_signing_keys_except(&self, keep: &str, now: i64) -> Result<(), StoreError> {
-        let keep = keep.to_owned();
-        self.db
-            .write_statement(move |c| {
-                c.prepare_cached(
-                    "UPDATE signing_keys SET retired_at = ?2 WHERE kid <> ?1 AND retired_at IS NULL",
-                )?
-                .execute(params![keep, now])?;
-                Ok(())
-            })
-            .await
-    }
-
     /// Deletes keys retired before `before` (their tokens have expired).
     pub async fn drop_retired_keys(&self, before: i64) -> Result<u64, StoreError> {
         let n = self

@@ -75,20 +75,16 @@ pub fn detect(bytes: &[u8], forced: Option<TeeKind>) -> Result<Evidence, UsageEr
                 UsageError("unrecognised evidence: not an Intel DCAP quote".into())
             })?;
             // A quote says which TEE made it; `--tee` must agree.
-            if let Evidence::Dcap { quote, .. } = &ev {
-                let is_tdx = tee_dcap::Quote::parse(quote).is_ok_and(|q| q.body.td().is_some());
-                let wanted_tdx = matches!(kind, TeeKind::Tdx);
-                if is_tdx != wanted_tdx {
-                    return Err(UsageError(format!(
-                        "--tee {}, but the evidence is {} quote",
-                        if wanted_tdx { "tdx" } else { "sgx" },
-                        if is_tdx {
-                            "a TDX"
-                        } else {
-                            "an SGX (or unparsable)"
-                        }
-                    )));
-                }
+            let wanted = if matches!(kind, TeeKind::Tdx) {
+                "tdx"
+            } else {
+                "sgx"
+            };
+            if ev.tee() != wanted {
+                return Err(UsageError(format!(
+                    "--tee {wanted}, but the evidence is {} quote",
+                    if ev.tee() == "tdx" { "a TDX" } else { "an SGX" }
+                )));
             }
             Ok(ev)
         }
