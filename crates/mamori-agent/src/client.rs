@@ -25,13 +25,13 @@ pub enum AgentError {
 /// with room to spare. A broker that sends more is refused, not buffered.
 const MAX_RESPONSE: usize = 16 << 20;
 
-/// The response body, read up to [`MAX_RESPONSE`] bytes.
-async fn body(mut r: reqwest::Response) -> Result<Vec<u8>, AgentError> {
+/// The response body of `step`, read up to [`MAX_RESPONSE`] bytes.
+async fn body(step: &str, mut r: reqwest::Response) -> Result<Vec<u8>, AgentError> {
     let mut out = Vec::new();
     while let Some(chunk) = r.chunk().await.map_err(http)? {
         if out.len() + chunk.len() > MAX_RESPONSE {
             return Err(AgentError::Protocol(format!(
-                "the response exceeds {MAX_RESPONSE} bytes"
+                "{step}: the response exceeds {MAX_RESPONSE} bytes"
             )));
         }
         out.extend_from_slice(&chunk);
@@ -39,16 +39,16 @@ async fn body(mut r: reqwest::Response) -> Result<Vec<u8>, AgentError> {
     Ok(out)
 }
 
-/// The response body as JSON (bounded).
-async fn json_body(r: reqwest::Response) -> Result<Value, AgentError> {
-    serde_json::from_slice(&body(r).await?)
-        .map_err(|e| AgentError::Protocol(format!("response is not JSON: {e}")))
+/// The response body of `step` as JSON (bounded).
+async fn json_body(step: &str, r: reqwest::Response) -> Result<Value, AgentError> {
+    serde_json::from_slice(&body(step, r).await?)
+        .map_err(|e| AgentError::Protocol(format!("{step}: the response is not JSON: {e}")))
 }
 
-/// The response body as text (bounded).
-async fn text_body(r: reqwest::Response) -> Result<String, AgentError> {
-    String::from_utf8(body(r).await?)
-        .map_err(|_| AgentError::Protocol("response is not UTF-8".into()))
+/// The response body of `step` as text (bounded).
+async fn text_body(step: &str, r: reqwest::Response) -> Result<String, AgentError> {
+    String::from_utf8(body(step, r).await?)
+        .map_err(|_| AgentError::Protocol(format!("{step}: the response is not UTF-8")))
 }
 
 async fn check(step: &'static str, r: reqwest::Response) -> Result<reqwest::Response, AgentError> {
@@ -56,7 +56,7 @@ async fn check(step: &'static str, r: reqwest::Response) -> Result<reqwest::Resp
         return Ok(r);
     }
     let status = r.status().as_u16();
-    let body: Value = json_body(r).await.unwrap_or(Value::Null);
+    let body: Value = json_body(step, r).await.unwrap_or(Value::Null);
     let kind = body
         .get("error")
         .or_else(|| body.get("type"))
@@ -111,7 +111,7 @@ impl KbsClient {
         let r = check("auth", r).await?;
         let cookie = session_cookie(r.headers())
             .ok_or_else(|| AgentError::Protocol("auth: no kbs-session-id cookie".into()))?;
-        let challenge: Value = json_body(r).await?;
+        let challenge: Value = json_body("auth", r).await?;
         let nonce = challenge["nonce"]
             .as_str()
             .ok_or_else(|| AgentError::Protocol("auth: no nonce".into()))?
@@ -133,7 +133,7 @@ impl KbsClient {
             .await
             .map_err(http)?;
         let r = check("attest", r).await?;
-        let v: Value = json_body(r).await?;
+        let v: Value = json_body("attest", r).await?;
         let token = v["token"]
             .as_str()
             .ok_or_else(|| AgentError::Protocol("attest: no token".into()))?
@@ -156,7 +156,7 @@ impl KbsClient {
             .await
             .map_err(http)?;
         let r = check("resource", r).await?;
-        key.decrypt(&text_body(r).await?)
+        key.decrypt(&text_body("resource", r).await?)
     }
 }
 
@@ -192,7 +192,7 @@ impl NativeClient {
             .send()
             .await
             .map_err(http)?;
-        let v: Value = json_body(check("challenge", r).await?).await?;
+        let v: Value = json_body("challenge", check("challenge", r).await?).await?;
         match (v["session_id"].as_str(), v["nonce"].as_str()) {
             (Some(s), Some(n)) => Ok((s.to_owned(), n.to_owned())),
             _ => Err(AgentError::Protocol("challenge: malformed response".into())),
@@ -222,7 +222,7 @@ impl NativeClient {
             .send()
             .await
             .map_err(http)?;
-        let v: Value = json_body(check("attest", r).await?).await?;
+        let v: Value = json_body("attest", check("attest", r).await?).await?;
         Ok(Passport {
             token: v["token"].as_str().unwrap_or_default().to_owned(),
             status: v["status"].as_str().unwrap_or_default().to_owned(),
@@ -253,7 +253,7 @@ impl NativeClient {
             .await
             .map_err(http)?;
         let r = check("resource", r).await?;
-        key.decrypt(&text_body(r).await?)
+        key.decrypt(&text_body("resource", r).await?)
     }
 
     /// Background-check model: evidence and release in one request.
@@ -272,7 +272,7 @@ impl NativeClient {
             .await
             .map_err(http)?;
         let r = check("release", r).await?;
-        key.decrypt(&text_body(r).await?)
+        key.decrypt(&text_body("release", r).await?)
     }
 }
 

@@ -891,4 +891,5 @@ async fn the_agent_reads_no_more_of_a_response_than_a_secret_can_need() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("exceeds"), "{e}");
+    assert!(e.to_string().contains("resource"), "names the step: {e}");
 }
