@@ -68,6 +68,13 @@ pub fn is_loopback_url(url: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// True for a plain `http` URL to another machine: nothing authenticates
+/// the server at the other end (what clients warn about before sending
+/// credentials or secrets there).
+pub fn is_unauthenticated_remote(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| u.scheme() == "http") && !is_loopback_url(url)
+}
+
 /// The DER certificates of the PEM `CERTIFICATE` blocks in `pem`.
 fn pem_certificates(
     pem: &[u8],
@@ -101,6 +108,9 @@ mod tests {
         ] {
             assert!(!is_loopback_url(u), "{u}");
         }
+        assert!(is_unauthenticated_remote("HTTP://kbs.example"));
+        assert!(!is_unauthenticated_remote("http://127.0.0.1:8080"));
+        assert!(!is_unauthenticated_remote("https://kbs.example"));
     }
 
     #[test]

@@ -97,6 +97,14 @@ async fn run_inner(a: &AdminArgs) -> Result<Value, String> {
     }
     let key_path = a.key.as_ref().ok_or("--key PRIVATE_KEY_FILE is required")?;
     let ca = a.ca.as_deref().map(read).transpose()?;
+    if mamori_agent::is_unauthenticated_remote(&a.url) {
+        // The admin token, and a resource's plaintext, would cross the
+        // network unencrypted to a server nothing authenticates.
+        eprintln!(
+            "mamori admin: warning: {} is plain HTTP to another machine; the admin token and any secret sent are exposed (use https)",
+            a.url
+        );
+    }
     let c = Client::new(&a.url, &read(key_path)?, ca.as_deref())?;
     match &a.command {
         AdminCommand::Keygen { .. } => unreachable_keygen(),

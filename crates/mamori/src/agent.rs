@@ -45,7 +45,7 @@ async fn run_async(a: &AgentArgs) -> Result<(), String> {
         None => None,
     };
     let http = mamori_agent::http_client(ca.as_deref()).map_err(|e| e.to_string())?;
-    if a.url.starts_with("http://") && !mamori_agent::is_loopback_url(&a.url) {
+    if mamori_agent::is_unauthenticated_remote(&a.url) {
         // The secret is encrypted to this TEE's key, but over plain HTTP
         // nothing says who encrypted it: anyone on the path could answer.
         eprintln!(

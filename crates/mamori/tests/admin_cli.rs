@@ -368,3 +368,37 @@ fn resource_paths_the_url_would_change_are_refused_before_sending() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn admin_warns_before_sending_its_token_over_plain_http_to_another_machine() {
+    let dir = std::env::temp_dir().join(format!("mamori-admin-plain-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let keys = dir.join("keys");
+    ok_json(&mamori(&[
+        "admin",
+        "keygen",
+        "--out",
+        keys.to_str().unwrap(),
+    ]));
+    let key = keys.join("admin.key");
+    let run = |url: &str| {
+        let o = mamori(&[
+            "admin",
+            "--url",
+            url,
+            "--key",
+            key.to_str().unwrap(),
+            "audit",
+            "list",
+        ]);
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    // `.invalid` never resolves: the request fails after the warning.
+    let err = run("http://kbs.invalid:1");
+    assert!(err.contains("plain HTTP to another machine"), "{err}");
+    let err = run("http://127.0.0.1:1");
+    assert!(
+        !err.contains("plain HTTP"),
+        "loopback is not warned about: {err}"
+    );
+}
