@@ -26,14 +26,14 @@ pub fn http_client(extra_ca_pem: Option<&[u8]>) -> Result<reqwest::Client, Agent
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = extra_ca_pem {
-        let before = roots.len();
-        for der in pem_certificates(pem)? {
+        let ders = pem_certificates(pem)?;
+        if ders.is_empty() {
+            return Err(AgentError::Http("no PEM certificate in the CA file".into()));
+        }
+        for der in ders {
             roots
                 .add(der)
                 .map_err(|e| AgentError::Http(format!("CA certificate: {e}")))?;
-        }
-        if roots.len() == before {
-            return Err(AgentError::Http("the CA file holds no certificate".into()));
         }
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -48,6 +48,21 @@ pub fn http_client(extra_ca_pem: Option<&[u8]>) -> Result<reqwest::Client, Agent
         .timeout(REQUEST_TIMEOUT)
         .build()
         .map_err(|e| AgentError::Http(e.to_string()))
+}
+
+/// [`http_client`] that also trusts the CA certificates in the PEM file at
+/// `ca`; every error about the file names it.
+///
+/// # Errors
+/// The file cannot be read or holds no usable certificate, or the client
+/// cannot be built.
+pub fn http_client_with_ca_file(ca: Option<&std::path::Path>) -> Result<reqwest::Client, String> {
+    let Some(path) = ca else {
+        return http_client(None).map_err(|e| e.to_string());
+    };
+    let named = |e: &dyn std::fmt::Display| format!("--ca {}: {e}", path.display());
+    let pem = std::fs::read(path).map_err(|e| named(&e))?;
+    http_client(Some(&pem)).map_err(|e| named(&e))
 }
 
 /// Whether `url` names a server on this machine (plain HTTP to it is not
@@ -111,6 +126,20 @@ mod tests {
         assert!(is_unauthenticated_remote("HTTP://kbs.example"));
         assert!(!is_unauthenticated_remote("http://127.0.0.1:8080"));
         assert!(!is_unauthenticated_remote("https://kbs.example"));
+    }
+
+    #[test]
+    fn errors_about_a_ca_file_name_it() {
+        assert!(http_client_with_ca_file(None).is_ok());
+        let missing = std::path::Path::new("/nonexistent/mamori-ca.pem");
+        let e = http_client_with_ca_file(Some(missing)).unwrap_err();
+        assert!(e.contains("/nonexistent/mamori-ca.pem"), "{e}");
+        let empty = std::env::temp_dir().join(format!("mamori-ca-{}.pem", std::process::id()));
+        std::fs::write(&empty, b"no pem here").unwrap();
+        let e = http_client_with_ca_file(Some(&empty)).unwrap_err();
+        let _ = std::fs::remove_file(&empty);
+        assert!(e.contains(&*empty.to_string_lossy()), "{e}");
+        assert!(e.contains("no PEM certificate"), "{e}");
     }
 
     #[test]

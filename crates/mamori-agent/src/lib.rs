@@ -15,7 +15,7 @@ mod source;
 pub mod tsm;
 
 pub use client::{session_cookie, AgentError, KbsClient, NativeClient, Passport};
-pub use http::{http_client, is_loopback_url, is_unauthenticated_remote};
+pub use http::{http_client, http_client_with_ca_file, is_loopback_url, is_unauthenticated_remote};
 pub use source::{EvidenceSource, SampleTee, SimulatedSnp};
 pub use tsm::ConfigfsTsm;
 

@@ -22,11 +22,11 @@ fn read(p: &Path) -> Result<Vec<u8>, String> {
 }
 
 impl Client {
-    pub(crate) fn new(url: &str, private_key: &[u8], ca: Option<&[u8]>) -> Result<Self, String> {
+    pub(crate) fn new(url: &str, private_key: &[u8], ca: Option<&Path>) -> Result<Self, String> {
         Ok(Client {
             url: url.to_owned(),
             key: private_key.to_vec(),
-            http: mamori_agent::http_client(ca).map_err(|e| e.to_string())?,
+            http: mamori_agent::http_client_with_ca_file(ca)?,
         })
     }
 
@@ -96,7 +96,6 @@ async fn run_inner(a: &AdminArgs) -> Result<Value, String> {
         }));
     }
     let key_path = a.key.as_ref().ok_or("--key PRIVATE_KEY_FILE is required")?;
-    let ca = a.ca.as_deref().map(read).transpose()?;
     if mamori_agent::is_unauthenticated_remote(&a.url) {
         // The admin token, and a resource's plaintext, would cross the
         // network unencrypted to a server nothing authenticates.
@@ -105,7 +104,7 @@ async fn run_inner(a: &AdminArgs) -> Result<Value, String> {
             a.url
         );
     }
-    let c = Client::new(&a.url, &read(key_path)?, ca.as_deref())?;
+    let c = Client::new(&a.url, &read(key_path)?, a.ca.as_deref())?;
     match &a.command {
         AdminCommand::Keygen { .. } => unreachable_keygen(),
         AdminCommand::Resource(ResourceCommand::Set { path, file }) => {

@@ -40,11 +40,7 @@ fn source(a: &AgentArgs) -> Result<Box<dyn EvidenceSource>, String> {
 async fn run_async(a: &AgentArgs) -> Result<(), String> {
     let source = source(a)?;
     let key = TeeKey::generate().map_err(|e| e.to_string())?;
-    let ca = match &a.ca {
-        Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?),
-        None => None,
-    };
-    let http = mamori_agent::http_client(ca.as_deref()).map_err(|e| e.to_string())?;
+    let http = mamori_agent::http_client_with_ca_file(a.ca.as_deref())?;
     if mamori_agent::is_unauthenticated_remote(&a.url) {
         // The secret is encrypted to this TEE's key, but over plain HTTP
         // nothing says who encrypted it: anyone on the path could answer.
