@@ -17,6 +17,14 @@ pub(crate) struct Client {
     http: reqwest::Client,
 }
 
+/// The admin URL path of resource `path`, checked here too: the URL
+/// parser would drop a `#…` or `?…` and resolve `..` before the server
+/// could refuse the path.
+fn resource_url(path: &str) -> Result<String, String> {
+    mamori_service::check_path(path).map_err(|e| e.to_string())?;
+    Ok(format!("/v1/admin/resource/{path}"))
+}
+
 fn read(p: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
 }
@@ -108,20 +116,11 @@ async fn run_inner(a: &AdminArgs) -> Result<Value, String> {
     match &a.command {
         AdminCommand::Keygen { .. } => unreachable_keygen(),
         AdminCommand::Resource(ResourceCommand::Set { path, file }) => {
-            // Checked here too: the URL parser would drop a `#…` or `?…` and
-            // resolve `..` before the server could refuse the path.
-            mamori_service::check_path(path).map_err(|e| e.to_string())?;
-            c.send(
-                Method::PUT,
-                &format!("/v1/admin/resource/{path}"),
-                Some(read(file)?),
-            )
-            .await
+            c.send(Method::PUT, &resource_url(path)?, Some(read(file)?))
+                .await
         }
         AdminCommand::Resource(ResourceCommand::Delete { path }) => {
-            mamori_service::check_path(path).map_err(|e| e.to_string())?;
-            c.send(Method::DELETE, &format!("/v1/admin/resource/{path}"), None)
-                .await
+            c.send(Method::DELETE, &resource_url(path)?, None).await
         }
         AdminCommand::Resource(ResourceCommand::List) => {
             c.send(Method::GET, "/v1/admin/resources", None).await
