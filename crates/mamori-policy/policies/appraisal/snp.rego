@@ -21,6 +21,14 @@ package mamori.appraisal
 
 import rego.v1
 
+# Where a path is enough, claims and reference values are read straight from
+# `input`: a path into a value that is missing, or is not an object, is
+# undefined in Rego, so the rule falls back to its default exactly as it
+# would for an empty object. Reading `input` directly rather than through
+# helper rules keeps the evaluation short; this policy runs on every
+# attestation. Claims that default to null are read with object.get (a rule
+# whose `else` value is null reads as undefined in regorus's compiled form).
+
 claims := c if {
 	c := input.claims
 	is_object(c)
@@ -32,17 +40,24 @@ reference := r if {
 } else := {}
 
 guest_policy := p if {
-	p := claims.policy
+	p := input.claims.policy
 	is_object(p)
 } else := {}
 
 reported_tcb := t if {
-	t := claims.reported_tcb
+	t := input.claims.reported_tcb
 	is_object(t)
 } else := {}
 
 # Allowed values as a set of lower-case strings, so hex compares case-blind.
-lower_set(values) := {lower(v) | some v in values; is_string(v)}
+# A comprehension over a missing reference is simply empty.
+allowed_measurements := {lower(v) | some v in input.reference.snp_launch_measurement; is_string(v)}
+
+allowed_host_data := {lower(v) | some v in input.reference.snp_host_data; is_string(v)}
+
+allowed_id_key_digests := {lower(v) | some v in input.reference.snp_id_key_digest; is_string(v)}
+
+allowed_vmpls := object.get(reference, "snp_vmpl", [])
 
 # A claim is allowed when it is a string whose lower case is in the set (a
 # claim of another type is never allowed, and never an evaluation error).
@@ -50,14 +65,6 @@ allowed(value, set) if {
 	is_string(value)
 	lower(value) in set
 }
-
-allowed_measurements := lower_set(object.get(reference, "snp_launch_measurement", []))
-
-allowed_host_data := lower_set(object.get(reference, "snp_host_data", []))
-
-allowed_id_key_digests := lower_set(object.get(reference, "snp_id_key_digest", []))
-
-allowed_vmpls := object.get(reference, "snp_vmpl", [])
 
 measurement := object.get(claims, "measurement", null)
 
@@ -67,6 +74,8 @@ id_key_digest := object.get(claims, "id_key_digest", null)
 
 vmpl := object.get(claims, "vmpl", null)
 
+guest_svn := object.get(claims, "guest_svn", null)
+
 # --- instance-identity: the TEE's key is bound into the report data -----------
 
 instance_identity := 2 if input.binding.report_data_bound == true else := 96
@@ -75,7 +84,8 @@ instance_identity := 2 if input.binding.report_data_bound == true else := 96
 
 # Iterates the configured references (few) rather than every TCB component.
 tcb_shortfalls contains msg if {
-	some name, values in reference
+	is_object(input.reference)
+	some name, values in input.reference
 	startswith(name, "snp_min_tcb_")
 	is_array(values)
 	component := substring(name, 12, -1)
@@ -126,8 +136,9 @@ config_findings contains [32, sprintf("vmpl: the report was requested from VMPL 
 	vmpl != 0
 }
 
-configuration := max({f[0] | some f in config_findings}) if {
-	count(config_findings) > 0
+configuration := max(tiers) if {
+	tiers := {f[0] | some f in config_findings}
+	count(tiers) > 0
 } else := 2 if {
 	guest_policy.debug == false
 	guest_policy.migrate_ma == false
@@ -145,17 +156,18 @@ exec_findings contains [96, sprintf("measurement: %v is not an allowed launch me
 }
 
 exec_findings contains [32, sprintf("guest_svn: %v is below the minimum %v (reference snp_min_guest_svn)", [guest_svn, minimum])] if {
-	is_array(reference.snp_min_guest_svn)
-	minimum := max(reference.snp_min_guest_svn)
-	guest_svn := object.get(claims, "guest_svn", null)
+	minimums := input.reference.snp_min_guest_svn
+	is_array(minimums)
+	minimum := max(minimums)
 	not guest_svn >= minimum
 }
 
 # 3 = "approved boot": the launch measurement covers what was loaded at launch
 # (firmware, and with measured direct boot the kernel, initrd and command
 # line), not what the guest loads afterwards.
-executables := max({f[0] | some f in exec_findings}) if {
-	count(exec_findings) > 0
+executables := max(tiers) if {
+	tiers := {f[0] | some f in exec_findings}
+	count(tiers) > 0
 } else := 3 if {
 	allowed(measurement, allowed_measurements)
 } else := 96
