@@ -12,7 +12,7 @@ use mamori_verifier::{decode_text, Encoding, UnixTime};
 use mamori_x509::{Certificate, Crl};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use tee_snp::{EndorsementInfo, Report, SnpError, TrustStore, VerifiedSigner};
 
 /// Evidence that verified: the claims for appraisal and what it binds.
@@ -118,7 +118,9 @@ pub struct SnpVerifier {
     /// stands for no longer than the earliest of their nextUpdate times:
     /// then it is validated again (and refused while a CRL is stale).
     crls_current_until: Option<UnixTime>,
-    signers: RwLock<HashMap<[u8; 32], VerifiedSigner>>,
+    /// Shared, not cloned per request: a signer holds its chain's subjects
+    /// and parsed key.
+    signers: RwLock<HashMap<[u8; 32], Arc<VerifiedSigner>>>,
 }
 
 /// Bound on cached chains: one per VCEK/VLEK (chip and TCB) in the fleet.
@@ -187,7 +189,7 @@ impl SnpVerifier {
 
     /// A cached chain for `key`, unless the CRLs it was checked against may
     /// no longer be current.
-    fn cached(&self, key: &[u8; 32], now: UnixTime) -> Option<VerifiedSigner> {
+    fn cached(&self, key: &[u8; 32], now: UnixTime) -> Option<Arc<VerifiedSigner>> {
         if self.crls_current_until.is_some_and(|until| now > until) {
             return None;
         }
@@ -359,6 +361,7 @@ impl SnpVerifier {
             };
             let outcome = signer.verify_report(report, now);
             if outcome.is_ok() {
+                let signer = Arc::new(signer);
                 if let Ok(mut m) = self.signers.write() {
                     // One entry makes room: clearing all would let one
                     // request make every attester's next one slow.
