@@ -252,3 +252,62 @@ fn odd_inputs_never_fail_evaluation() {
         }
     }
 }
+
+#[test]
+fn compiled_and_interpreted_forms_agree_on_good_and_malformed_input() {
+    // As for the SEV-SNP policy (tests/snp.rs): the service runs regorus's
+    // compiled form, which must answer every input, and must decide as the
+    // interpreter does wherever the interpreter answers.
+    let cases = [
+        (
+            tdx(),
+            "tdx",
+            tdx_claims(),
+            ["tdx_mr_td", "tdx_rtmr1", "tdx_mr_config_id"],
+        ),
+        (
+            sgx(),
+            "sgx",
+            sgx_claims(),
+            ["sgx_mr_enclave", "sgx_isv_prod_id", "sgx_min_isv_svn"],
+        ),
+    ];
+    for (policy, tee, good, reference_names) in cases {
+        let mut claims_cases = vec![good.clone(), json!({}), json!(null), json!("x"), json!([1])];
+        for field in good.as_object().unwrap().keys() {
+            for value in [json!(null), json!(5), json!("AB")] {
+                let mut c = good.clone();
+                c[field.as_str()] = value;
+                claims_cases.push(c);
+            }
+            let mut c = good.clone();
+            c.as_object_mut().unwrap().remove(field);
+            claims_cases.push(c);
+        }
+        let mut reference_cases = vec![json!({}), json!(null), json!("x")];
+        for name in reference_names {
+            for value in [json!(["AB", 3]), json!([9, 2]), json!(null), json!("ab")] {
+                reference_cases.push(json!({ name: value }));
+            }
+        }
+        let mut agreed = 0;
+        for claims in &claims_cases {
+            for reference in &reference_cases {
+                for bound in [true, false] {
+                    let input = input(tee, claims.clone(), reference.clone(), bound);
+                    let compiled = policy
+                        .evaluate_json(&input)
+                        .unwrap_or_else(|e| panic!("{input}: {e}"));
+                    if let Ok(interpreted) = policy.evaluate_json_interpreted(&input) {
+                        assert_eq!(compiled, interpreted, "{input}");
+                        agreed += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            agreed > claims_cases.len() * reference_cases.len(),
+            "{tee}: {agreed}"
+        );
+    }
+}
