@@ -295,11 +295,7 @@ fn compiled_and_interpreted_forms_agree_on_good_and_malformed_input() {
             for reference in &reference_cases {
                 for bound in [true, false] {
                     let input = input(tee, claims.clone(), reference.clone(), bound);
-                    let compiled = policy
-                        .evaluate_json(&input)
-                        .unwrap_or_else(|e| panic!("{input}: {e}"));
-                    if let Ok(interpreted) = policy.evaluate_json_interpreted(&input) {
-                        assert_eq!(compiled, interpreted, "{input}");
+                    if compiled_answers_as_interpreted(&policy, &input) {
                         agreed += 1;
                     }
                 }

@@ -326,14 +326,7 @@ fn compiled_and_interpreted_forms_agree_on_good_and_malformed_input() {
         for reference in &reference_cases {
             for bound in [true, false] {
                 let input = snp_input(claims.clone(), reference.clone(), bound);
-                let compiled = policy.evaluate_json(&input);
-                let compiled = compiled.unwrap_or_else(|e| panic!("{input}: {e}"));
-                // The interpreter stops at a builtin's type error (`count`
-                // of a null reference, say) where the compiled form reads
-                // the expression as undefined; the service runs the
-                // compiled form, which answers every input.
-                if let Ok(interpreted) = policy.evaluate_json_interpreted(&input) {
-                    assert_eq!(compiled, interpreted, "{input}");
+                if compiled_answers_as_interpreted(&policy, &input) {
                     agreed += 1;
                 }
             }

@@ -12,6 +12,24 @@ pub fn appraise(policy: &AppraisalPolicy, input: &Value) -> Result<AppraisalOutc
     vm
 }
 
+/// For malformed input: the compiled form (what the service runs) must
+/// answer, and must equal the interpreter's outcome wherever the interpreter
+/// answers. The interpreter stops at a builtin's type error (`count` of a
+/// null reference, say) where the compiled form reads the expression as
+/// undefined. Returns whether the two were compared.
+pub fn compiled_answers_as_interpreted(policy: &AppraisalPolicy, input: &Value) -> bool {
+    let compiled = policy
+        .evaluate_json(input)
+        .unwrap_or_else(|e| panic!("{input}: {e}"));
+    match policy.evaluate_json_interpreted(input) {
+        Ok(interpreted) => {
+            assert_eq!(compiled, interpreted, "{input}");
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 pub fn decide(policy: &ResourcePolicy, input: &Value) -> Result<Decision, PolicyError> {
     let vm = policy.evaluate_json(input);
     let interpreted = policy.evaluate_json_interpreted(input);
