@@ -8,7 +8,7 @@
 
 use crate::{Store, StoreError};
 use aws_lc_rs::digest::{Context, SHA256};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 /// The `prev_hash` of the first entry.
@@ -193,12 +193,50 @@ fn check_link(e: &AuditEntry, expected: i64, prev: &str) -> Result<(), String> {
 
 /// The anchor row, if retention removed entries.
 fn anchor(c: &Connection) -> Result<Option<(i64, String)>, StoreError> {
-    let mut st = c.prepare_cached("SELECT seq, hash FROM audit_anchor WHERE id = 1")?;
-    let mut rows = st.query([])?;
-    Ok(match rows.next()? {
-        Some(r) => Some((r.get(0)?, r.get(1)?)),
-        None => None,
-    })
+    Ok(anchor_row(c)?.map(|(seq, hash, _)| (seq, hash)))
+}
+
+/// The anchor row with the sequence number of the `audit.prune` entry that
+/// recorded it (absent for anchors written before that was kept).
+fn anchor_row(c: &Connection) -> Result<Option<(i64, String, Option<i64>)>, StoreError> {
+    Ok(
+        c.prepare_cached("SELECT seq, hash, recorded_by FROM audit_anchor WHERE id = 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?,
+    )
+}
+
+/// Refuses an anchor that no `audit.prune` entry of the chain records.
+/// Verification reports such an anchor as a break; retention builds on the
+/// anchor, and removing entries from a forged one would replace it with a
+/// genuine anchor and a clean chain, erasing the evidence.
+fn check_anchor_recorded(
+    c: &Connection,
+    seq: i64,
+    hash: &str,
+    recorded_by: Option<i64>,
+) -> Result<(), StoreError> {
+    let subject = anchor_subject(seq, hash);
+    let recorded = match recorded_by {
+        Some(r) => c
+            .prepare_cached("SELECT 1 FROM audit WHERE seq = ?1 AND action = ?2 AND subject = ?3")?
+            .query_row(params![r, PRUNE_ACTION, subject], |_| Ok(()))
+            .optional()?,
+        // Written before the record's position was kept: a scan, once.
+        None => c
+            .prepare_cached(
+                "SELECT 1 FROM audit WHERE seq > ?1 AND action = ?2 AND subject = ?3 LIMIT 1",
+            )?
+            .query_row(params![seq, PRUNE_ACTION, subject], |_| Ok(()))
+            .optional()?,
+    };
+    match recorded {
+        Some(()) => Ok(()),
+        None => Err(StoreError::Corrupt(format!(
+            "no audit.prune entry records the audit chain's anchor (entry {seq}): retention \
+             removes nothing until it is examined (audit verify)"
+        ))),
+    }
 }
 
 impl Store {
@@ -350,10 +388,14 @@ impl Store {
     ) -> Result<u64, StoreError> {
         self.db
             .write(move |c| {
-                let (mut expected, mut prev) = anchor(c)?.map_or_else(
-                    || (1, GENESIS_HASH.to_owned()),
-                    |(seq, hash)| (seq.saturating_add(1), hash),
-                );
+                let (mut expected, mut prev) = match anchor_row(c)? {
+                    Some((seq, hash, recorded_by)) => {
+                        check_anchor_recorded(c, seq, &hash, recorded_by)?;
+                        (seq.saturating_add(1), hash)
+                    }
+                    None => (1, GENESIS_HASH.to_owned()),
+                };
+                let first = expected;
                 let head: Option<i64> =
                     c.query_row("SELECT MAX(seq) FROM audit", [], |r| r.get(0))?;
                 let Some(head) = head else {
@@ -389,16 +431,10 @@ impl Store {
                 let Some(through) = last else {
                     return Ok(0);
                 };
+                // Only the stretch just verified.
                 let removed = c
-                    .prepare_cached("DELETE FROM audit WHERE seq <= ?1")?
-                    .execute([through])?;
-                c.prepare_cached(
-                    "INSERT INTO audit_anchor (id, seq, hash, pruned_at) VALUES (1, ?1, ?2, ?3) \
-                     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
-                     pruned_at = excluded.pruned_at",
-                )?
-                .execute(params![through, prev, at])?;
-                let removed = removed as u64;
+                    .prepare_cached("DELETE FROM audit WHERE seq BETWEEN ?1 AND ?2")?
+                    .execute([first, through])? as u64;
                 let record = NewAuditEntry {
                     at,
                     actor,
@@ -407,7 +443,17 @@ impl Store {
                     outcome: "ok".to_owned(),
                     detail: detail(removed, through),
                 };
-                append(c, vec![record])?;
+                let recorded_by = append(c, vec![record])?
+                    .pop()
+                    .map(|e| e.seq)
+                    .ok_or_else(|| StoreError::Corrupt("audit append returned nothing".into()))?;
+                c.prepare_cached(
+                    "INSERT INTO audit_anchor (id, seq, hash, pruned_at, recorded_by) \
+                     VALUES (1, ?1, ?2, ?3, ?4) \
+                     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
+                     pruned_at = excluded.pruned_at, recorded_by = excluded.recorded_by",
+                )?
+                .execute(params![through, prev, at, recorded_by])?;
                 Ok(removed)
             })
             .await
@@ -577,6 +623,35 @@ mod tests {
         let bad = s.verify_audit().await.unwrap();
         assert_eq!((bad.starts_after, bad.first_broken), (Some(2), Some(3)));
         assert!(bad.reason.unwrap().contains("audit.prune"));
+        // Retention does not build on it: removing entries from the forged
+        // anchor would leave a genuine anchor and a chain that verifies.
+        match prune(&s, 1004, 100).await {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("anchor (entry 2)"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            s.list_audit(0, 100).await.unwrap().len(),
+            3,
+            "nothing removed"
+        );
+        assert_eq!(s.verify_audit().await.unwrap().first_broken, Some(3));
+    }
+
+    #[tokio::test]
+    async fn retention_goes_on_from_an_anchor_recorded_before_its_record_was_kept() {
+        // Anchors written by schema 5 have no `recorded_by`: retention finds
+        // their audit.prune entry by its subject.
+        let s = Store::open_in_memory().await.unwrap();
+        for i in 0..8 {
+            s.append_audit(&entry(i)).await.unwrap();
+        }
+        assert_eq!(prune(&s, 1003, 100).await.unwrap(), 3);
+        s.db.write(|c| Ok(c.execute("UPDATE audit_anchor SET recorded_by = NULL", [])?))
+            .await
+            .unwrap();
+        assert_eq!(prune(&s, 1006, 100).await.unwrap(), 3);
+        assert_eq!(s.audit_anchor().await.unwrap().map(|a| a.0), Some(6));
+        assert_eq!(s.verify_audit().await.unwrap().first_broken, None);
     }
 
     #[tokio::test]

@@ -63,6 +63,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0004_open_sessions_index.sql"),
     ),
     (5, include_str!("../migrations/0005_audit_anchor.sql")),
+    (
+        6,
+        include_str!("../migrations/0006_audit_anchor_record.sql"),
+    ),
 ];
 
 /// A write as the writer thread runs it: the operation, handed the
