@@ -20,18 +20,23 @@ fn ok_json(o: &Output) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
 }
 
+/// `mamori admin keygen --out DIR`, which must succeed; its JSON report.
+fn keygen(out: &std::path::Path) -> Value {
+    ok_json(&mamori(&[
+        "admin",
+        "keygen",
+        "--out",
+        out.to_str().unwrap(),
+    ]))
+}
+
 #[test]
 fn admin_subcommands_against_a_running_server() {
     let dir = std::env::temp_dir().join(format!("mamori-admin-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let keys = dir.join("keys");
-    let k = ok_json(&mamori(&[
-        "admin",
-        "keygen",
-        "--out",
-        keys.to_str().unwrap(),
-    ]));
+    let k = keygen(&keys);
     assert!(k["public_key"].as_str().unwrap().ends_with("admin.pub"));
     #[cfg(unix)]
     {
@@ -167,12 +172,7 @@ fn admin_subcommands_against_a_running_server() {
     assert!(check["first_broken"].is_null());
     // Another key is refused.
     let other = dir.join("other");
-    ok_json(&mamori(&[
-        "admin",
-        "keygen",
-        "--out",
-        other.to_str().unwrap(),
-    ]));
+    keygen(&other);
     let o = mamori(&[
         "admin",
         "--url",
@@ -218,12 +218,7 @@ fn agent_fetches_a_secret_from_a_simulated_vm() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let keys = dir.join("keys");
-    ok_json(&mamori(&[
-        "admin",
-        "keygen",
-        "--out",
-        keys.to_str().unwrap(),
-    ]));
+    keygen(&keys);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -332,11 +327,7 @@ fn resource_paths_the_url_would_change_are_refused_before_sending() {
     let dir = std::env::temp_dir().join(format!("mamori-admin-paths-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let keys = dir.join("keys");
-    assert!(
-        mamori(&["admin", "keygen", "--out", keys.to_str().unwrap()])
-            .status
-            .success()
-    );
+    keygen(&keys);
     let key = keys.join("admin.key");
     let file = dir.join("secret");
     std::fs::write(&file, b"s").unwrap();
@@ -374,12 +365,7 @@ fn admin_warns_before_sending_its_token_over_plain_http_to_another_machine() {
     let dir = std::env::temp_dir().join(format!("mamori-admin-plain-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let keys = dir.join("keys");
-    ok_json(&mamori(&[
-        "admin",
-        "keygen",
-        "--out",
-        keys.to_str().unwrap(),
-    ]));
+    keygen(&keys);
     let key = keys.join("admin.key");
     let run = |url: &str| {
         let o = mamori(&[
