@@ -131,11 +131,15 @@ fn verify_dcap(
             Err(e) => unusable.push(format!("{}: {e}", path.display())),
         }
     }
-    if !tried && !unusable.is_empty() && result.is_err() {
-        return Err(UsageError(format!(
-            "--trust-anchor: not usable for Intel DCAP: {}",
-            unusable.join("; ")
-        )));
+    if !tried && !unusable.is_empty() {
+        if let Err(e) = &result {
+            // Say why Intel's root did not do, too: an expired certificate
+            // is not a matter of which roots were named.
+            return Err(UsageError(format!(
+                "--trust-anchor: not usable for Intel DCAP: {}; with Intel's root the quote was refused: {e}",
+                unusable.join("; ")
+            )));
+        }
     }
     Ok(match result {
         Ok(v) => {

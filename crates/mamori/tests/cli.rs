@@ -403,6 +403,7 @@ fn dcap_quotes_from_a_private_hierarchy_need_its_root_named() {
     let o = verify(&["--trust-anchor", ark.to_str().unwrap()]);
     assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stdout));
     assert!(String::from_utf8_lossy(&o.stdout).contains("not usable for Intel DCAP"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("with Intel's root the quote was refused"));
     // Named with the right root, it is passed over (one list serves both TEEs).
     let o = verify(&[
         "--trust-anchor",
