@@ -363,12 +363,15 @@ impl SnpVerifier {
             if outcome.is_ok() {
                 let signer = Arc::new(signer);
                 if let Ok(mut m) = self.signers.write() {
-                    // One entry makes room: clearing all would let one
-                    // request make every attester's next one slow.
-                    if m.len() >= MAX_CACHED_SIGNERS {
-                        if let Some(k) = m.keys().next().copied() {
-                            m.remove(&k);
-                        }
+                    // Room is made an entry at a time (one per key added):
+                    // clearing all would let one request make every
+                    // attester's next one slow.
+                    let adding = 1 + usize::from(received.text_key.is_some());
+                    while m.len() + adding > MAX_CACHED_SIGNERS {
+                        let Some(k) = m.keys().next().copied() else {
+                            break;
+                        };
+                        m.remove(&k);
                     }
                     m.insert(*der_key, signer.clone());
                     if let Some(key) = received.text_key {
