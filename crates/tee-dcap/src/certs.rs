@@ -155,10 +155,12 @@ impl Cert {
             .map(|e| e.value.to_vec());
         let constraints = c
             .basic_constraints()
-            .map_err(|e| format!("basicConstraints: {e}"))?;
+            .map_err(|e| format!("{}: basicConstraints: {e}", c.subject()))?;
         let is_ca = constraints.as_ref().is_some_and(|b| b.value.ca);
         let path_len = constraints.and_then(|b| b.value.path_len_constraint);
-        let usage = c.key_usage().map_err(|e| format!("keyUsage: {e}"))?;
+        let usage = c
+            .key_usage()
+            .map_err(|e| format!("{}: keyUsage: {e}", c.subject()))?;
         let may_sign_certs = usage.as_ref().is_none_or(|u| u.value.key_cert_sign());
         let may_sign_crls = usage.as_ref().is_none_or(|u| u.value.crl_sign());
         let subject_cn = c
