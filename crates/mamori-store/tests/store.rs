@@ -223,6 +223,7 @@ async fn the_write_ahead_log_starts_over_under_steady_load() {
     let dir = TempDir::new("wal-restart");
     let options = mamori_store::StoreOptions {
         restart_log_frames: 64,
+        ..Default::default()
     };
     let s = Store::open_with(&dir.db(), options).await.unwrap();
     let mut wal = dir.db().into_os_string();
@@ -349,6 +350,67 @@ async fn purge_removes_expired_sessions_and_their_tokens_only() {
         .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 2);
+}
+
+/// A purge deletes in bounded transactions: sessions sharing an expiry time
+/// across a chunk's end, and sessions kept for a live token below where a
+/// chunk ended, are all handled right.
+#[tokio::test]
+async fn purge_deletes_in_chunks_and_misses_nothing() {
+    let dir = TempDir::new("purge-chunks");
+    let options = mamori_store::StoreOptions {
+        purge_chunk: 10,
+        ..Default::default()
+    };
+    let s = Store::open_with(&dir.db(), options).await.unwrap();
+    // 35 expired sessions, three per expiry second; every fourth of another
+    // 16 keeps its session with a live token; 5 that have not expired.
+    for i in 0..35 {
+        s.insert_session(&session(&format!("old-{i}"), 100 + i / 3))
+            .await
+            .unwrap();
+    }
+    for i in 0..16 {
+        let id = format!("tok-{i}");
+        s.insert_session(&session(&id, 100 + i)).await.unwrap();
+        let exp = if i % 4 == 0 { 900 } else { 150 };
+        s.complete_session(&id, 50, Some(("tok", exp)))
+            .await
+            .unwrap();
+    }
+    for i in 0..5 {
+        s.insert_session(&session(&format!("new-{i}"), 500))
+            .await
+            .unwrap();
+    }
+    let writes = || {
+        s.write_stats()
+            .writes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = writes();
+    assert_eq!(s.purge(200).await.unwrap(), 35 + 12);
+    // 47 sessions, at most 10 per transaction. (The counter can still be
+    // catching up with the last insert, which is answered before it counts.)
+    let chunks = writes() - before;
+    assert!((5..=6).contains(&chunks), "{chunks} writes");
+    let c = rusqlite::Connection::open(dir.db()).unwrap();
+    let mut left: Vec<String> = c
+        .prepare("SELECT id FROM sessions ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    left.sort();
+    let mut expected: Vec<String> = (0..5)
+        .map(|i| format!("new-{i}"))
+        .chain([0, 4, 8, 12].map(|i| format!("tok-{i}")))
+        .collect();
+    expected.sort();
+    assert_eq!(left, expected);
+    // Nothing is left to purge at the same time.
+    assert_eq!(s.purge(200).await.unwrap(), 0);
 }
 
 fn admin_entry(action: &str, subject: &str) -> NewAuditEntry {
