@@ -58,7 +58,7 @@ impl ApiError {
             E::Denied { .. } => StatusCode::FORBIDDEN,
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            E::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Busy(_) | E::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
@@ -78,6 +78,15 @@ impl IntoResponse for ApiError {
             }
             Api::Native => json!({"error": self.kind, "detail": self.detail}),
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        // Both causes of a 503, the open-session limit and an unavailable
+        // store, are expected to clear within seconds.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }

@@ -98,6 +98,9 @@ pub fn spawn_housekeeping(svc: Arc<Service>) -> tokio::task::JoinHandle<()> {
             if let Err(e) = svc.reload(t).await {
                 tracing::warn!(error = %e, "reload failed");
             }
+            if let Err(e) = svc.count_open_sessions(t).await {
+                tracing::warn!(error = %e, "counting open sessions failed");
+            }
             if let Err(e) = svc.rotate_if_due(t).await {
                 tracing::warn!(error = %e, "key rotation failed");
             }

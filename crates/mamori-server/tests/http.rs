@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{session_cookie, Guest, TestServer};
+use common::{session_cookie, temp_dir, Guest, TestServer};
 use serde_json::{json, Value};
 
 const SECRET: &[u8] = b"disk-encryption-key-0123456789abcdef";
@@ -892,4 +892,70 @@ async fn the_agent_reads_no_more_of_a_response_than_a_secret_can_need() {
         .unwrap_err();
     assert!(e.to_string().contains("exceeds"), "{e}");
     assert!(e.to_string().contains("resource"), "names the step: {e}");
+}
+
+/// A flood of challenges stops at `[session] max_open`: the next challenge,
+/// on either API, is refused with 503 and Retry-After in that API's error
+/// form, and an attestation that spends a session makes room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_session_limit_refuses_challenges_until_one_is_spent() {
+    let s = TestServer::start_in(temp_dir("max-open"), |c| c.session.max_open = 2).await;
+    let g = Guest::new();
+    let first: Value = s.challenge("snp").await;
+    let _second: Value = s.challenge("snp").await;
+    let refused = s
+        .client
+        .post(format!("{}/v1/challenge", s.url))
+        .json(&json!({"tee": "snp"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let (st, body) = error_of(refused).await;
+    assert_eq!((st, body["error"].as_str()), (503, Some("Busy")), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("max_open"),
+        "{body}"
+    );
+    let kbs = s
+        .client
+        .post(format!("{}/kbs/v0/auth", s.url))
+        .json(&json!({"version": "0.4.0", "tee": "sample", "extra-params": {}}))
+        .send()
+        .await
+        .unwrap();
+    let (st, body) = error_of(kbs).await;
+    assert_eq!(st, 503);
+    assert_eq!(
+        body["type"],
+        format!("{}Busy", mamori_server::error::KBS_ERROR_PREFIX),
+        "{body}"
+    );
+
+    // Spending one session lets one more challenge in.
+    let nonce = first["nonce"].as_str().unwrap();
+    let r = s
+        .client
+        .post(format!("{}/v1/attest", s.url))
+        .json(&json!({"session_id": first["session_id"], "nonce": nonce, "tee_pubkey": g.jwk(), "evidence": g.native_evidence(nonce)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let third: Value = s.challenge("snp").await;
+    assert!(third["nonce"].is_string(), "{third}");
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mamori_challenges_refused_total 2"),
+        "{metrics}"
+    );
+    s.stop().await;
 }

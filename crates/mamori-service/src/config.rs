@@ -83,12 +83,16 @@ impl Default for TokenConfig {
 pub struct SessionConfig {
     /// How long a challenge nonce stays usable, seconds.
     pub nonce_ttl_secs: i64,
+    /// Most sessions awaiting evidence (challenged, not yet attested, not
+    /// expired) before new challenges are refused with 503; 0 = no limit.
+    pub max_open: u64,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             nonce_ttl_secs: 300,
+            max_open: 100_000,
         }
     }
 }

@@ -45,6 +45,9 @@ pub enum ServiceError {
     Policy(String),
     #[error("payload too large: {0}")]
     TooLarge(String),
+    /// A limit on open sessions was reached; the client may try again later.
+    #[error("busy: {0}")]
+    Busy(String),
     #[error("storage unavailable: {0}")]
     Store(#[from] mamori_store::StoreError),
     #[error("internal error: {0}")]
@@ -70,6 +73,7 @@ impl ServiceError {
             ServiceError::AdminAuth(_) => "AdminAuth",
             ServiceError::Policy(_) => "InvalidPolicy",
             ServiceError::TooLarge(_) => "TooLarge",
+            ServiceError::Busy(_) => "Busy",
             ServiceError::Store(_) => "StoreUnavailable",
             ServiceError::Internal(_) => "Internal",
         }

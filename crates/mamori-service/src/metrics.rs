@@ -46,6 +46,7 @@ impl Histogram {
 #[derive(Default)]
 pub struct Metrics {
     pub challenges: AtomicU64,
+    pub challenges_refused: AtomicU64,
     pub attestations_ok: AtomicU64,
     pub attestations_rejected: AtomicU64,
     pub releases_ok: AtomicU64,
@@ -71,6 +72,12 @@ impl Metrics {
             "mamori_challenges_total",
             "Challenges (nonces) issued.",
             &self.challenges,
+        );
+        counter(
+            &mut o,
+            "mamori_challenges_refused_total",
+            "Challenges refused because session.max_open sessions awaited evidence.",
+            &self.challenges_refused,
         );
         let _ = writeln!(
             o,

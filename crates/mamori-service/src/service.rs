@@ -1,4 +1,5 @@
 mod minted;
+mod open_sessions;
 mod operator;
 
 use crate::admin::{self, AdminKey};
@@ -162,6 +163,7 @@ pub struct Service {
     keys: RwLock<Arc<KeyRing>>,
     policies: RwLock<Arc<PolicySet>>,
     minted: minted::MintedClaims,
+    open: open_sessions::OpenSessions,
     pub metrics: Metrics,
     /// One reload at a time: two overlapping reloads (the periodic one and
     /// an admin change's) could otherwise finish in the wrong order and put
@@ -386,6 +388,8 @@ impl Service {
         }
         let ring = keys::load(&store, &kek, now, cfg.token.lifetime_secs + 60).await?;
         let policies = PolicySet::load(&store).await?;
+        let open = open_sessions::OpenSessions::default();
+        open.counted(store.count_open_sessions(now).await?, now);
         Ok(Arc::new(Service {
             snp: SnpVerifier::with_crls(trust, snp_crls),
             dcap,
@@ -393,6 +397,7 @@ impl Service {
             keys: RwLock::new(Arc::new(ring)),
             policies: RwLock::new(Arc::new(policies)),
             minted: Default::default(),
+            open,
             metrics: Metrics::default(),
             reloading: tokio::sync::Mutex::new(()),
             cfg,
@@ -466,6 +471,7 @@ impl Service {
 
     pub async fn challenge(&self, tee: &str, now: i64) -> Result<Challenge, ServiceError> {
         self.supports_tee(tee)?;
+        self.admit_session(now).await?;
         // Wall-clock milliseconds only order the ids; `now` (seconds, maybe
         // pinned by tests) stays the protocol's time.
         let millis = std::time::SystemTime::now()
@@ -488,8 +494,36 @@ impl Service {
                 token_exp: None,
             })
             .await?;
+        self.open.opened();
         self.metrics.challenges.fetch_add(1, Relaxed);
         Ok(c)
+    }
+
+    /// Refuses a new session while `[session] max_open` sessions await
+    /// evidence (see `open_sessions`).
+    async fn admit_session(&self, now: i64) -> Result<(), ServiceError> {
+        let max = i64::try_from(self.cfg.session.max_open).unwrap_or(i64::MAX);
+        if max == 0 || self.open.estimate() < max {
+            return Ok(());
+        }
+        if self.open.claim_count(now) {
+            self.count_open_sessions(now).await?;
+            if self.open.estimate() < max {
+                return Ok(());
+            }
+        }
+        self.metrics.challenges_refused.fetch_add(1, Relaxed);
+        Err(ServiceError::Busy(format!(
+            "{max} sessions already await evidence (session.max_open); try again later"
+        )))
+    }
+
+    /// Counts the sessions awaiting evidence again (housekeeping; see
+    /// `open_sessions`).
+    pub async fn count_open_sessions(&self, now: i64) -> Result<i64, ServiceError> {
+        let open = self.store.count_open_sessions(now).await?;
+        self.open.counted(open, now);
+        Ok(open)
     }
 
     pub async fn attest(&self, req: AttestRequest, now: i64) -> Result<Attested, ServiceError> {
@@ -578,6 +612,7 @@ impl Service {
             Ok(x) => x,
             Err(e) => {
                 self.store.burn_session(&session.id).await?;
+                self.open.spent();
                 return Err(e);
             }
         };
@@ -595,6 +630,7 @@ impl Service {
             .0
         {
             Completion::Done => {
+                self.open.spent();
                 let verified = minted::Verified {
                     claims: attested.claims.clone(),
                     document,

@@ -12,6 +12,13 @@ const T0: i64 = 1_800_000_000;
 const MEASUREMENT: [u8; 48] = [0x77; 48];
 
 async fn service(name: &str) -> (Arc<Service>, Arc<SnpSimChain>) {
+    service_with(name, |_| {}).await
+}
+
+async fn service_with(
+    name: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> (Arc<Service>, Arc<SnpSimChain>) {
     let dir = std::env::temp_dir().join(format!("mamori-svc-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -24,6 +31,7 @@ async fn service(name: &str) -> (Arc<Service>, Arc<SnpSimChain>) {
     cfg.snp.trust_anchors = vec![dir.join("ark.pem")];
     cfg.token.lifetime_secs = 60;
     cfg.session.nonce_ttl_secs = 30;
+    tweak(&mut cfg);
     let svc = Service::start(cfg, T0).await.unwrap();
     svc.set_resource("admin:test", "default/key/1", b"s3cret", T0)
         .await
@@ -192,4 +200,24 @@ async fn audit_retention_removes_old_entries_and_the_rest_still_verify() {
     let detail: serde_json::Value = serde_json::from_str(&record.detail).unwrap();
     assert_eq!(detail["removed"], json!(old));
     assert_eq!(detail["retain_days"], 2);
+}
+
+/// Sessions that expire unattested stop counting against `[session]
+/// max_open` once they are counted again (at most once a second when a
+/// challenge finds the limit reached).
+#[tokio::test]
+async fn expired_sessions_make_room_under_the_open_session_limit() {
+    let (svc, _) = service_with("max-open", |c| c.session.max_open = 2).await;
+    svc.challenge("snp", T0).await.unwrap();
+    svc.challenge("snp", T0 + 20).await.unwrap();
+    let busy = svc.challenge("snp", T0 + 25).await.unwrap_err();
+    assert!(matches!(busy, ServiceError::Busy(_)), "{busy}");
+    // At T0 + 31 the first session's nonce (30 s) has expired.
+    svc.challenge("snp", T0 + 31).await.unwrap();
+    assert!(matches!(
+        svc.challenge("snp", T0 + 31).await,
+        Err(ServiceError::Busy(_))
+    ));
+    assert_eq!(svc.count_open_sessions(T0 + 31).await.unwrap(), 2);
+    svc.store().close().await;
 }
