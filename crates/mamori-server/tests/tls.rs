@@ -100,3 +100,114 @@ fn public_listener_without_tls_is_refused() {
         Err(mamori_service::ConfigError::InsecureListener(_))
     ));
 }
+
+fn write_pair(dir: &std::path::Path, cert: &rcgen::CertifiedKey) {
+    std::fs::write(dir.join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
+}
+
+fn served_der(r: &mamori_server::tls::CertReloader) -> Vec<u8> {
+    r.current().cert[0].as_ref().to_vec()
+}
+
+/// Renewed certificate files are served without a restart; files that do
+/// not load as a pair leave the current certificate in service.
+#[test]
+fn certificate_files_are_read_again_when_they_change() {
+    let dir = common::temp_dir("tls-reload");
+    let a = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let b = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    write_pair(&dir, &a);
+    let files = mamori_service::config::TlsConfig {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    let r = mamori_server::tls::CertReloader::load(&files).unwrap();
+    assert_eq!(served_der(&r), a.cert.der().to_vec());
+    assert_eq!(r.reload_if_changed(), Ok(false));
+
+    write_pair(&dir, &b);
+    assert_eq!(r.reload_if_changed(), Ok(true));
+    assert_eq!(served_der(&r), b.cert.der().to_vec());
+
+    // A's certificate with B's key: refused, B still served, and the
+    // refusal is reported again at the next check.
+    std::fs::write(dir.join("cert.pem"), a.cert.pem()).unwrap();
+    let e = r.reload_if_changed().unwrap_err();
+    assert!(e.contains("key and certificate"), "{e}");
+    assert_eq!(served_der(&r), b.cert.der().to_vec());
+    assert!(r.reload_if_changed().is_err());
+    std::fs::write(dir.join("cert.pem"), "not a certificate").unwrap();
+    assert!(r.reload_if_changed().unwrap_err().contains("tls.cert"));
+    assert_eq!(served_der(&r), b.cert.der().to_vec());
+
+    // A pair that is whole again is picked up.
+    write_pair(&dir, &a);
+    assert_eq!(r.reload_if_changed(), Ok(true));
+    assert_eq!(served_der(&r), a.cert.der().to_vec());
+}
+
+/// The running server presents the renewed certificate to new connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_server_presents_a_renewed_certificate() {
+    let dir = common::temp_dir("tls-renew");
+    let a = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let b = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    write_pair(&dir, &a);
+    let tls = mamori_service::config::TlsConfig {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    let svc = mamori_service::Service::start(
+        mamori_service::Config {
+            data_dir: dir.join("data"),
+            ..mamori_service::Config::default()
+        },
+        mamori_server::now(),
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = mamori_server::router(svc.clone());
+    let server = tokio::spawn(async move {
+        mamori_server::tls::serve_checking_every(
+            listener,
+            app,
+            &tls,
+            std::time::Duration::from_millis(50),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    });
+    let mut roots = RootCertStore::empty();
+    for c in [&a, &b] {
+        roots
+            .add(CertificateDer::from(c.cert.der().to_vec()))
+            .unwrap();
+    }
+    let connector = TlsConnector::from(Arc::new(
+        ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ));
+    let presented = || async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let s = connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        s.get_ref().1.peer_certificates().unwrap()[0]
+            .as_ref()
+            .to_vec()
+    };
+    assert_eq!(presented().await, a.cert.der().to_vec());
+    write_pair(&dir, &b);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while presented().await != b.cert.der().to_vec() {
+        assert!(std::time::Instant::now() < deadline, "B never served");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.abort();
+}
