@@ -42,6 +42,7 @@ pub fn router(svc: Arc<Service>) -> Router {
     let state = AppState { svc };
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/v1/openapi.json", get(openapi::document))
@@ -71,6 +72,16 @@ async fn method_not_allowed(uri: axum::http::Uri) -> error::ApiError {
         "MethodNotAllowed",
         "this endpoint does not take that method",
     )
+}
+
+/// Readiness, as opposed to `/healthz` (liveness: the process answers):
+/// whether requests can be carried out, which needs the store.
+async fn readyz(State(s): State<AppState>) -> Result<&'static str, error::ApiError> {
+    s.svc
+        .ready()
+        .await
+        .map(|()| "ready\n")
+        .map_err(|e| error::ApiError::from_service(error::Api::Native, e))
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {

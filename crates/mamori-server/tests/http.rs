@@ -548,6 +548,15 @@ async fn malformed_oversized_and_unknown_requests() {
         .await
         .unwrap();
     assert_eq!(o["openapi"], "3.1.0");
+    assert!(o["paths"]["/readyz"]["get"].is_object(), "{o}");
+    let ready = s
+        .client
+        .get(format!("{}/readyz", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "ready\n");
     s.stop().await;
 }
 

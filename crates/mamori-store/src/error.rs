@@ -15,4 +15,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("stored JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A readiness check found no answer in time (a writer stuck behind
+    /// another process's lock, a disk that does not answer).
+    #[error("the database did not answer within {0} ms")]
+    Unresponsive(u128),
 }

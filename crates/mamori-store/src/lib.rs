@@ -118,6 +118,24 @@ impl Store {
     /// that callers close a store the same way whatever its backend.
     pub async fn close(&self) {}
 
+    /// Whether the store answers within `within`: a read on a reader
+    /// connection, and a statement on the writer thread, which shows that
+    /// it is not stuck and can take the write lock (a readiness probe; it
+    /// changes nothing, though it counts as a write in [`WriteStats`]).
+    pub async fn ping(&self, within: std::time::Duration) -> Result<(), StoreError> {
+        let both = async {
+            self.db
+                .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+                .await?;
+            self.db
+                .write_statement(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+                .await
+        };
+        tokio::time::timeout(within, both)
+            .await
+            .map_err(|_| StoreError::Unresponsive(within.as_millis()))?
+    }
+
     // ---- sessions and nonces -------------------------------------------
 
     pub async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{inject, session, TempDir};
-use mamori_store::{Completion, NewAuditEntry, ReferenceValue, Store};
+use mamori_store::{Completion, NewAuditEntry, ReferenceValue, Store, StoreError};
 
 #[tokio::test]
 async fn concurrent_completion_has_one_winner() {
@@ -411,6 +411,25 @@ async fn purge_deletes_in_chunks_and_misses_nothing() {
     assert_eq!(left, expected);
     // Nothing is left to purge at the same time.
     assert_eq!(s.purge(200).await.unwrap(), 0);
+}
+
+/// The readiness probe answers while the store works, and reports a writer
+/// held up by another process's lock instead of waiting for it.
+#[tokio::test]
+async fn ping_reports_a_writer_that_cannot_take_the_lock() {
+    let dir = TempDir::new("ping");
+    let s = Store::open(&dir.db()).await.unwrap();
+    let within = std::time::Duration::from_millis(300);
+    s.ping(within).await.unwrap();
+    let other = rusqlite::Connection::open(dir.db()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    assert!(matches!(
+        s.ping(within).await,
+        Err(StoreError::Unresponsive(300))
+    ));
+    other.execute_batch("ROLLBACK").unwrap();
+    // The writer catches up with the probe it was given, then answers.
+    s.ping(std::time::Duration::from_secs(10)).await.unwrap();
 }
 
 fn admin_entry(action: &str, subject: &str) -> NewAuditEntry {

@@ -312,6 +312,11 @@ impl Service {
         Ok(self.store.verify_audit().await?)
     }
 
+    /// Readiness: the store answers reads and writes within two seconds.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        Ok(self.store.ping(std::time::Duration::from_secs(2)).await?)
+    }
+
     pub async fn open_sessions(&self, now: i64) -> i64 {
         self.store.count_open_sessions(now).await.unwrap_or(-1)
     }
