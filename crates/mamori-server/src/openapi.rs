@@ -7,6 +7,11 @@ fn error_ref() -> Value {
     json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
+/// A 503 answer: retried after the `Retry-After` seconds.
+fn unavailable(why: &str) -> Value {
+    json!({"description": format!("{why}; try again after Retry-After seconds"), "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
 pub async fn document() -> Json<Value> {
     let bearer = json!([{"bearer": []}]);
     let mut doc = json!({
@@ -29,7 +34,7 @@ pub async fn document() -> Json<Value> {
             }
         },
         "paths": {
-            "/v1/challenge": {"post": {"summary": "Request a single-use nonce", "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["tee"], "properties": {"tee": {"enum": ["snp", "tdx", "sgx", "sample"]}}}}}}, "responses": {"200": {"description": "challenge", "content": {"application/json": {"schema": {"type": "object", "properties": {"session_id": {"type": "string"}, "nonce": {"type": "string"}, "expires_at": {"type": "integer"}}}}}}, "400": error_ref(), "503": {"description": "session.max_open sessions await evidence (or the store is unavailable); retry after the Retry-After seconds", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
+            "/v1/challenge": {"post": {"summary": "Request a single-use nonce", "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["tee"], "properties": {"tee": {"enum": ["snp", "tdx", "sgx", "sample"]}}}}}}, "responses": {"200": {"description": "challenge", "content": {"application/json": {"schema": {"type": "object", "properties": {"session_id": {"type": "string"}, "nonce": {"type": "string"}, "expires_at": {"type": "integer"}}}}}}, "400": error_ref()}}},
             "/v1/attest": {"post": {"summary": "Submit evidence; receive an EAR token", "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/AttestRequest"}}}}, "responses": {"200": {"description": "EAR token and appraisal", "content": {"application/json": {"schema": {"type": "object", "properties": {"token": {"type": "string"}, "expires_at": {"type": "integer"}, "status": {"enum": ["affirming", "warning", "contraindicated", "none"]}, "trust_vector": {"type": "object"}, "reasons": {"type": "array", "items": {"type": "string"}}}}}}}, "400": error_ref(), "401": error_ref()}}},
             "/v1/resource/{path}": {"get": {"summary": "Fetch a resource with an EAR token (passport model)", "security": bearer, "parameters": [{"name": "path", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"200": {"description": "JWE encrypted to the attested TEE key", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Jwe"}}}}, "401": error_ref(), "403": error_ref(), "404": error_ref()}}},
             "/v1/release/{path}": {"post": {"summary": "Evidence and release in one call (background-check model)", "parameters": [{"name": "path", "in": "path", "required": true, "schema": {"type": "string"}}], "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/AttestRequest"}}}}, "responses": {"200": {"description": "JWE", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Jwe"}}}}, "401": error_ref(), "403": error_ref(), "404": error_ref()}}},
@@ -52,8 +57,19 @@ pub async fn document() -> Json<Value> {
             "/v1/admin/policy/dry-run": {"post": {"summary": "Evaluate a policy (given or in force) against an input, changing nothing", "security": bearer, "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["kind", "input"], "properties": {"kind": {"enum": ["appraisal", "resource"]}, "tee": {"type": "string"}, "path": {"type": "string"}, "policy": {"type": "string"}, "input": {"type": "object"}}}}}}, "responses": {"200": {"description": "outcome"}, "400": error_ref()}}}
         }
     });
-    // Added apart: one more entry inside the literal exceeds the macro's
-    // recursion limit.
-    doc["paths"]["/readyz"] = json!({"get": {"summary": "Readiness: the store answers reads and writes within 2 s", "responses": {"200": {"description": "ready"}, "503": error_ref()}}});
+    // Added apart: more inside the literal exceeds the macro's recursion
+    // limit.
+    doc["paths"]["/readyz"] = json!({"get": {"summary": "Readiness: the store answers reads and writes within 2 s", "responses": {"200": {"description": "ready"}, "503": unavailable("the store did not answer")}}});
+    doc["paths"]["/v1/challenge"]["post"]["responses"]["503"] =
+        unavailable("session.max_open sessions await evidence, or the store is unavailable");
+    for (path, method) in [
+        ("/v1/attest", "post"),
+        ("/v1/release/{path}", "post"),
+        ("/v1/resource/{path}", "get"),
+    ] {
+        if let Some(responses) = doc["paths"][path][method]["responses"].as_object_mut() {
+            responses.insert("503".into(), unavailable("the store is unavailable"));
+        }
+    }
     Json(doc)
 }

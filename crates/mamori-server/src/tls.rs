@@ -161,6 +161,14 @@ fn parse_pair(tls: &TlsConfig, (cert, key): &Files) -> Result<CertifiedKey, Stri
     Ok(pair)
 }
 
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 struct TlsListener {
     rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
@@ -203,11 +211,12 @@ pub async fn serve_checking_every(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let (config, certs) = server_config(tls)?;
-    let watcher = certs.watch(every);
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Both tasks end with this future, however it ends (returned or dropped).
+    let _watcher = AbortOnDrop(certs.watch(every));
     let (tx, rx) = mpsc::channel(256);
-    let accept_task = tokio::spawn(async move {
+    let _accept_task = AbortOnDrop(tokio::spawn(async move {
         loop {
             let (tcp, peer) = match listener.accept().await {
                 Ok(x) => x,
@@ -230,12 +239,9 @@ pub async fn serve_checking_every(
                 }
             });
         }
-    });
-    let result = axum::serve(TlsListener { rx, local }, app)
+    }));
+    axum::serve(TlsListener { rx, local }, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| e.to_string());
-    accept_task.abort();
-    watcher.abort();
-    result
+        .map_err(|e| e.to_string())
 }

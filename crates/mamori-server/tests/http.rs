@@ -549,6 +549,16 @@ async fn malformed_oversized_and_unknown_requests() {
         .unwrap();
     assert_eq!(o["openapi"], "3.1.0");
     assert!(o["paths"]["/readyz"]["get"].is_object(), "{o}");
+    for (path, method) in [
+        ("/v1/challenge", "post"),
+        ("/v1/attest", "post"),
+        ("/v1/release/{path}", "post"),
+        ("/v1/resource/{path}", "get"),
+        ("/readyz", "get"),
+    ] {
+        let busy = &o["paths"][path][method]["responses"]["503"];
+        assert!(busy["headers"]["Retry-After"].is_object(), "{path}: {busy}");
+    }
     let ready = s
         .client
         .get(format!("{}/readyz", s.url))

@@ -611,8 +611,9 @@ impl Service {
         } = match self.attest_session(&session, req, now).await {
             Ok(x) => x,
             Err(e) => {
-                self.store.burn_session(&session.id).await?;
-                self.open.spent();
+                if self.store.burn_session(&session.id).await? {
+                    self.open.spent();
+                }
                 return Err(e);
             }
         };
