@@ -124,14 +124,7 @@ async fn native_passport_and_background_check() {
     s.provision("apps/model-key/v1", SECRET).await;
     let g = Guest::new();
     let c: Value = s.challenge("snp").await;
-    let nonce = c["nonce"].as_str().unwrap();
-    let r = s
-        .client
-        .post(format!("{}/v1/attest", s.url))
-        .json(&json!({"session_id": c["session_id"], "nonce": nonce, "tee_pubkey": g.jwk(), "evidence": g.native_evidence(nonce)}))
-        .send()
-        .await
-        .unwrap();
+    let r = s.native_attest(&c, &g).await;
     assert_eq!(r.status(), 200);
     let a: Value = r.json().await.unwrap();
     assert_eq!(a["status"], "affirming", "{a}");
@@ -952,15 +945,7 @@ async fn open_session_limit_refuses_challenges_until_one_is_spent() {
     );
 
     // Spending one session lets one more challenge in.
-    let nonce = first["nonce"].as_str().unwrap();
-    let r = s
-        .client
-        .post(format!("{}/v1/attest", s.url))
-        .json(&json!({"session_id": first["session_id"], "nonce": nonce, "tee_pubkey": g.jwk(), "evidence": g.native_evidence(nonce)}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(s.native_attest(&first, &g).await.status(), 200);
     let third: Value = s.challenge("snp").await;
     assert!(third["nonce"].is_string(), "{third}");
     let metrics = s

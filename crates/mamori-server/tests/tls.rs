@@ -101,6 +101,25 @@ fn public_listener_without_tls_is_refused() {
     ));
 }
 
+/// Two self-signed pairs for localhost, the first written to the files
+/// the returned configuration names.
+fn two_pairs(
+    dir: &std::path::Path,
+) -> (
+    rcgen::CertifiedKey,
+    rcgen::CertifiedKey,
+    mamori_service::config::TlsConfig,
+) {
+    let a = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let b = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    write_pair(dir, &a);
+    let files = mamori_service::config::TlsConfig {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    (a, b, files)
+}
+
 fn write_pair(dir: &std::path::Path, cert: &rcgen::CertifiedKey) {
     std::fs::write(dir.join("cert.pem"), cert.cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
@@ -115,13 +134,7 @@ fn served_der(r: &mamori_server::tls::CertReloader) -> Vec<u8> {
 #[test]
 fn certificate_files_are_read_again_when_they_change() {
     let dir = common::temp_dir("tls-reload");
-    let a = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let b = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    write_pair(&dir, &a);
-    let files = mamori_service::config::TlsConfig {
-        cert: dir.join("cert.pem"),
-        key: dir.join("key.pem"),
-    };
+    let (a, b, files) = two_pairs(&dir);
     let r = mamori_server::tls::CertReloader::load(&files).unwrap();
     assert_eq!(served_der(&r), a.cert.der().to_vec());
     assert_eq!(r.reload_if_changed(), Ok(false));
@@ -151,13 +164,7 @@ fn certificate_files_are_read_again_when_they_change() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_server_presents_a_renewed_certificate() {
     let dir = common::temp_dir("tls-renew");
-    let a = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let b = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    write_pair(&dir, &a);
-    let tls = mamori_service::config::TlsConfig {
-        cert: dir.join("cert.pem"),
-        key: dir.join("key.pem"),
-    };
+    let (a, b, tls) = two_pairs(&dir);
     let svc = mamori_service::Service::start(
         mamori_service::Config {
             data_dir: dir.join("data"),

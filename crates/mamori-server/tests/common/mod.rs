@@ -130,6 +130,18 @@ impl TestServer {
             .unwrap()
     }
 
+    /// `POST /v1/attest` for a challenge, with the guest's evidence bound to
+    /// its nonce and key.
+    pub async fn native_attest(&self, challenge: &Value, g: &Guest) -> reqwest::Response {
+        let nonce = challenge["nonce"].as_str().expect("a challenge nonce");
+        self.client
+            .post(format!("{}/v1/attest", self.url))
+            .json(&json!({"session_id": challenge["session_id"], "nonce": nonce, "tee_pubkey": g.jwk(), "evidence": g.native_evidence(nonce)}))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `POST /kbs/v0/attest` with the session cookie and a raw body.
     /// `GET /kbs/v0/resource/{path}` with the session cookie.
     pub async fn kbs_resource(&self, cookie: &str, path: &str) -> reqwest::Response {
