@@ -963,3 +963,68 @@ async fn open_session_limit_refuses_challenges_until_one_is_spent() {
     );
     s.stop().await;
 }
+
+/// Rejected attestations are counted by reason and, for evidence that
+/// failed verification, by the check that failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejections_are_counted_by_reason_and_failed_check() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let s = TestServer::start("rejections").await;
+    let g = Guest::new();
+    // A report with one signed byte changed.
+    let c: Value = s.challenge("snp").await;
+    let nonce = c["nonce"].as_str().unwrap();
+    let mut evidence = g.native_evidence(nonce);
+    let mut report = b64.decode(evidence["report"].as_str().unwrap()).unwrap();
+    report[0x90] ^= 1;
+    evidence["report"] = json!(b64.encode(&report));
+    let r = s
+        .client
+        .post(format!("{}/v1/attest", s.url))
+        .json(&json!({"session_id": c["session_id"], "nonce": nonce, "tee_pubkey": g.jwk(), "evidence": evidence}))
+        .send()
+        .await
+        .unwrap();
+    let (st, body) = error_of(r).await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (401, Some("EvidenceRejected"))
+    );
+    // The nonce of another challenge.
+    let c: Value = s.challenge("snp").await;
+    let other: Value = s.challenge("snp").await;
+    let mut wrong = c.clone();
+    wrong["nonce"] = other["nonce"].clone();
+    let (st, body) = error_of(s.native_attest(&wrong, &g).await).await;
+    assert_eq!((st, body["error"].as_str()), (401, Some("NonceMismatch")));
+
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("mamori_attestation_rejections_total{"))
+        .collect();
+    assert_eq!(series.len(), 2, "{metrics}");
+    assert!(
+        series.contains(
+            &"mamori_attestation_rejections_total{reason=\"NonceMismatch\",check=\"\"} 1"
+        ),
+        "{series:?}"
+    );
+    let evidence = series
+        .iter()
+        .find(|l| l.contains("reason=\"EvidenceRejected\""))
+        .expect("an evidence rejection");
+    assert!(!evidence.contains("check=\"\""), "{evidence}");
+    assert!(evidence.ends_with(" 1"), "{evidence}");
+    assert!(metrics.contains("mamori_attestations_total{result=\"rejected\"} 2"));
+    s.stop().await;
+}

@@ -2,8 +2,10 @@
 //! by hand: a handful of atomics is all a single binary needs, and it keeps
 //! the hot path free of locks and allocations.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 
 /// Upper bounds of the latency buckets, seconds.
 const BUCKETS: [f64; 12] = [
@@ -55,9 +57,26 @@ pub struct Metrics {
     pub admin_changes: AtomicU64,
     pub attest_latency: Histogram,
     pub release_latency: Histogram,
+    /// Rejected attestations by reason (the error's kind) and, for
+    /// evidence that failed verification, the check that failed. Both are
+    /// names from the code, a small fixed set, so the series stay few; a
+    /// map behind a lock is enough off the success path.
+    rejections: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl Metrics {
+    /// Counts a rejected attestation under its reason and failed check
+    /// (`""` when the reason has none).
+    pub fn rejected(&self, reason: &'static str, check: &'static str) {
+        *self
+            .rejections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((reason, check))
+            .or_default() += 1;
+        self.attestations_rejected.fetch_add(1, Relaxed);
+    }
+
     pub fn render(&self, open_sessions: i64, store: &mamori_store::WriteStats) -> String {
         let mut o = String::new();
         let counter = |o: &mut String, name: &str, help: &str, v: &AtomicU64| {
@@ -92,6 +111,21 @@ impl Metrics {
             self.releases_denied.load(Relaxed),
             self.releases_failed.load(Relaxed)
         );
+        let _ = writeln!(
+            o,
+            "# HELP mamori_attestation_rejections_total Rejected attestations by reason and, for evidence, the verification check that failed.\n# TYPE mamori_attestation_rejections_total counter"
+        );
+        for ((reason, check), n) in self
+            .rejections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                o,
+                "mamori_attestation_rejections_total{{reason=\"{reason}\",check=\"{check}\"}} {n}"
+            );
+        }
         counter(
             &mut o,
             "mamori_admin_changes_total",

@@ -541,7 +541,11 @@ impl Service {
             }
             Err(e) => e,
         };
-        self.metrics.attestations_rejected.fetch_add(1, Relaxed);
+        let check = match e {
+            ServiceError::EvidenceRejected { check, .. } => *check,
+            _ => "",
+        };
+        self.metrics.rejected(e.kind(), check);
         // A session this service never issued identifies no one: anyone can
         // send such requests, and each would otherwise add to the log.
         let unknown = matches!(e, ServiceError::Session(m) if *m == UNKNOWN_SESSION);
