@@ -965,7 +965,8 @@ async fn open_session_limit_refuses_challenges_until_one_is_spent() {
 }
 
 /// Rejected attestations are counted by reason and, for evidence that
-/// failed verification, by the check that failed.
+/// failed verification, by the check that failed; completed ones by TEE
+/// kind and status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejections_are_counted_by_reason_and_failed_check() {
     use base64::Engine;
@@ -998,6 +999,10 @@ async fn rejections_are_counted_by_reason_and_failed_check() {
     wrong["nonce"] = other["nonce"].clone();
     let (st, body) = error_of(s.native_attest(&wrong, &g).await).await;
     assert_eq!((st, body["error"].as_str()), (401, Some("NonceMismatch")));
+    // And one that completes: no reference measurement is configured, so
+    // the default policy does not affirm it.
+    let c: Value = s.challenge("snp").await;
+    assert_eq!(s.native_attest(&c, &g).await.status(), 200);
 
     let metrics = s
         .client
@@ -1026,5 +1031,10 @@ async fn rejections_are_counted_by_reason_and_failed_check() {
     assert!(!evidence.contains("check=\"\""), "{evidence}");
     assert!(evidence.ends_with(" 1"), "{evidence}");
     assert!(metrics.contains("mamori_attestations_total{result=\"rejected\"} 2"));
+    assert!(
+        metrics.contains("mamori_appraisals_total{tee=\"snp\",status=\"warning\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("mamori_attestations_total{result=\"ok\"} 1"));
     s.stop().await;
 }

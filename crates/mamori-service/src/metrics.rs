@@ -62,19 +62,46 @@ pub struct Metrics {
     /// names from the code, a small fixed set, so the series stay few; a
     /// map behind a lock is enough off the success path.
     rejections: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Completed attestations by TEE kind and overall `ear.status`: how
+    /// much of a fleet the appraisal policies find affirming.
+    appraisals: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+}
+
+fn bump(
+    map: &Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    key: (&'static str, &'static str),
+) {
+    *map.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key)
+        .or_default() += 1;
+}
+
+fn render_pairs(
+    o: &mut String,
+    name: &str,
+    help: &str,
+    labels: (&str, &str),
+    map: &Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+    for ((a, b), n) in map.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = writeln!(o, "{name}{{{}=\"{a}\",{}=\"{b}\"}} {n}", labels.0, labels.1);
+    }
 }
 
 impl Metrics {
     /// Counts a rejected attestation under its reason and failed check
     /// (`""` when the reason has none).
     pub fn rejected(&self, reason: &'static str, check: &'static str) {
-        *self
-            .rejections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((reason, check))
-            .or_default() += 1;
+        bump(&self.rejections, (reason, check));
         self.attestations_rejected.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a completed attestation under its TEE kind and overall status.
+    pub fn appraised(&self, tee: &'static str, status: &'static str) {
+        bump(&self.appraisals, (tee, status));
+        self.attestations_ok.fetch_add(1, Relaxed);
     }
 
     pub fn render(&self, open_sessions: i64, store: &mamori_store::WriteStats) -> String {
@@ -111,21 +138,20 @@ impl Metrics {
             self.releases_denied.load(Relaxed),
             self.releases_failed.load(Relaxed)
         );
-        let _ = writeln!(
-            o,
-            "# HELP mamori_attestation_rejections_total Rejected attestations by reason and, for evidence, the verification check that failed.\n# TYPE mamori_attestation_rejections_total counter"
+        render_pairs(
+            &mut o,
+            "mamori_attestation_rejections_total",
+            "Rejected attestations by reason and, for evidence, the verification check that failed.",
+            ("reason", "check"),
+            &self.rejections,
         );
-        for ((reason, check), n) in self
-            .rejections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                o,
-                "mamori_attestation_rejections_total{{reason=\"{reason}\",check=\"{check}\"}} {n}"
-            );
-        }
+        render_pairs(
+            &mut o,
+            "mamori_appraisals_total",
+            "Completed attestations by TEE kind and overall ear.status.",
+            ("tee", "status"),
+            &self.appraisals,
+        );
         counter(
             &mut o,
             "mamori_admin_changes_total",

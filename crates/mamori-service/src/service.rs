@@ -190,6 +190,19 @@ fn random_b64(n: usize) -> Result<String, ServiceError> {
     Ok(base64::engine::general_purpose::STANDARD.encode(b))
 }
 
+/// A TEE kind as a metrics label: only kinds the service attests reach
+/// here (`supports_tee`), and anything else is one label, not a series per
+/// attester-chosen name.
+fn tee_label(tee: &str) -> &'static str {
+    match tee {
+        "snp" => "snp",
+        "tdx" => "tdx",
+        "sgx" => "sgx",
+        "sample" => "sample",
+        _ => "other",
+    }
+}
+
 fn random_hex(n: usize) -> Result<String, ServiceError> {
     let mut b = vec![0u8; n];
     SystemRandom::new()
@@ -535,10 +548,7 @@ impl Service {
         // A successful attestation was recorded with the session's
         // completion, in the same transaction.
         let e = match &result {
-            Ok(_) => {
-                self.metrics.attestations_ok.fetch_add(1, Relaxed);
-                return result;
-            }
+            Ok(_) => return result,
             Err(e) => e,
         };
         let check = match e {
@@ -636,6 +646,10 @@ impl Service {
         {
             Completion::Done => {
                 self.open.spent();
+                self.metrics.appraised(
+                    tee_label(&session.tee),
+                    attested.claims.overall_status().as_str(),
+                );
                 let verified = minted::Verified {
                     claims: attested.claims.clone(),
                     document,
