@@ -32,18 +32,29 @@ pub fn load_config(a: &ServeArgs) -> Result<Config, String> {
     Ok(cfg)
 }
 
-pub fn init_logging(cfg: &Config) {
+/// Installs the log subscriber. Lines go to stderr from a background
+/// thread through a bounded queue that drops lines when it is full: with a
+/// slow log reader (a container runtime's log pipe under pressure) or a
+/// flood of refused requests, logging loses lines instead of blocking the
+/// tokio workers, and with them every request. The returned guard flushes
+/// what is queued when dropped, at exit.
+pub fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("MAMORI_LOG").unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .thread_name("mamori-log")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = if cfg.log.format == "json" {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+    guard
 }
 
 async fn shutdown_signal() {
@@ -109,7 +120,7 @@ pub fn run(a: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&cfg);
+    let _log = init_logging(&cfg);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,0 +1,59 @@
+//! Logging never holds up requests: a server whose stderr nobody reads (a
+//! log pipe under back-pressure) goes on answering, losing log lines
+//! instead.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_reader_that_stops_reading_does_not_stall_requests() {
+    let dir = std::env::temp_dir().join(format!("mamori-logging-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // stderr is a pipe this test never reads: once its buffer (64 KiB on
+    // Linux) is full, a write to it blocks.
+    let mut server = Command::new(env!("CARGO_BIN_EXE_mamori"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("MAMORI_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let client = mamori_agent::http_client(None).unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if client.get(format!("{url}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+    }
+    assert!(up, "server did not start");
+    // Each refused request logs a line of about 200 bytes: 2,000 of them are
+    // six times what the pipe holds.
+    let flood = async {
+        for _ in 0..2_000 {
+            let r = client
+                .post(format!("{url}/v1/challenge"))
+                .json(&serde_json::json!({"tee": "no-such-tee"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400);
+        }
+    };
+    let answered = tokio::time::timeout(Duration::from_secs(60), flood).await;
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(answered.is_ok(), "requests stalled behind the unread log");
+}
