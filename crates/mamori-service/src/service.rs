@@ -335,14 +335,55 @@ fn load_snp_crls(
     Ok(crls)
 }
 
+/// Creates the data directory readable by this user only (0700), and the
+/// database file 0600 before SQLite opens it (SQLite gives its log and
+/// shared-memory files the database file's mode). The store holds sealed
+/// secrets and keys, but also what is not sealed: sessions with their
+/// tokens, and the audit log. A directory that already exists keeps its
+/// mode (it is the operator's), with a warning when others may read it.
+fn private_data_dir(dir: &std::path::Path, database: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        if dir.is_dir() {
+            let mode = std::fs::metadata(dir)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    data_dir = %dir.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "the data directory is readable by other users; it holds session tokens and the audit log (chmod 700 it)"
+                );
+            }
+        } else {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(database)?;
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = database;
+        std::fs::create_dir_all(dir)
+    }
+}
+
 impl Service {
     /// Opens the data directory, the key-encryption key and the store, and
     /// loads keys and policies.
     pub async fn start(cfg: Config, now: i64) -> Result<Arc<Self>, StartError> {
         cfg.validate()?;
-        std::fs::create_dir_all(&cfg.data_dir).map_err(|source| StartError::DataDir {
-            path: cfg.data_dir.display().to_string(),
-            source,
+        private_data_dir(&cfg.data_dir, &cfg.database_path()).map_err(|source| {
+            StartError::DataDir {
+                path: cfg.data_dir.display().to_string(),
+                source,
+            }
         })?;
         let kek = match &cfg.kek.env {
             Some(var) => match Kek::from_env(var)? {
