@@ -1,6 +1,7 @@
 //! Counters and latency histograms in the Prometheus text format. Written
 //! by hand: a handful of atomics is all a single binary needs, and it keeps
-//! the hot path free of locks and allocations.
+//! the hot path free of allocations. The labelled counters take a short
+//! lock (one per attestation, held for a map lookup).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -59,8 +60,7 @@ pub struct Metrics {
     pub release_latency: Histogram,
     /// Rejected attestations by reason (the error's kind) and, for
     /// evidence that failed verification, the check that failed. Both are
-    /// names from the code, a small fixed set, so the series stay few; a
-    /// map behind a lock is enough off the success path.
+    /// names from the code, a small fixed set, so the series stay few.
     rejections: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Completed attestations by TEE kind and overall `ear.status`: how
     /// much of a fleet the appraisal policies find affirming.

@@ -169,6 +169,8 @@ pub struct Service {
     /// an admin change's) could otherwise finish in the wrong order and put
     /// back the set read before the change.
     reloading: tokio::sync::Mutex<()>,
+    /// The last readiness answer and when it was found (see `ready`).
+    readiness: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
 const NONCE_BYTES: usize = 32;
@@ -341,36 +343,49 @@ fn load_snp_crls(
 /// secrets and keys, but also what is not sealed: sessions with their
 /// tokens, and the audit log. A directory that already exists keeps its
 /// mode (it is the operator's), with a warning when others may read it.
-fn private_data_dir(dir: &std::path::Path, database: &std::path::Path) -> std::io::Result<()> {
+fn private_data_dir(dir: &std::path::Path, database: &std::path::Path) -> Result<(), StartError> {
+    let failed = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| StartError::DataDir { path, source }
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
         if dir.is_dir() {
-            let mode = std::fs::metadata(dir)?.permissions().mode();
+            let mode = std::fs::metadata(dir)
+                .map_err(failed(dir))?
+                .permissions()
+                .mode();
             if mode & 0o077 != 0 {
                 tracing::warn!(
                     data_dir = %dir.display(),
                     mode = format!("{:o}", mode & 0o777),
-                    "the data directory is readable by other users; it holds session tokens and the audit log (chmod 700 it)"
+                    "other users have access to the data directory; it holds session tokens and the audit log (chmod 700 it)"
                 );
             }
         } else {
+            // Only the data directory itself is made private: parents it
+            // needs are created as usual.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(failed(parent))?;
+            }
             std::fs::DirBuilder::new()
-                .recursive(true)
                 .mode(0o700)
-                .create(dir)?;
+                .create(dir)
+                .map_err(failed(dir))?;
         }
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
-            .open(database)?;
+            .open(database)
+            .map_err(failed(database))?;
         Ok(())
     }
     #[cfg(not(unix))]
     {
         let _ = database;
-        std::fs::create_dir_all(dir)
+        std::fs::create_dir_all(dir).map_err(failed(dir))
     }
 }
 
@@ -379,12 +394,7 @@ impl Service {
     /// loads keys and policies.
     pub async fn start(cfg: Config, now: i64) -> Result<Arc<Self>, StartError> {
         cfg.validate()?;
-        private_data_dir(&cfg.data_dir, &cfg.database_path()).map_err(|source| {
-            StartError::DataDir {
-                path: cfg.data_dir.display().to_string(),
-                source,
-            }
-        })?;
+        private_data_dir(&cfg.data_dir, &cfg.database_path())?;
         let kek = match &cfg.kek.env {
             Some(var) => match Kek::from_env(var)? {
                 Some(k) => k,
@@ -454,6 +464,7 @@ impl Service {
             open,
             metrics: Metrics::default(),
             reloading: tokio::sync::Mutex::new(()),
+            readiness: tokio::sync::Mutex::new(None),
             cfg,
             store,
             kek,

@@ -19,4 +19,8 @@ pub enum StoreError {
     /// another process's lock, a disk that does not answer).
     #[error("the database did not answer within {0} ms")]
     Unresponsive(u128),
+    /// A failure found by a check made moments ago, reported again (the
+    /// readiness probe's answer stands for a second).
+    #[error("{0}")]
+    Unavailable(String),
 }

@@ -124,20 +124,17 @@ impl Store {
     /// that callers close a store the same way whatever its backend.
     pub async fn close(&self) {}
 
-    /// Whether the store answers within `within`: a read on a reader
-    /// connection, and a statement on the writer thread, which shows that
-    /// it is not stuck and can take the write lock (a readiness probe; it
-    /// changes nothing, though it counts as a write in [`WriteStats`]).
+    /// Whether the store answers within `within`: a statement run on the
+    /// writer thread, which shows that the thread is not stuck and can take
+    /// the write lock (a readiness probe). It runs there, not on a reader
+    /// connection, because reads run inline on the caller's thread, where a
+    /// disk that stopped answering would hold the caller past any timeout.
+    /// It changes nothing, though it counts as a write in [`WriteStats`].
     pub async fn ping(&self, within: std::time::Duration) -> Result<(), StoreError> {
-        let both = async {
-            self.db
-                .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
-                .await?;
-            self.db
-                .write_statement(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
-                .await
-        };
-        tokio::time::timeout(within, both)
+        let probe = self
+            .db
+            .write_statement(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?));
+        tokio::time::timeout(within, probe)
             .await
             .map_err(|_| StoreError::Unresponsive(within.as_millis()))?
     }

@@ -32,18 +32,23 @@ pub fn load_config(a: &ServeArgs) -> Result<Config, String> {
     Ok(cfg)
 }
 
+/// Log lines queued for the writer thread before new ones are dropped:
+/// a few MB at most (the crate's default, 128,000, is tens of MB).
+pub const LOG_QUEUE_LINES: usize = 8_192;
+
 /// Installs the log subscriber. Lines go to stderr from a background
 /// thread through a bounded queue that drops lines when it is full: with a
 /// slow log reader (a container runtime's log pipe under pressure) or a
 /// flood of refused requests, logging loses lines instead of blocking the
 /// tokio workers, and with them every request. The returned guard flushes
-/// what is queued when dropped, at exit.
+/// what is queued when dropped, at exit (waiting a second at most).
 pub fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("MAMORI_LOG").unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
         .thread_name("mamori-log")
         .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()

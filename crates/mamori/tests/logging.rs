@@ -6,6 +6,16 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// The server process, killed however the test ends.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_reader_that_stops_reading_does_not_stall_requests() {
     let dir = std::env::temp_dir().join(format!("mamori-logging-{}", std::process::id()));
@@ -18,15 +28,17 @@ async fn a_log_reader_that_stops_reading_does_not_stall_requests() {
         .port();
     // stderr is a pipe this test never reads: once its buffer (64 KiB on
     // Linux) is full, a write to it blocks.
-    let mut server = Command::new(env!("CARGO_BIN_EXE_mamori"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("MAMORI_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let server = Kill(
+        Command::new(env!("CARGO_BIN_EXE_mamori"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env("MAMORI_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let url = format!("http://127.0.0.1:{port}");
     let client = mamori_agent::http_client(None).unwrap();
     let mut up = false;
@@ -38,10 +50,11 @@ async fn a_log_reader_that_stops_reading_does_not_stall_requests() {
         }
     }
     assert!(up, "server did not start");
-    // Each refused request logs a line of about 200 bytes: 2,000 of them are
-    // six times what the pipe holds.
+    // Each refused request logs a line of about 200 bytes: 10,000 of them
+    // are thirty times what the pipe holds, and more than the server's log
+    // queue (8,192 lines), so lines must be dropped for requests to go on.
     let flood = async {
-        for _ in 0..2_000 {
+        for _ in 0..10_000 {
             let r = client
                 .post(format!("{url}/v1/challenge"))
                 .json(&serde_json::json!({"tee": "no-such-tee"}))
@@ -51,9 +64,8 @@ async fn a_log_reader_that_stops_reading_does_not_stall_requests() {
             assert_eq!(r.status(), 400);
         }
     };
-    let answered = tokio::time::timeout(Duration::from_secs(60), flood).await;
-    let _ = server.kill();
-    let _ = server.wait();
+    let answered = tokio::time::timeout(Duration::from_secs(120), flood).await;
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(answered.is_ok(), "requests stalled behind the unread log");
 }

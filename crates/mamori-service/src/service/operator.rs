@@ -313,8 +313,27 @@ impl Service {
     }
 
     /// Readiness: the store answers reads and writes within two seconds.
+    ///
+    /// One probe runs at a time and its answer stands for a second: anyone
+    /// may call `/readyz`, and each probe queues a statement for the writer,
+    /// which must not let callers fill the writer's queue (or, with a stuck
+    /// writer, leave a statement behind per call).
     pub async fn ready(&self) -> Result<(), ServiceError> {
-        Ok(self.store.ping(std::time::Duration::from_secs(2)).await?)
+        let mut last = self.readiness.lock().await;
+        if let Some((at, answer)) = &*last {
+            if at.elapsed() < std::time::Duration::from_secs(1) {
+                return answer
+                    .clone()
+                    .map_err(|e| ServiceError::Store(mamori_store::StoreError::Unavailable(e)));
+            }
+        }
+        let answer = self
+            .store
+            .ping(std::time::Duration::from_secs(2))
+            .await
+            .map_err(|e| e.to_string());
+        *last = Some((std::time::Instant::now(), answer.clone()));
+        answer.map_err(|e| ServiceError::Store(mamori_store::StoreError::Unavailable(e)))
     }
 
     pub async fn open_sessions(&self, now: i64) -> i64 {
