@@ -50,8 +50,6 @@ impl Histogram {
 pub struct Metrics {
     pub challenges: AtomicU64,
     pub challenges_refused: AtomicU64,
-    pub attestations_ok: AtomicU64,
-    pub attestations_rejected: AtomicU64,
     pub releases_ok: AtomicU64,
     pub releases_denied: AtomicU64,
     pub releases_failed: AtomicU64,
@@ -77,6 +75,10 @@ fn bump(
         .or_default() += 1;
 }
 
+fn total(map: &Mutex<BTreeMap<(&'static str, &'static str), u64>>) -> u64 {
+    map.lock().unwrap_or_else(|p| p.into_inner()).values().sum()
+}
+
 fn render_pairs(
     o: &mut String,
     name: &str,
@@ -95,13 +97,11 @@ impl Metrics {
     /// (`""` when the reason has none).
     pub fn rejected(&self, reason: &'static str, check: &'static str) {
         bump(&self.rejections, (reason, check));
-        self.attestations_rejected.fetch_add(1, Relaxed);
     }
 
     /// Counts a completed attestation under its TEE kind and overall status.
     pub fn appraised(&self, tee: &'static str, status: &'static str) {
         bump(&self.appraisals, (tee, status));
-        self.attestations_ok.fetch_add(1, Relaxed);
     }
 
     pub fn render(&self, open_sessions: i64, store: &mamori_store::WriteStats) -> String {
@@ -128,8 +128,8 @@ impl Metrics {
         let _ = writeln!(
             o,
             "# HELP mamori_attestations_total Attestations by result.\n# TYPE mamori_attestations_total counter\nmamori_attestations_total{{result=\"ok\"}} {}\nmamori_attestations_total{{result=\"rejected\"}} {}",
-            self.attestations_ok.load(Relaxed),
-            self.attestations_rejected.load(Relaxed)
+            total(&self.appraisals),
+            total(&self.rejections)
         );
         let _ = writeln!(
             o,

@@ -312,7 +312,7 @@ impl Service {
         Ok(self.store.verify_audit().await?)
     }
 
-    /// Readiness: the store answers reads and writes within two seconds.
+    /// Readiness: the store's writer thread answers within two seconds.
     ///
     /// One probe runs at a time and its answer stands for a second: anyone
     /// may call `/readyz`, and each probe queues a statement for the writer,
@@ -320,24 +320,27 @@ impl Service {
     /// writer, leave a statement behind per call).
     pub async fn ready(&self) -> Result<(), ServiceError> {
         let mut last = self.readiness.lock().await;
-        if let Some((at, answer)) = &*last {
-            if at.elapsed() < std::time::Duration::from_secs(1) {
-                return answer
-                    .clone()
-                    .map_err(|e| ServiceError::Store(mamori_store::StoreError::Unavailable(e)));
+        let answer = match &*last {
+            Some((at, answer)) if at.elapsed() < std::time::Duration::from_secs(1) => {
+                answer.clone()
             }
-        }
-        let answer = self
-            .store
-            .ping(std::time::Duration::from_secs(2))
-            .await
-            .map_err(|e| e.to_string());
-        *last = Some((std::time::Instant::now(), answer.clone()));
+            _ => {
+                let answer = self
+                    .store
+                    .ping(std::time::Duration::from_secs(2))
+                    .await
+                    .map_err(|e| e.to_string());
+                *last = Some((std::time::Instant::now(), answer.clone()));
+                answer
+            }
+        };
         answer.map_err(|e| ServiceError::Store(mamori_store::StoreError::Unavailable(e)))
     }
 
+    /// Sessions awaiting evidence, for `/metrics` (-1 when the store does
+    /// not answer); the count also refreshes the open-session estimate.
     pub async fn open_sessions(&self, now: i64) -> i64 {
-        self.store.count_open_sessions(now).await.unwrap_or(-1)
+        self.count_open_sessions(now).await.unwrap_or(-1)
     }
 
     /// Periodic housekeeping: audit entries older than `[audit]
