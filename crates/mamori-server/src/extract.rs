@@ -10,8 +10,40 @@ use axum::http::Uri;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
-pub async fn read_body(api: Api, body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+/// The size and time a request body is allowed.
+pub struct BodyLimit<'a> {
+    pub max_bytes: usize,
+    /// For the whole body: a client sending a byte now and then must not
+    /// hold a connection and its task indefinitely.
+    pub timeout: std::time::Duration,
+    /// Counted when `timeout` passes.
+    pub timeouts: &'a std::sync::atomic::AtomicU64,
+}
+
+pub async fn read_body(
+    api: Api,
+    body: axum::body::Body,
+    limit: BodyLimit<'_>,
+) -> Result<Bytes, ApiError> {
+    let max = limit.max_bytes;
+    let read = match tokio::time::timeout(limit.timeout, axum::body::to_bytes(body, max)).await {
+        Ok(read) => read,
+        Err(_) => {
+            limit
+                .timeouts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(ApiError::new(
+                api,
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    limit.timeout.as_secs()
+                ),
+            ));
+        }
+    };
+    read.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .map(|s| s.to_string().contains("length limit"))
             .unwrap_or(false)
@@ -21,7 +53,7 @@ pub async fn read_body(api: Api, body: axum::body::Body, limit: usize) -> Result
                 api,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "TooLarge",
-                format!("request body exceeds {limit} bytes"),
+                format!("request body exceeds {max} bytes"),
             )
         } else {
             ApiError::new(

@@ -7,6 +7,7 @@ mod admin;
 pub mod error;
 mod extract;
 mod kbs;
+mod listen;
 mod native;
 mod openapi;
 mod response;
@@ -20,6 +21,8 @@ use axum::{Json, Router};
 use mamori_service::Service;
 use std::sync::Arc;
 
+pub use listen::{serve, serve_reloading_every, DRAIN};
+
 /// Shared handler state.
 #[derive(Clone)]
 pub struct AppState {
@@ -27,8 +30,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn body_limit(&self) -> usize {
-        self.svc.config().limits.max_body_bytes
+    /// What a request body must keep to.
+    pub fn body_limit(&self) -> extract::BodyLimit<'_> {
+        let limits = &self.svc.config().limits;
+        extract::BodyLimit {
+            max_bytes: limits.max_body_bytes,
+            timeout: limits.body_timeout(),
+            timeouts: &self.svc.metrics.connections.body_timeouts,
+        }
     }
 }
 

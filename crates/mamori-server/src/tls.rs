@@ -9,13 +9,12 @@
 //! not the certificate's) leaves the current one in service and is tried
 //! again at the next check.
 
-use axum::Router;
+use crate::listen::{Counted, LimitedListener};
 use mamori_service::config::TlsConfig;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -161,7 +160,8 @@ fn parse_pair(tls: &TlsConfig, (cert, key): &Files) -> Result<CertifiedKey, Stri
     Ok(pair)
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Tasks that end when this is dropped.
+pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -169,13 +169,16 @@ impl Drop for AbortOnDrop {
     }
 }
 
-struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+type Stream = TlsStream<Counted<TcpStream>>;
+
+/// Connections whose TLS handshake has completed.
+pub(crate) struct TlsListener {
+    rx: mpsc::Receiver<(Stream, SocketAddr)>,
     local: SocketAddr,
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = Stream;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -191,46 +194,27 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
-/// Serves `app` over TLS until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    tls: &TlsConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
-    serve_checking_every(listener, app, tls, RELOAD_CHECK, shutdown).await
-}
-
-/// [`serve`], checking the certificate files every `every` (tests).
-#[doc(hidden)]
-pub async fn serve_checking_every(
-    listener: TcpListener,
-    app: Router,
+/// TLS over `tcp`: handshakes run in their own tasks, and the certificate
+/// files are checked every `every`. Both tasks end when the returned guards
+/// are dropped.
+pub(crate) fn listener(
+    mut tcp: LimitedListener,
     tls: &TlsConfig,
     every: Duration,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+) -> Result<(TlsListener, [AbortOnDrop; 2]), String> {
     let (config, certs) = server_config(tls)?;
     let acceptor = TlsAcceptor::from(Arc::new(config));
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    // Both tasks end with this future, however it ends (returned or dropped).
-    let _watcher = AbortOnDrop(certs.watch(every));
+    let local = axum::serve::Listener::local_addr(&tcp).map_err(|e| e.to_string())?;
+    let watcher = AbortOnDrop(certs.watch(every));
     let (tx, rx) = mpsc::channel(256);
-    let _accept_task = AbortOnDrop(tokio::spawn(async move {
+    let accept_task = AbortOnDrop(tokio::spawn(async move {
         loop {
-            let (tcp, peer) = match listener.accept().await {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = tcp.set_nodelay(true);
+            // The connection limit holds here, before the handshake.
+            let (stream, peer) = axum::serve::Listener::accept(&mut tcp).await;
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => {
                         let _ = tx.send((stream, peer)).await;
                     }
@@ -240,8 +224,5 @@ pub async fn serve_checking_every(
             });
         }
     }));
-    axum::serve(TlsListener { rx, local }, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| e.to_string())
+    Ok((TlsListener { rx, local }, [watcher, accept_task]))
 }

@@ -33,9 +33,9 @@ async fn https_serves_the_router() {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = mamori_server::router(svc.clone());
+    let served = svc.clone();
     let server = tokio::spawn(async move {
-        mamori_server::tls::serve(listener, app, &tls, std::future::pending())
+        mamori_server::serve(listener, served, std::future::pending())
             .await
             .unwrap();
     });
@@ -168,6 +168,7 @@ async fn a_running_server_presents_a_renewed_certificate() {
     let svc = mamori_service::Service::start(
         mamori_service::Config {
             data_dir: dir.join("data"),
+            tls: Some(tls),
             ..mamori_service::Config::default()
         },
         mamori_server::now(),
@@ -176,12 +177,11 @@ async fn a_running_server_presents_a_renewed_certificate() {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = mamori_server::router(svc.clone());
+    let served = svc.clone();
     let server = tokio::spawn(async move {
-        mamori_server::tls::serve_checking_every(
+        mamori_server::serve_reloading_every(
             listener,
-            app,
-            &tls,
+            served,
             std::time::Duration::from_millis(50),
             std::future::pending(),
         )

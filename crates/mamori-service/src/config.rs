@@ -159,6 +159,27 @@ pub struct LimitsConfig {
     pub max_body_bytes: usize,
     /// Largest resource accepted, bytes.
     pub max_resource_bytes: usize,
+    /// Connections served at once (0: no limit). Beyond it the listener
+    /// stops accepting, and new connections wait in the kernel's backlog
+    /// until one closes. Each connection costs about 40 KiB.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers. The same timer
+    /// closes a kept-alive connection idle this long (hyper has one timer
+    /// for both), so the default outlasts the 60 s idle timeout of common
+    /// load balancers: they close first and never reuse a closed connection.
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a whole request body.
+    pub body_timeout_secs: u64,
+}
+
+impl LimitsConfig {
+    pub fn header_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.header_timeout_secs)
+    }
+
+    pub fn body_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.body_timeout_secs)
+    }
 }
 
 impl Default for LimitsConfig {
@@ -166,6 +187,9 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_body_bytes: 1 << 20,
             max_resource_bytes: 256 << 10,
+            max_connections: 4096,
+            header_timeout_secs: 75,
+            body_timeout_secs: 60,
         }
     }
 }
@@ -246,6 +270,11 @@ impl Config {
         if self.session.nonce_ttl_secs <= 0 {
             return Err(ConfigError::Invalid(
                 "session.nonce_ttl_secs must be positive".into(),
+            ));
+        }
+        if self.limits.header_timeout_secs == 0 || self.limits.body_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.header_timeout_secs and limits.body_timeout_secs must be positive".into(),
             ));
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Upper bounds of the latency buckets, seconds.
 const BUCKETS: [f64; 12] = [
@@ -46,8 +46,26 @@ impl Histogram {
     }
 }
 
+/// The HTTP listener's connections: kept here, with the service's other
+/// counters, so that one `/metrics` page shows them; the listener holds a
+/// clone of the `Arc`.
+#[derive(Default)]
+pub struct ConnectionStats {
+    /// Connections accepted and not yet closed (TLS handshakes included).
+    pub open: AtomicU64,
+    /// Connections accepted since start.
+    pub accepted: AtomicU64,
+    /// Accepts that waited for a connection to close (`limits.max_connections`).
+    pub waited: AtomicU64,
+    /// The limit in force (0: none).
+    pub limit: AtomicU64,
+    /// Request bodies not received within `limits.body_timeout_secs`.
+    pub body_timeouts: AtomicU64,
+}
+
 #[derive(Default)]
 pub struct Metrics {
+    pub connections: Arc<ConnectionStats>,
     pub challenges: AtomicU64,
     pub challenges_refused: AtomicU64,
     pub releases_ok: AtomicU64,
@@ -173,6 +191,31 @@ impl Metrics {
             "mamori_store_writes_total",
             "Store writes committed; writes per commit shows how well concurrent writes share a commit.",
             &store.writes,
+        );
+        let c = &self.connections;
+        let _ = writeln!(
+            o,
+            "# HELP mamori_http_connections_open HTTP connections open, TLS handshakes included.\n# TYPE mamori_http_connections_open gauge\nmamori_http_connections_open {}\n# HELP mamori_http_connections_limit limits.max_connections in force (0: no limit).\n# TYPE mamori_http_connections_limit gauge\nmamori_http_connections_limit {}",
+            c.open.load(Relaxed),
+            c.limit.load(Relaxed)
+        );
+        counter(
+            &mut o,
+            "mamori_http_connections_total",
+            "HTTP connections accepted.",
+            &c.accepted,
+        );
+        counter(
+            &mut o,
+            "mamori_http_connection_limit_waits_total",
+            "Accepts that waited for a connection to close because limits.max_connections were open.",
+            &c.waited,
+        );
+        counter(
+            &mut o,
+            "mamori_http_body_timeouts_total",
+            "Requests whose body did not arrive within limits.body_timeout_secs (answered 408).",
+            &c.body_timeouts,
         );
         self.attest_latency.render(
             &mut o,

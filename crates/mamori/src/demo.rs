@@ -249,9 +249,9 @@ async fn service_part(n: &mut Narrator, chain: std::sync::Arc<SnpSimChain>) -> R
         "http://{}",
         listener.local_addr().map_err(|e| e.to_string())?
     );
-    let app = mamori_server::router(svc.clone());
+    let served = svc.clone();
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = mamori_server::serve(listener, served, std::future::pending()).await;
     });
     n.ok(&format!("listening on {url}; token-signing key created and sealed; development root trusted for this demo only"));
 

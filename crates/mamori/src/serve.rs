@@ -84,7 +84,45 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn run_async(cfg: Config) -> Result<(), String> {
+/// File descriptors kept beside connections: the store's database, log and
+/// shared-memory files with their reader connections, the listener, the
+/// KEK and TLS files when read, and spare.
+const FD_RESERVE: u64 = 256;
+
+/// Makes room for `limits.max_connections` under the open-files limit. The
+/// usual soft default, 1,024, is below the default connection limit, so the
+/// soft limit is raised towards the hard limit (as Go's runtime does at
+/// start) as far as the connections need; where the hard limit is lower,
+/// the connection limit is lowered to fit, since accepting past it would
+/// fail on every descriptor the process opens.
+fn fit_connections_to_open_files(cfg: &mut Config) {
+    let wanted = cfg.limits.max_connections as u64;
+    let need = if wanted == 0 {
+        u64::MAX
+    } else {
+        wanted.saturating_add(FD_RESERVE)
+    };
+    let limit = match rlimit::increase_nofile_limit(need) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise the open-files limit");
+            return;
+        }
+    };
+    if wanted > 0 && limit < need {
+        let fits = limit.saturating_sub(FD_RESERVE).max(1) as usize;
+        tracing::warn!(
+            open_files_limit = limit,
+            configured = wanted,
+            serving = fits,
+            "limits.max_connections lowered to fit the open-files limit (raise it with ulimit -n or LimitNOFILE=)"
+        );
+        cfg.limits.max_connections = fits;
+    }
+}
+
+async fn run_async(mut cfg: Config) -> Result<(), String> {
+    fit_connections_to_open_files(&mut cfg);
     let svc = Service::start(cfg.clone(), mamori_server::now())
         .await
         .map_err(|e| e.to_string())?;
@@ -97,21 +135,7 @@ async fn run_async(cfg: Config) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "mamori serving");
     let housekeeping = mamori_server::spawn_housekeeping(svc.clone());
-    let app = mamori_server::router(svc.clone());
-    let result = match &cfg.tls {
-        Some(tls) => mamori_server::tls::serve(listener, app, tls, shutdown_signal()).await,
-        // Responses go out in one write; Nagle's algorithm would only
-        // delay the next one on a kept-alive connection.
-        None => axum::serve(
-            axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            }),
-            app,
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string()),
-    };
+    let result = mamori_server::serve(listener, svc.clone(), shutdown_signal()).await;
     housekeeping.abort();
     svc.store().close().await;
     result

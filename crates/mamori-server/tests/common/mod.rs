@@ -67,9 +67,11 @@ impl TestServer {
         let svc = Service::start(cfg, mamori_server::now()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = mamori_server::router(svc.clone());
+        let served = svc.clone();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            mamori_server::serve(listener, served, std::future::pending())
+                .await
+                .unwrap();
         });
         TestServer {
             url: format!("http://{addr}"),

@@ -1,0 +1,250 @@
+//! Serving connections: how many at once, how long a client may take, and
+//! how they end at shutdown.
+//!
+//! `axum::serve` sets no timer on hyper, so a client could hold a
+//! connection forever by sending its headers a byte at a time, or by
+//! keeping an idle connection open; and it accepts without bound, so enough
+//! such clients exhaust the process's file descriptors. Here hyper gets a
+//! timer and `limits.header_timeout_secs` (which in hyper also ends idle
+//! kept-alive connections), the listener stops accepting at
+//! `limits.max_connections` (new connections wait in the kernel's backlog,
+//! as a full server's should), and shutdown waits for requests in flight
+//! for at most [`DRAIN`].
+
+use axum::serve::Listener;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use mamori_service::metrics::ConnectionStats;
+use mamori_service::Service;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long shutdown waits for requests in flight: less than the 30 s an
+/// orchestrator (Kubernetes' default grace period) allows between SIGTERM
+/// and SIGKILL, so the store still closes cleanly.
+pub const DRAIN: Duration = Duration::from_secs(25);
+
+/// How often the connection limit may be logged while it holds accepts.
+const LIMIT_WARNING_EVERY: Duration = Duration::from_secs(60);
+
+/// Serves the service's router on `listener` — over TLS when the
+/// configuration has a `[tls]` section — until `shutdown` resolves, then
+/// lets requests in flight finish (for at most [`DRAIN`]).
+pub async fn serve(
+    listener: TcpListener,
+    svc: Arc<Service>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    serve_reloading_every(listener, svc, crate::tls::RELOAD_CHECK, shutdown).await
+}
+
+/// [`serve`], checking TLS certificate files every `every` (tests).
+#[doc(hidden)]
+pub async fn serve_reloading_every(
+    listener: TcpListener,
+    svc: Arc<Service>,
+    every: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let limits = &svc.config().limits;
+    let header_timeout = limits.header_timeout();
+    let limited = LimitedListener::new(
+        listener,
+        limits.max_connections,
+        svc.metrics.connections.clone(),
+    );
+    let app = crate::router(svc.clone());
+    match svc.config().tls.clone() {
+        Some(tls) => {
+            let (listener, _tasks) = crate::tls::listener(limited, &tls, every)?;
+            serve_connections(listener, app, header_timeout, shutdown).await
+        }
+        None => serve_connections(limited, app, header_timeout, shutdown).await,
+    }
+    Ok(())
+}
+
+/// The accept loop over any listener.
+async fn serve_connections<L>(
+    mut listener: L,
+    app: Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) where
+    L: Listener,
+    L::Addr: std::fmt::Display,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let conn = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // Header timeouts, resets and the like end here; they are the
+            // client's doing, so not worth more than a debug line.
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still in flight after {} s: closing their connections",
+            DRAIN.as_secs()
+        );
+    }
+}
+
+/// A TCP listener that holds at most `max` connections open at once
+/// (counting TLS handshakes, which the limit must cover too) and counts
+/// them in the metrics.
+pub(crate) struct LimitedListener {
+    inner: TcpListener,
+    permits: Option<Arc<Semaphore>>,
+    stats: Arc<ConnectionStats>,
+    last_warning: Option<Instant>,
+}
+
+impl LimitedListener {
+    pub(crate) fn new(inner: TcpListener, max: usize, stats: Arc<ConnectionStats>) -> Self {
+        stats.limit.store(max as u64, Relaxed);
+        LimitedListener {
+            inner,
+            // 0 means no limit; the semaphore's own maximum is far above
+            // any file-descriptor limit.
+            permits: (max > 0).then(|| Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS)))),
+            stats,
+            last_warning: None,
+        }
+    }
+
+    async fn permit(&mut self) -> Option<OwnedSemaphorePermit> {
+        let permits = self.permits.clone()?;
+        if let Ok(p) = permits.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        self.stats.waited.fetch_add(1, Relaxed);
+        if self
+            .last_warning
+            .is_none_or(|t| t.elapsed() >= LIMIT_WARNING_EVERY)
+        {
+            self.last_warning = Some(Instant::now());
+            tracing::warn!(
+                limit = self.stats.limit.load(Relaxed),
+                "connection limit reached: new connections wait until one closes (limits.max_connections)"
+            );
+        }
+        // The semaphore is never closed.
+        permits.acquire_owned().await.ok()
+    }
+}
+
+impl Listener for LimitedListener {
+    type Io = Counted<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let permit = self.permit().await;
+        // axum's accept retries after errors (a full descriptor table
+        // among them), pausing so as not to spin.
+        let (tcp, peer) = Listener::accept(&mut self.inner).await;
+        // Responses go out in one write; Nagle's algorithm would only
+        // delay the next one on a kept-alive connection.
+        let _ = tcp.set_nodelay(true);
+        self.stats.accepted.fetch_add(1, Relaxed);
+        self.stats.open.fetch_add(1, Relaxed);
+        let stream = Counted {
+            io: tcp,
+            _guard: Open {
+                _permit: permit,
+                stats: self.stats.clone(),
+            },
+        };
+        (stream, peer)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// One open connection: counted until dropped, holding its place under the
+/// limit.
+struct Open {
+    _permit: Option<OwnedSemaphorePermit>,
+    stats: Arc<ConnectionStats>,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.stats.open.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A stream that keeps its connection's place while it lives.
+pub(crate) struct Counted<S> {
+    io: S,
+    _guard: Open,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
