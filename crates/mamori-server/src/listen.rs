@@ -16,7 +16,7 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use mamori_service::metrics::ConnectionStats;
+use mamori_service::metrics::{ConnectionStats, ProbeKind};
 use mamori_service::Service;
 use std::future::Future;
 use std::io;
@@ -34,6 +34,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// orchestrator (Kubernetes' default grace period) allows between SIGTERM
 /// and SIGKILL, so the store still closes cleanly.
 pub const DRAIN: Duration = Duration::from_secs(25);
+
+/// A TLS certificate with less validity left than this is warned about at
+/// start.
+const EXPIRY_WARNING_DAYS: i64 = 14;
 
 /// How often the connection limit may be logged while it holds accepts.
 const LIMIT_WARNING_EVERY: Duration = Duration::from_secs(60);
@@ -67,7 +71,23 @@ pub async fn serve_reloading_every(
     let app = crate::router(svc.clone());
     match svc.config().tls.clone() {
         Some(tls) => {
-            let (listener, _tasks) = crate::tls::listener(limited, &tls, every)?;
+            let (listener, _tasks, certs) = crate::tls::listener(limited, &tls, every)?;
+            if let Some(t) = certs.not_after() {
+                let days = (t - crate::now()) / 86_400;
+                if days < EXPIRY_WARNING_DAYS {
+                    tracing::warn!(
+                        cert = %tls.cert.display(),
+                        days_left = days,
+                        "the TLS certificate expires soon or has expired"
+                    );
+                }
+            }
+            svc.metrics.add_probe(
+                "mamori_tls_certificate_expiry_seconds",
+                "notAfter of the TLS certificate being served, Unix seconds.",
+                ProbeKind::Gauge,
+                move || certs.not_after().map(|t| t as f64),
+            );
             serve_connections(listener, app, header_timeout, shutdown).await
         }
         None => serve_connections(limited, app, header_timeout, shutdown).await,

@@ -12,6 +12,7 @@
 use crate::listen::{Counted, LimitedListener};
 use mamori_service::config::TlsConfig;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -68,6 +69,9 @@ fn read_files(tls: &TlsConfig) -> Result<Files, String> {
 pub struct CertReloader {
     files: TlsConfig,
     current: RwLock<Arc<CertifiedKey>>,
+    /// The served leaf certificate's notAfter, Unix seconds (`i64::MIN`
+    /// when it could not be read), for the expiry gauge.
+    not_after: AtomicI64,
     /// The fingerprint of what `current` was read from. Contents rather
     /// than modification times: a renewal written within the timestamp
     /// granularity of the last one, at the same length, would otherwise go
@@ -80,8 +84,10 @@ impl CertReloader {
     /// is not the certificate's.
     pub fn load(files: &TlsConfig) -> Result<CertReloader, String> {
         let contents = read_files(files)?;
+        let pair = parse_pair(files, &contents)?;
         Ok(CertReloader {
-            current: RwLock::new(Arc::new(parse_pair(files, &contents)?)),
+            not_after: AtomicI64::new(leaf_not_after(&pair)),
+            current: RwLock::new(Arc::new(pair)),
             files: files.clone(),
             loaded_from: Mutex::new(fingerprint(&contents)),
         })
@@ -95,6 +101,12 @@ impl CertReloader {
             .clone()
     }
 
+    /// The served certificate's notAfter, Unix seconds, when it could be
+    /// read.
+    pub fn not_after(&self) -> Option<i64> {
+        Some(self.not_after.load(Relaxed)).filter(|t| *t != i64::MIN)
+    }
+
     /// Reads the pair again if either file changed since it was last read:
     /// `Ok(true)` when a new pair is now served, `Ok(false)` when nothing
     /// changed, and an error (the current pair kept) when the new files do
@@ -106,8 +118,9 @@ impl CertReloader {
         if *loaded_from == seen {
             return Ok(false);
         }
-        let pair = Arc::new(parse_pair(&self.files, &contents)?);
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = pair;
+        let pair = parse_pair(&self.files, &contents)?;
+        self.not_after.store(leaf_not_after(&pair), Relaxed);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(pair);
         *loaded_from = seen;
         Ok(true)
     }
@@ -139,6 +152,16 @@ impl ResolvesServerCert for CertReloader {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current())
     }
+}
+
+/// rustls does not look at validity dates of the server's own certificate;
+/// x509-parser reads them for the gauge only, so a leaf it cannot read is
+/// still served.
+fn leaf_not_after(pair: &CertifiedKey) -> i64 {
+    pair.end_entity_cert()
+        .ok()
+        .and_then(|der| x509_parser::parse_x509_certificate(der).ok())
+        .map_or(i64::MIN, |(_, cert)| cert.validity().not_after.timestamp())
 }
 
 fn parse_pair(tls: &TlsConfig, (cert, key): &Files) -> Result<CertifiedKey, String> {
@@ -196,16 +219,16 @@ impl axum::serve::Listener for TlsListener {
 
 /// TLS over `tcp`: handshakes run in their own tasks, and the certificate
 /// files are checked every `every`. Both tasks end when the returned guards
-/// are dropped.
+/// are dropped. The reloader tells which certificate is served.
 pub(crate) fn listener(
     mut tcp: LimitedListener,
     tls: &TlsConfig,
     every: Duration,
-) -> Result<(TlsListener, [AbortOnDrop; 2]), String> {
+) -> Result<(TlsListener, [AbortOnDrop; 2], Arc<CertReloader>), String> {
     let (config, certs) = server_config(tls)?;
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let local = axum::serve::Listener::local_addr(&tcp).map_err(|e| e.to_string())?;
-    let watcher = AbortOnDrop(certs.watch(every));
+    let watcher = AbortOnDrop(certs.clone().watch(every));
     let (tx, rx) = mpsc::channel(256);
     let accept_task = AbortOnDrop(tokio::spawn(async move {
         loop {
@@ -224,5 +247,5 @@ pub(crate) fn listener(
             });
         }
     }));
-    Ok((TlsListener { rx, local }, [watcher, accept_task]))
+    Ok((TlsListener { rx, local }, [watcher, accept_task], certs))
 }

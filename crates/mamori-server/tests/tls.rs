@@ -110,14 +110,23 @@ fn two_pairs(
     rcgen::CertifiedKey,
     mamori_service::config::TlsConfig,
 ) {
-    let a = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let b = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let a = localhost_until(2030);
+    let b = localhost_until(2031);
     write_pair(dir, &a);
     let files = mamori_service::config::TlsConfig {
         cert: dir.join("cert.pem"),
         key: dir.join("key.pem"),
     };
     (a, b, files)
+}
+
+/// A self-signed pair for localhost valid until 1 January of `year`.
+fn localhost_until(year: i32) -> rcgen::CertifiedKey {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(year, 1, 1);
+    let key_pair = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key_pair).unwrap();
+    rcgen::CertifiedKey { cert, key_pair }
 }
 
 fn write_pair(dir: &std::path::Path, cert: &rcgen::CertifiedKey) {
@@ -209,12 +218,33 @@ async fn a_running_server_presents_a_renewed_certificate() {
             .as_ref()
             .to_vec()
     };
+    // The expiry gauge follows the certificate served.
+    let expiry = || async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut s = connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut page = Vec::new();
+        let _ = s.read_to_end(&mut page).await;
+        String::from_utf8_lossy(&page)
+            .lines()
+            .find_map(|l| l.strip_prefix("mamori_tls_certificate_expiry_seconds "))
+            .map(str::to_owned)
+    };
     assert_eq!(presented().await, a.cert.der().to_vec());
+    // 2030-01-01T00:00:00Z
+    assert_eq!(expiry().await.as_deref(), Some("1893456000"));
     write_pair(&dir, &b);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while presented().await != b.cert.der().to_vec() {
         assert!(std::time::Instant::now() < deadline, "B never served");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // 2031-01-01T00:00:00Z
+    assert_eq!(expiry().await.as_deref(), Some("1924992000"));
     server.abort();
 }

@@ -63,9 +63,25 @@ pub struct ConnectionStats {
     pub body_timeouts: AtomicU64,
 }
 
+/// A value owned outside the service — the log writer's count of dropped
+/// lines, the TLS certificate's expiry — read at each scrape.
+struct Probe {
+    name: &'static str,
+    help: &'static str,
+    kind: ProbeKind,
+    read: Box<dyn Fn() -> Option<f64> + Send + Sync>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum ProbeKind {
+    Counter,
+    Gauge,
+}
+
 #[derive(Default)]
 pub struct Metrics {
     pub connections: Arc<ConnectionStats>,
+    probes: Mutex<Vec<Probe>>,
     pub challenges: AtomicU64,
     pub challenges_refused: AtomicU64,
     pub releases_ok: AtomicU64,
@@ -111,6 +127,25 @@ fn render_pairs(
 }
 
 impl Metrics {
+    /// Adds a value read at each scrape (`None`: not known, left out),
+    /// replacing one of the same name.
+    pub fn add_probe(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        kind: ProbeKind,
+        read: impl Fn() -> Option<f64> + Send + Sync + 'static,
+    ) {
+        let mut probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
+        probes.retain(|p| p.name != name);
+        probes.push(Probe {
+            name,
+            help,
+            kind,
+            read: Box::new(read),
+        });
+    }
+
     /// Counts a rejected attestation under its reason and failed check
     /// (`""` when the reason has none).
     pub fn rejected(&self, reason: &'static str, check: &'static str) {
@@ -217,6 +252,20 @@ impl Metrics {
             "Requests whose body did not arrive within limits.body_timeout_secs (answered 408).",
             &c.body_timeouts,
         );
+        for p in self.probes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            if let Some(v) = (p.read)() {
+                let kind = match p.kind {
+                    ProbeKind::Counter => "counter",
+                    ProbeKind::Gauge => "gauge",
+                };
+                let name = p.name;
+                let _ = writeln!(
+                    o,
+                    "# HELP {name} {}\n# TYPE {name} {kind}\n{name} {v}",
+                    p.help
+                );
+            }
+        }
         self.attest_latency.render(
             &mut o,
             "mamori_attest_seconds",

@@ -1,6 +1,7 @@
 //! `mamori serve`: the Verifier and key broker on the embedded store.
 
 use crate::cli::ServeArgs;
+use mamori_service::metrics::ProbeKind;
 use mamori_service::{Config, Service};
 use std::process::ExitCode;
 
@@ -42,7 +43,14 @@ pub const LOG_QUEUE_LINES: usize = 8_192;
 /// flood of refused requests, logging loses lines instead of blocking the
 /// tokio workers, and with them every request. The returned guard flushes
 /// what is queued when dropped, at exit (waiting a second at most).
-pub fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
+/// The log writer: its guard flushes the queue when dropped; its counter
+/// tells how many lines were dropped.
+pub struct Logging {
+    _guard: tracing_appender::non_blocking::WorkerGuard,
+    dropped: tracing_appender::non_blocking::ErrorCounter,
+}
+
+pub fn init_logging(cfg: &Config) -> Logging {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("MAMORI_LOG").unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
@@ -51,6 +59,7 @@ pub fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard
         .buffered_lines_limit(LOG_QUEUE_LINES)
         .thread_name("mamori-log")
         .finish(std::io::stderr());
+    let dropped = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
@@ -59,7 +68,10 @@ pub fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard
     } else {
         builder.try_init()
     };
-    guard
+    Logging {
+        _guard: guard,
+        dropped,
+    }
 }
 
 async fn shutdown_signal() {
@@ -121,11 +133,18 @@ fn fit_connections_to_open_files(cfg: &mut Config) {
     }
 }
 
-async fn run_async(mut cfg: Config) -> Result<(), String> {
+async fn run_async(mut cfg: Config, log: &Logging) -> Result<(), String> {
     fit_connections_to_open_files(&mut cfg);
     let svc = Service::start(cfg.clone(), mamori_server::now())
         .await
         .map_err(|e| e.to_string())?;
+    let dropped = log.dropped.clone();
+    svc.metrics.add_probe(
+        "mamori_log_lines_dropped_total",
+        "Log lines dropped because the log reader fell behind.",
+        ProbeKind::Counter,
+        move || Some(dropped.dropped_lines() as f64),
+    );
     if cfg.admin.public_keys.is_empty() {
         tracing::warn!("no admin public key configured: admin endpoints refuse every request (see `mamori admin keygen`)");
     }
@@ -149,7 +168,7 @@ pub fn run(a: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _log = init_logging(&cfg);
+    let log = init_logging(&cfg);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -160,7 +179,7 @@ pub fn run(a: &ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(run_async(cfg)) {
+    match rt.block_on(run_async(cfg, &log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mamori serve: {e}");

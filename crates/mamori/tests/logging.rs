@@ -65,7 +65,26 @@ async fn a_log_reader_that_stops_reading_does_not_stall_requests() {
         }
     };
     let answered = tokio::time::timeout(Duration::from_secs(120), flood).await;
+    // The loss is visible to the operator.
+    let metrics = match answered {
+        Ok(()) => client
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        Err(_) => String::new(),
+    };
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(answered.is_ok(), "requests stalled behind the unread log");
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("mamori_log_lines_dropped_total "))
+        .expect("the dropped-lines counter is served")
+        .parse()
+        .unwrap();
+    assert!(dropped > 0, "{dropped} lines counted as dropped");
 }
