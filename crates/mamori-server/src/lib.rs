@@ -60,7 +60,52 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(kbs::routes())
         .fallback(no_such_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Counts every answer by method, route pattern and status with its
+/// latency, and writes an access line at debug level (`MAMORI_LOG=
+/// mamori::access=debug`): at info, thousands of requests a second would
+/// fill the log and cost more than the requests' own bookkeeping.
+async fn observe(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let start = std::time::Instant::now();
+    let method = method_label(req.method());
+    // Set by routing (the layer runs on each route); unmatched paths share
+    // one label, so made-up paths do not add series.
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .cloned();
+    let path = tracing::enabled!(target: "mamori::access", tracing::Level::DEBUG)
+        .then(|| req.uri().path().to_owned());
+    let response = next.run(req).await;
+    let secs = start.elapsed().as_secs_f64();
+    let route = route.as_ref().map_or("unmatched", |r| r.as_str());
+    let status = response.status().as_u16();
+    s.svc.metrics.http.observe(method, route, status, secs);
+    if let Some(path) = path {
+        tracing::debug!(target: "mamori::access", method, path, route, status, micros = (secs * 1e6) as u64, "answered");
+    }
+    response
+}
+
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
 }
 
 /// Unknown paths and methods get an error body in their API's form (the

@@ -212,3 +212,39 @@ async fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
     assert!(TcpStream::connect(addr).await.is_err());
     svc.store().close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_counted_by_route_pattern_not_by_path() {
+    let server = TestServer::start("conn-routes").await;
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", server.url);
+        let client = server.client.clone();
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(get("/healthz").await, 200);
+    assert_eq!(get("/healthz").await, 200);
+    assert_eq!(get("/v1/resource/a/b/c").await, 401);
+    assert_eq!(get("/v1/resource/x/y/z").await, 401);
+    assert_eq!(get("/made/up/1").await, 404);
+    assert_eq!(get("/made/up/2").await, 404);
+    let text = server
+        .client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"mamori_http_requests_total{method="GET",route="/healthz",status="200"} 2"#,
+        r#"mamori_http_requests_total{method="GET",route="/v1/resource/{*path}",status="401"} 2"#,
+        r#"mamori_http_requests_total{method="GET",route="unmatched",status="404"} 2"#,
+        r#"mamori_http_request_duration_seconds_count{method="GET",route="/healthz"} 2"#,
+        r#"mamori_http_request_duration_seconds_bucket{method="GET",route="/healthz",le="+Inf"} 2"#,
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+    assert!(!text.contains("/made/up"), "{text}");
+    server.stop().await;
+}

@@ -31,16 +31,26 @@ impl Histogram {
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        self.render_series(out, name, "");
+    }
+
+    /// The series of one histogram; `labels` (`a="x",b="y"`) go before `le`.
+    fn render_series(&self, out: &mut String, name: &str, labels: &str) {
+        let (sep, braces) = if labels.is_empty() {
+            ("", String::new())
+        } else {
+            (",", format!("{{{labels}}}"))
+        };
         let mut cum = 0;
         for (i, b) in BUCKETS.iter().enumerate() {
             cum += self.counts[i].load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cum}");
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cum}");
         }
         cum += self.over.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cum}");
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cum}");
         let _ = writeln!(
             out,
-            "{name}_sum {}\n{name}_count {cum}",
+            "{name}_sum{braces} {}\n{name}_count{braces} {cum}",
             self.sum_micros.load(Relaxed) as f64 / 1e6
         );
     }
@@ -63,6 +73,64 @@ pub struct ConnectionStats {
     pub body_timeouts: AtomicU64,
 }
 
+/// HTTP requests by route (the router's pattern, so paths a client makes up
+/// do not add series) and method: answers by status, and latency.
+#[derive(Default)]
+pub struct HttpStats {
+    routes: Mutex<BTreeMap<String, BTreeMap<&'static str, RouteStats>>>,
+}
+
+#[derive(Default)]
+struct RouteStats {
+    statuses: BTreeMap<u16, u64>,
+    latency: Histogram,
+}
+
+impl HttpStats {
+    /// Counts one answered request. `route` is allocated once, the first
+    /// time it is seen.
+    pub fn observe(&self, method: &'static str, route: &str, status: u16, secs: f64) {
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let methods = match routes.get_mut(route) {
+            Some(m) => m,
+            None => routes.entry(route.to_owned()).or_default(),
+        };
+        let stats = methods.entry(method).or_default();
+        *stats.statuses.entry(status).or_default() += 1;
+        stats.latency.observe(secs);
+    }
+
+    fn render(&self, o: &mut String) {
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let name = "mamori_http_requests_total";
+        let _ = writeln!(
+            o,
+            "# HELP {name} HTTP requests answered, by method, route pattern and status.\n# TYPE {name} counter"
+        );
+        for (route, methods) in routes.iter() {
+            for (method, stats) in methods {
+                for (status, n) in &stats.statuses {
+                    let _ = writeln!(
+                        o,
+                        "{name}{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+                    );
+                }
+            }
+        }
+        let name = "mamori_http_request_duration_seconds";
+        let _ = writeln!(
+            o,
+            "# HELP {name} Time from a request's headers to its answer, by method and route pattern.\n# TYPE {name} histogram"
+        );
+        for (route, methods) in routes.iter() {
+            for (method, stats) in methods {
+                let labels = format!("method=\"{method}\",route=\"{route}\"");
+                stats.latency.render_series(o, name, &labels);
+            }
+        }
+    }
+}
+
 /// A value owned outside the service — the log writer's count of dropped
 /// lines, the TLS certificate's expiry — read at each scrape.
 struct Probe {
@@ -81,6 +149,7 @@ pub enum ProbeKind {
 #[derive(Default)]
 pub struct Metrics {
     pub connections: Arc<ConnectionStats>,
+    pub http: HttpStats,
     probes: Mutex<Vec<Probe>>,
     pub challenges: AtomicU64,
     pub challenges_refused: AtomicU64,
@@ -252,6 +321,7 @@ impl Metrics {
             "Requests whose body did not arrive within limits.body_timeout_secs (answered 408).",
             &c.body_timeouts,
         );
+        self.http.render(&mut o);
         for p in self.probes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             if let Some(v) = (p.read)() {
                 let kind = match p.kind {
