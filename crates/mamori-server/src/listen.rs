@@ -16,6 +16,7 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use mamori_service::config::LimitsConfig;
 use mamori_service::metrics::{ConnectionStats, ProbeKind};
 use mamori_service::Service;
 use std::future::Future;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 
 /// How long shutdown waits for requests in flight: less than the 30 s an
 /// orchestrator (Kubernetes' default grace period) allows between SIGTERM
@@ -63,15 +65,11 @@ pub async fn serve_reloading_every(
 ) -> Result<(), String> {
     let limits = &svc.config().limits;
     let header_timeout = limits.header_timeout();
-    let limited = LimitedListener::new(
-        listener,
-        limits.max_connections,
-        svc.metrics.connections.clone(),
-    );
+    let limited = LimitedListener::new(listener, limits, svc.metrics.connections.clone());
     let app = crate::router(svc.clone());
     match svc.config().tls.clone() {
         Some(tls) => {
-            let (listener, _tasks, certs) = crate::tls::listener(limited, &tls, every)?;
+            let (listener, certs) = crate::tls::listener(limited, &tls, every)?;
             if let Some(t) = certs.not_after() {
                 let days = (t - crate::now()) / 86_400;
                 if days < EXPIRY_WARNING_DAYS {
@@ -95,60 +93,101 @@ pub async fn serve_reloading_every(
     Ok(())
 }
 
-/// The accept loop over any listener.
-async fn serve_connections<L>(
+/// What the accept loop needs of a listener.
+pub(crate) trait Accept: Send + Sized {
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// The next connection (errors are handled inside: the loop only
+    /// serves).
+    fn accept(&mut self) -> impl Future<Output = (Self::Io, SocketAddr)> + Send;
+
+    /// Stops accepting — the socket is closed, so new clients are refused
+    /// rather than left in the backlog — and hands over the connections
+    /// already taken in but not yet served (TLS: handshakes completed).
+    fn stop(self) -> Vec<(Self::Io, SocketAddr)>;
+}
+
+/// The accept loop over any listener. Each connection is a task in one
+/// set, so that the ones still busy when [`DRAIN`] runs out are ended
+/// rather than left running after `serve` returns.
+async fn serve_connections<L: Accept>(
     mut listener: L,
     app: Router,
     header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
-) where
-    L: Listener,
-    L::Addr: std::fmt::Display,
-{
+) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
     let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // Finished connections are reaped as new ones come, so the set
+        // holds only live ones.
+        while connections.try_join_next().is_some() {}
         let (io, peer) = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let conn = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            // Header timeouts, resets and the like end here; they are the
-            // client's doing, so not worth more than a debug line.
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
+        serve_one(&mut connections, &http, &graceful, &app, io, peer);
     }
-    drop(listener);
+    for (io, peer) in listener.stop() {
+        serve_one(&mut connections, &http, &graceful, &app, io, peer);
+    }
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!(
+            busy = connections.len(),
             "requests still in flight after {} s: closing their connections",
             DRAIN.as_secs()
         );
     }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+}
+
+fn serve_one<Io>(
+    connections: &mut JoinSet<()>,
+    http: &hyper::server::conn::http1::Builder,
+    graceful: &GracefulShutdown,
+    app: &Router,
+    io: Io,
+    peer: SocketAddr,
+) where
+    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
+    let conn = graceful.watch(conn);
+    connections.spawn(async move {
+        // Header timeouts, resets and the like end here; they are the
+        // client's doing, so not worth more than a debug line.
+        if let Err(e) = conn.await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    });
 }
 
 /// A TCP listener that holds at most `max` connections open at once
-/// (counting TLS handshakes, which the limit must cover too) and counts
-/// them in the metrics.
+/// (counting TLS handshakes, which the limit must cover too), counts them
+/// in the metrics, and gives each the send timeout.
 pub(crate) struct LimitedListener {
     inner: TcpListener,
     permits: Option<Arc<Semaphore>>,
     stats: Arc<ConnectionStats>,
+    send_timeout: Duration,
     last_warning: Option<Instant>,
 }
 
 impl LimitedListener {
-    pub(crate) fn new(inner: TcpListener, max: usize, stats: Arc<ConnectionStats>) -> Self {
+    pub(crate) fn new(
+        inner: TcpListener,
+        limits: &LimitsConfig,
+        stats: Arc<ConnectionStats>,
+    ) -> Self {
+        let max = limits.max_connections;
         stats.limit.store(max as u64, Relaxed);
         LimitedListener {
             inner,
@@ -156,16 +195,20 @@ impl LimitedListener {
             // any file-descriptor limit.
             permits: (max > 0).then(|| Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS)))),
             stats,
+            send_timeout: limits.send_timeout(),
             last_warning: None,
         }
     }
 
+    /// A place under the limit. The place is taken before the next
+    /// connection is accepted, so "full" means every place is taken when
+    /// the listener is ready for another, whether or not one is waiting.
     async fn permit(&mut self) -> Option<OwnedSemaphorePermit> {
         let permits = self.permits.clone()?;
         if let Ok(p) = permits.clone().try_acquire_owned() {
             return Some(p);
         }
-        self.stats.waited.fetch_add(1, Relaxed);
+        self.stats.full.fetch_add(1, Relaxed);
         if self
             .last_warning
             .is_none_or(|t| t.elapsed() >= LIMIT_WARNING_EVERY)
@@ -173,19 +216,14 @@ impl LimitedListener {
             self.last_warning = Some(Instant::now());
             tracing::warn!(
                 limit = self.stats.limit.load(Relaxed),
-                "connection limit reached: new connections wait until one closes (limits.max_connections)"
+                "connection limit reached: further connections wait in the listen backlog until one closes (limits.max_connections)"
             );
         }
         // The semaphore is never closed.
         permits.acquire_owned().await.ok()
     }
-}
 
-impl Listener for LimitedListener {
-    type Io = Counted<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+    pub(crate) async fn accept(&mut self) -> (Counted<TcpStream>, SocketAddr) {
         let permit = self.permit().await;
         // axum's accept retries after errors (a full descriptor table
         // among them), pausing so as not to spin.
@@ -197,6 +235,8 @@ impl Listener for LimitedListener {
         self.stats.open.fetch_add(1, Relaxed);
         let stream = Counted {
             io: tcp,
+            send_timeout: self.send_timeout,
+            stalled: None,
             _guard: Open {
                 _permit: permit,
                 stats: self.stats.clone(),
@@ -204,9 +244,17 @@ impl Listener for LimitedListener {
         };
         (stream, peer)
     }
+}
 
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
+impl Accept for LimitedListener {
+    type Io = Counted<TcpStream>;
+
+    fn accept(&mut self) -> impl Future<Output = (Self::Io, SocketAddr)> + Send {
+        LimitedListener::accept(self)
+    }
+
+    fn stop(self) -> Vec<(Self::Io, SocketAddr)> {
+        Vec::new()
     }
 }
 
@@ -223,10 +271,38 @@ impl Drop for Open {
     }
 }
 
-/// A stream that keeps its connection's place while it lives.
+/// A stream that keeps its connection's place while it lives, and fails a
+/// write that has made no progress for the send timeout. hyper has no
+/// write timeout: a client that sends requests and never reads the
+/// answers would otherwise hold its connection, and its place under the
+/// limit, forever once the socket's buffers are full.
 pub(crate) struct Counted<S> {
     io: S,
+    send_timeout: Duration,
+    /// Set while writes wait; cleared by any progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
     _guard: Open,
+}
+
+impl<S> Counted<S> {
+    /// Called when a write or flush is pending: starts the clock, or ends
+    /// the connection once it has run out.
+    fn poll_stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let timeout = self.send_timeout;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the client read nothing for {} s (limits.send_timeout_secs)",
+                    timeout.as_secs()
+                ),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
@@ -245,7 +321,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_write(cx, buf) {
+            Poll::Pending => this.poll_stall(cx),
+            ready => {
+                this.stalled = None;
+                ready
+            }
+        }
     }
 
     fn poll_write_vectored(
@@ -253,7 +336,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
+            Poll::Pending => this.poll_stall(cx),
+            ready => {
+                this.stalled = None;
+                ready
+            }
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -261,10 +351,24 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_flush(cx) {
+            Poll::Pending => this.poll_stall(cx),
+            ready => {
+                this.stalled = None;
+                ready
+            }
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_shutdown(cx) {
+            Poll::Pending => this.poll_stall(cx),
+            ready => {
+                this.stalled = None;
+                ready
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! not the certificate's) leaves the current one in service and is tried
 //! again at the next check.
 
-use crate::listen::{Counted, LimitedListener};
+use crate::listen::{Accept, Counted, LimitedListener};
 use mamori_service::config::TlsConfig;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
@@ -183,8 +184,8 @@ fn parse_pair(tls: &TlsConfig, (cert, key): &Files) -> Result<CertifiedKey, Stri
     Ok(pair)
 }
 
-/// Tasks that end when this is dropped.
-pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// A task that ends when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -194,17 +195,18 @@ impl Drop for AbortOnDrop {
 
 type Stream = TlsStream<Counted<TcpStream>>;
 
-/// Connections whose TLS handshake has completed.
+/// Connections whose TLS handshake has completed. Owns the task that
+/// accepts and shakes hands (and the certificate watcher): stopping it
+/// closes the socket.
 pub(crate) struct TlsListener {
     rx: mpsc::Receiver<(Stream, SocketAddr)>,
-    local: SocketAddr,
+    _tasks: [AbortOnDrop; 2],
 }
 
-impl axum::serve::Listener for TlsListener {
+impl Accept for TlsListener {
     type Io = Stream;
-    type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+    async fn accept(&mut self) -> (Self::Io, SocketAddr) {
         match self.rx.recv().await {
             Some(x) => x,
             // The acceptor task ended (listener failed): serve nothing more.
@@ -212,31 +214,41 @@ impl axum::serve::Listener for TlsListener {
         }
     }
 
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+    fn stop(self) -> Vec<(Self::Io, SocketAddr)> {
+        let TlsListener { mut rx, _tasks } = self;
+        // Ends the accept task — with it the socket and the handshakes
+        // under way — and the watcher.
+        drop(_tasks);
+        rx.close();
+        let mut handed_over = Vec::new();
+        while let Ok(c) = rx.try_recv() {
+            handed_over.push(c);
+        }
+        handed_over
     }
 }
 
-/// TLS over `tcp`: handshakes run in their own tasks, and the certificate
-/// files are checked every `every`. Both tasks end when the returned guards
-/// are dropped. The reloader tells which certificate is served.
+/// TLS over `tcp`: handshakes run in their own tasks (ended with the
+/// listener), and the certificate files are checked every `every`. The
+/// reloader tells which certificate is served.
 pub(crate) fn listener(
     mut tcp: LimitedListener,
     tls: &TlsConfig,
     every: Duration,
-) -> Result<(TlsListener, [AbortOnDrop; 2], Arc<CertReloader>), String> {
+) -> Result<(TlsListener, Arc<CertReloader>), String> {
     let (config, certs) = server_config(tls)?;
     let acceptor = TlsAcceptor::from(Arc::new(config));
-    let local = axum::serve::Listener::local_addr(&tcp).map_err(|e| e.to_string())?;
     let watcher = AbortOnDrop(certs.clone().watch(every));
     let (tx, rx) = mpsc::channel(256);
     let accept_task = AbortOnDrop(tokio::spawn(async move {
+        let mut handshakes = JoinSet::new();
         loop {
+            while handshakes.try_join_next().is_some() {}
             // The connection limit holds here, before the handshake.
-            let (stream, peer) = axum::serve::Listener::accept(&mut tcp).await;
+            let (stream, peer) = tcp.accept().await;
             let acceptor = acceptor.clone();
             let tx = tx.clone();
-            tokio::spawn(async move {
+            handshakes.spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => {
                         let _ = tx.send((stream, peer)).await;
@@ -247,5 +259,11 @@ pub(crate) fn listener(
             });
         }
     }));
-    Ok((TlsListener { rx, local }, [watcher, accept_task], certs))
+    Ok((
+        TlsListener {
+            rx,
+            _tasks: [watcher, accept_task],
+        },
+        certs,
+    ))
 }

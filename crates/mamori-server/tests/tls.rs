@@ -248,3 +248,84 @@ async fn a_running_server_presents_a_renewed_certificate() {
     assert_eq!(expiry().await.as_deref(), Some("1924992000"));
     server.abort();
 }
+
+/// Over TLS too, shutdown closes the socket at once — new clients are
+/// refused, not left to shake hands during the drain — and the request in
+/// flight is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_shutdown_refuses_new_clients_and_answers_the_request_in_flight() {
+    let dir = common::temp_dir("tls-shutdown");
+    let (a, _, tls) = two_pairs(&dir);
+    let svc = mamori_service::Service::start(
+        mamori_service::Config {
+            data_dir: dir.join("data"),
+            tls: Some(tls),
+            ..mamori_service::Config::default()
+        },
+        mamori_server::now(),
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = svc.clone();
+    let server = tokio::spawn(async move {
+        mamori_server::serve(listener, served, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(a.cert.der().to_vec()))
+        .unwrap();
+    let connector = TlsConnector::from(Arc::new(
+        ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut busy = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let body = br#"{"version":"0.4.0","tee":"snp","extra-params":""}"#;
+    let head = format!(
+        "POST /kbs/v0/auth HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    busy.write_all(head.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    while !seen.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        busy.read_exact(&mut b).await.unwrap();
+        seen.push(b[0]);
+    }
+    assert!(seen.starts_with(b"HTTP/1.1 100"), "{seen:?}");
+
+    stop.send(()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new connections are still accepted during the drain"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        !server.is_finished(),
+        "the request in flight holds the drain"
+    );
+    busy.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    let _ = busy.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    tokio::time::timeout(std::time::Duration::from_secs(5), server)
+        .await
+        .expect("serve returns once nothing is in flight")
+        .unwrap()
+        .unwrap();
+    svc.store().close().await;
+}

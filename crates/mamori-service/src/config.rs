@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// The longest timeout `[limits]` accepts, seconds (a day).
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -170,6 +173,9 @@ pub struct LimitsConfig {
     pub header_timeout_secs: u64,
     /// Seconds a client has to send a whole request body.
     pub body_timeout_secs: u64,
+    /// Seconds a response may wait for the client to read before the
+    /// connection is closed (counted from the last progress).
+    pub send_timeout_secs: u64,
 }
 
 impl LimitsConfig {
@@ -179,6 +185,10 @@ impl LimitsConfig {
 
     pub fn body_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.body_timeout_secs)
+    }
+
+    pub fn send_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.send_timeout_secs)
     }
 }
 
@@ -190,6 +200,7 @@ impl Default for LimitsConfig {
             max_connections: 4096,
             header_timeout_secs: 75,
             body_timeout_secs: 60,
+            send_timeout_secs: 60,
         }
     }
 }
@@ -257,7 +268,7 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// Checks the secure defaults that depend on several keys.
+    /// Checks the secure defaults that depend on several keys, and ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !self.listen.ip().is_loopback() && self.tls.is_none() {
             return Err(ConfigError::InsecureListener(self.listen));
@@ -272,10 +283,18 @@ impl Config {
                 "session.nonce_ttl_secs must be positive".into(),
             ));
         }
-        if self.limits.header_timeout_secs == 0 || self.limits.body_timeout_secs == 0 {
-            return Err(ConfigError::Invalid(
-                "limits.header_timeout_secs and limits.body_timeout_secs must be positive".into(),
-            ));
+        for (key, secs) in [
+            ("header_timeout_secs", self.limits.header_timeout_secs),
+            ("body_timeout_secs", self.limits.body_timeout_secs),
+            ("send_timeout_secs", self.limits.send_timeout_secs),
+        ] {
+            // hyper adds the header timeout to an Instant, which panics on
+            // overflow; a day is far beyond any use.
+            if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
+                return Err(ConfigError::Invalid(format!(
+                    "limits.{key} {secs}: expected 1 to {MAX_TIMEOUT_SECS}"
+                )));
+            }
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return Err(ConfigError::Invalid(format!(
@@ -329,6 +348,23 @@ mod tests {
         )
         .unwrap();
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn timeouts_are_bounded() {
+        for key in [
+            "header_timeout_secs",
+            "body_timeout_secs",
+            "send_timeout_secs",
+        ] {
+            for bad in [0, MAX_TIMEOUT_SECS + 1, i64::MAX as u64] {
+                let c = Config::from_toml(&format!("[limits]\n{key} = {bad}")).unwrap();
+                let e = c.validate().unwrap_err().to_string();
+                assert!(e.contains(key), "{e}");
+            }
+            let c = Config::from_toml(&format!("[limits]\n{key} = {MAX_TIMEOUT_SECS}")).unwrap();
+            c.validate().unwrap();
+        }
     }
 
     #[test]

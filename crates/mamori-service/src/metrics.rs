@@ -65,8 +65,9 @@ pub struct ConnectionStats {
     pub open: AtomicU64,
     /// Connections accepted since start.
     pub accepted: AtomicU64,
-    /// Accepts that waited for a connection to close (`limits.max_connections`).
-    pub waited: AtomicU64,
+    /// Times every place under `limits.max_connections` was taken when the
+    /// listener was ready for the next connection.
+    pub full: AtomicU64,
     /// The limit in force (0: none).
     pub limit: AtomicU64,
     /// Request bodies not received within `limits.body_timeout_secs`.
@@ -311,9 +312,9 @@ impl Metrics {
         );
         counter(
             &mut o,
-            "mamori_http_connection_limit_waits_total",
-            "Accepts that waited for a connection to close because limits.max_connections were open.",
-            &c.waited,
+            "mamori_http_connection_limit_reached_total",
+            "Times limits.max_connections connections were open when the listener was ready for another; further connections waited in the listen backlog.",
+            &c.full,
         );
         counter(
             &mut o,

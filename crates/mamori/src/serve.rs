@@ -74,7 +74,8 @@ pub fn init_logging(cfg: &Config) -> Logging {
     }
 }
 
-async fn shutdown_signal() {
+/// Either SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -93,13 +94,32 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Resolves at the first signal, which starts the drain; a second one ends
+/// the process at once (what has been committed is on disk: the store's
+/// log makes each commit durable), for an operator who will not wait.
+async fn shutdown_signal() {
+    stop_signal().await;
+    tracing::info!(
+        "shutting down: finishing requests in flight (up to {} s; signal again to exit now)",
+        mamori_server::DRAIN.as_secs()
+    );
+    tokio::spawn(async {
+        stop_signal().await;
+        eprintln!("mamori serve: second signal, exiting without waiting for requests in flight");
+        std::process::exit(130);
+    });
 }
 
 /// File descriptors kept beside connections: the store's database, log and
-/// shared-memory files with their reader connections, the listener, the
-/// KEK and TLS files when read, and spare.
-const FD_RESERVE: u64 = 256;
+/// shared-memory files, the listener, the KEK and TLS files when read, and
+/// spare; the store's reader connections (two descriptors each, opened per
+/// worker thread under load) are added per CPU.
+fn fd_reserve() -> u64 {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get() as u64);
+    256 + 8 * cpus
+}
 
 /// Makes room for `limits.max_connections` under the open-files limit. The
 /// usual soft default, 1,024, is below the default connection limit, so the
@@ -112,7 +132,7 @@ fn fit_connections_to_open_files(cfg: &mut Config) {
     let need = if wanted == 0 {
         u64::MAX
     } else {
-        wanted.saturating_add(FD_RESERVE)
+        wanted.saturating_add(fd_reserve())
     };
     let limit = match rlimit::increase_nofile_limit(need) {
         Ok(n) => n,
@@ -122,7 +142,7 @@ fn fit_connections_to_open_files(cfg: &mut Config) {
         }
     };
     if wanted > 0 && limit < need {
-        let fits = limit.saturating_sub(FD_RESERVE).max(1) as usize;
+        let fits = limit.saturating_sub(fd_reserve()).max(1) as usize;
         tracing::warn!(
             open_files_limit = limit,
             configured = wanted,

@@ -1,0 +1,124 @@
+//! `mamori serve` and signals: the first SIGTERM lets the request in flight
+//! finish and then exits cleanly; a second one exits at once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The server process, killed however the test ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    fn start(name: &str) -> (Server, u16, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("mamori-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_mamori"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (Server(child), port, dir)
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([name, &self.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {name}");
+    }
+
+    fn exit_within(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+const BODY: &[u8] = br#"{"version":"0.4.0","tee":"snp","extra-params":""}"#;
+
+/// A KBS challenge request in its handler, reading its body: hyper sends
+/// `100 Continue` once the handler reads.
+fn request_in_flight(port: u16) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        BODY.len()
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    while !seen.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+        seen.push(b[0]);
+    }
+    assert!(seen.starts_with(b"HTTP/1.1 100"), "{seen:?}");
+    s
+}
+
+#[test]
+fn sigterm_drains_the_request_in_flight_then_exits_cleanly() {
+    let (mut server, port, dir) = Server::start("sigterm");
+    let mut busy = request_in_flight(port);
+    server.signal("-TERM");
+    assert!(
+        server.exit_within(Duration::from_millis(500)).is_none(),
+        "exited with a request in flight"
+    );
+    busy.write_all(BODY).unwrap();
+    let mut response = String::new();
+    let _ = busy.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let status = server
+        .exit_within(Duration::from_secs(10))
+        .expect("exits once the request is answered");
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_second_signal_exits_without_waiting() {
+    let (mut server, port, dir) = Server::start("sigterm-twice");
+    let _busy = request_in_flight(port);
+    server.signal("-TERM");
+    assert!(server.exit_within(Duration::from_millis(500)).is_none());
+    server.signal("-INT");
+    let status = server
+        .exit_within(Duration::from_secs(5))
+        .expect("a second signal ends the drain");
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
