@@ -285,8 +285,20 @@ pub(crate) struct Counted<S> {
 }
 
 impl<S> Counted<S> {
-    /// Called when a write or flush is pending: starts the clock, or ends
-    /// the connection once it has run out.
+    /// Any progress stops the clock; a write or flush still pending starts
+    /// it, or ends the connection once it has run out.
+    fn after_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        done: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if done.is_ready() {
+            self.stalled = None;
+            return done;
+        }
+        self.poll_stall(cx)
+    }
+
     fn poll_stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         let timeout = self.send_timeout;
         let stalled = self
@@ -322,13 +334,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.io).poll_write(cx, buf) {
-            Poll::Pending => this.poll_stall(cx),
-            ready => {
-                this.stalled = None;
-                ready
-            }
-        }
+        let done = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.after_write(cx, done)
     }
 
     fn poll_write_vectored(
@@ -337,13 +344,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
-            Poll::Pending => this.poll_stall(cx),
-            ready => {
-                this.stalled = None;
-                ready
-            }
-        }
+        let done = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.after_write(cx, done)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -352,23 +354,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        match Pin::new(&mut this.io).poll_flush(cx) {
-            Poll::Pending => this.poll_stall(cx),
-            ready => {
-                this.stalled = None;
-                ready
-            }
-        }
+        let done = Pin::new(&mut this.io).poll_flush(cx);
+        this.after_write(cx, done)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        match Pin::new(&mut this.io).poll_shutdown(cx) {
-            Poll::Pending => this.poll_stall(cx),
-            ready => {
-                this.stalled = None;
-                ready
-            }
-        }
+        let done = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.after_write(cx, done)
     }
 }

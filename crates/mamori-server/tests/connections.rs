@@ -105,15 +105,7 @@ async fn a_body_that_does_not_arrive_in_time_gets_408_in_the_apis_form() {
         server.svc.metrics.connections.body_timeouts.load(Relaxed),
         2
     );
-    let text = server
-        .client
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     assert!(text.contains("mamori_http_body_timeouts_total 2"), "{text}");
     server.stop().await;
 }
@@ -155,44 +147,22 @@ async fn the_connection_limit_holds_new_connections_until_one_closes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
     let dir = common::temp_dir("conn-shutdown");
-    let svc = mamori_service::Service::start(
-        mamori_service::Config {
-            data_dir: dir.join("data"),
-            ..mamori_service::Config::default()
-        },
-        mamori_server::now(),
-    )
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = svc.clone();
-    let server = tokio::spawn(async move {
-        mamori_server::serve(listener, served, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let common::StoppableServer {
+        svc,
+        addr,
+        stop,
+        task: server,
+    } = common::StoppableServer::start(mamori_service::Config {
+        data_dir: dir.join("data"),
+        ..mamori_service::Config::default()
+    })
+    .await;
     let mut idle = TcpStream::connect(addr).await.unwrap();
     idle.write_all(HEALTH).await.unwrap();
     assert!(read_response(&mut idle).await.starts_with("HTTP/1.1 200"));
-    // A request in its handler, reading its body, when shutdown begins:
-    // hyper answers `Expect: 100-continue` once the handler reads.
-    let body = br#"{"version":"0.4.0","tee":"snp","extra-params":""}"#;
+    // A request in its handler, reading its body, when shutdown begins.
     let mut busy = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    busy.write_all(head.as_bytes()).await.unwrap();
-    let mut seen = Vec::new();
-    while !seen.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        busy.read_exact(&mut b).await.unwrap();
-        seen.push(b[0]);
-    }
-    assert!(seen.starts_with(b"HTTP/1.1 100"), "{seen:?}");
+    common::begin_request_in_flight(&mut busy).await;
 
     stop.send(()).unwrap();
     let closed = read_until_closed(&mut idle, Duration::from_secs(5))
@@ -203,7 +173,7 @@ async fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
         !server.is_finished(),
         "shutdown waits for the request in flight"
     );
-    busy.write_all(body).await.unwrap();
+    busy.write_all(common::AUTH_BODY).await.unwrap();
     let response = read_until_closed(&mut busy, Duration::from_secs(5))
         .await
         .expect("the connection closes after its last response");
@@ -270,15 +240,7 @@ async fn requests_are_counted_by_route_pattern_not_by_path() {
     assert_eq!(get("/v1/resource/x/y/z").await, 401);
     assert_eq!(get("/made/up/1").await, 404);
     assert_eq!(get("/made/up/2").await, 404);
-    let text = server
-        .client
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     for line in [
         r#"mamori_http_requests_total{method="GET",route="/healthz",status="200"} 2"#,
         r#"mamori_http_requests_total{method="GET",route="/v1/resource/{*path}",status="401"} 2"#,

@@ -521,15 +521,7 @@ async fn malformed_oversized_and_unknown_requests() {
             .status(),
         200
     );
-    let m = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = s.metrics().await;
     assert!(m.contains("mamori_attestations_total"));
     let o: Value = s
         .client
@@ -948,15 +940,7 @@ async fn open_session_limit_refuses_challenges_until_one_is_spent() {
     assert_eq!(s.native_attest(&first, &g).await.status(), 200);
     let third: Value = s.challenge("snp").await;
     assert!(third["nonce"].is_string(), "{third}");
-    let metrics = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("mamori_challenges_refused_total 2"),
         "{metrics}"
@@ -1004,15 +988,7 @@ async fn rejections_are_counted_by_reason_and_failed_check() {
     let c: Value = s.challenge("snp").await;
     assert_eq!(s.native_attest(&c, &g).await.status(), 200);
 
-    let metrics = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     let series: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("mamori_attestation_rejections_total{"))

@@ -256,26 +256,17 @@ async fn a_running_server_presents_a_renewed_certificate() {
 async fn tls_shutdown_refuses_new_clients_and_answers_the_request_in_flight() {
     let dir = common::temp_dir("tls-shutdown");
     let (a, _, tls) = two_pairs(&dir);
-    let svc = mamori_service::Service::start(
-        mamori_service::Config {
-            data_dir: dir.join("data"),
-            tls: Some(tls),
-            ..mamori_service::Config::default()
-        },
-        mamori_server::now(),
-    )
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = svc.clone();
-    let server = tokio::spawn(async move {
-        mamori_server::serve(listener, served, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let common::StoppableServer {
+        svc,
+        addr,
+        stop,
+        task: server,
+    } = common::StoppableServer::start(mamori_service::Config {
+        data_dir: dir.join("data"),
+        tls: Some(tls),
+        ..mamori_service::Config::default()
+    })
+    .await;
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from(a.cert.der().to_vec()))
@@ -290,19 +281,7 @@ async fn tls_shutdown_refuses_new_clients_and_answers_the_request_in_flight() {
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .unwrap();
-    let body = br#"{"version":"0.4.0","tee":"snp","extra-params":""}"#;
-    let head = format!(
-        "POST /kbs/v0/auth HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    busy.write_all(head.as_bytes()).await.unwrap();
-    let mut seen = Vec::new();
-    while !seen.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        busy.read_exact(&mut b).await.unwrap();
-        seen.push(b[0]);
-    }
-    assert!(seen.starts_with(b"HTTP/1.1 100"), "{seen:?}");
+    common::begin_request_in_flight(&mut busy).await;
 
     stop.send(()).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -317,7 +296,7 @@ async fn tls_shutdown_refuses_new_clients_and_answers_the_request_in_flight() {
         !server.is_finished(),
         "the request in flight holds the drain"
     );
-    busy.write_all(body).await.unwrap();
+    busy.write_all(common::AUTH_BODY).await.unwrap();
     let mut response = Vec::new();
     let _ = busy.read_to_end(&mut response).await;
     let text = String::from_utf8_lossy(&response);

@@ -94,6 +94,18 @@ impl TestServer {
             .unwrap()
     }
 
+    /// The `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn admin_put(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
         self.client
             .put(format!("{}{path}", self.url))
@@ -257,4 +269,59 @@ impl Guest {
 /// The `kbs-session-id` value of a response's Set-Cookie.
 pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
     mamori_agent::session_cookie(r.headers())
+}
+
+/// A server whose shutdown the test triggers.
+pub struct StoppableServer {
+    pub svc: Arc<Service>,
+    pub addr: std::net::SocketAddr,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl StoppableServer {
+    pub async fn start(cfg: Config) -> StoppableServer {
+        let svc = Service::start(cfg, mamori_server::now()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = svc.clone();
+        let task = tokio::spawn(async move {
+            mamori_server::serve(listener, served, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        StoppableServer {
+            svc,
+            addr,
+            stop,
+            task,
+        }
+    }
+}
+
+/// The body of a KBS challenge request.
+pub const AUTH_BODY: &[u8] = br#"{"version":"0.4.0","tee":"snp","extra-params":""}"#;
+
+/// Sends the head of a KBS challenge request with `Expect: 100-continue`
+/// and waits for `100 Continue`, which hyper sends once the handler reads
+/// the body: the request is then in flight, its body still to come.
+pub async fn begin_request_in_flight<S>(s: &mut S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "POST /kbs/v0/auth HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        AUTH_BODY.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    while !seen.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.unwrap();
+        seen.push(b[0]);
+    }
+    assert!(seen.starts_with(b"HTTP/1.1 100"), "{seen:?}");
 }
