@@ -71,5 +71,18 @@ pub async fn document() -> Json<Value> {
             responses.insert("503".into(), unavailable("the store is unavailable"));
         }
     }
+    // Every operation that takes a body gives it limits.body_timeout_secs.
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            for (method, op) in item.as_object_mut().into_iter().flatten() {
+                if op.get("requestBody").is_some() || method == "post" || method == "put" {
+                    op["responses"]["408"] = json!({
+                        "description": "the request body did not arrive within limits.body_timeout_secs",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                    });
+                }
+            }
+        }
+    }
     Json(doc)
 }

@@ -534,6 +534,11 @@ async fn malformed_oversized_and_unknown_requests() {
         .unwrap();
     assert_eq!(o["openapi"], "3.1.0");
     assert!(o["paths"]["/readyz"]["get"].is_object(), "{o}");
+    assert!(
+        o["paths"]["/v1/attest"]["post"]["responses"]["408"].is_object(),
+        "{o}"
+    );
+    assert!(o["paths"]["/readyz"]["get"]["responses"]["408"].is_null());
     for (path, method) in [
         ("/v1/challenge", "post"),
         ("/v1/attest", "post"),
