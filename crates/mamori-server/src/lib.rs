@@ -66,7 +66,7 @@ pub fn router(svc: Arc<Service>) -> Router {
 
 /// Counts every answer by method, route pattern and status with its
 /// latency, and writes an access line at debug level (`MAMORI_LOG=
-/// mamori::access=debug`): at info, thousands of requests a second would
+/// info,mamori::access=debug`): at info, thousands of requests a second would
 /// fill the log and cost more than the requests' own bookkeeping.
 async fn observe(
     State(s): State<AppState>,

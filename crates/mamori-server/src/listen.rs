@@ -93,18 +93,16 @@ pub async fn serve_reloading_every(
     Ok(())
 }
 
-/// What the accept loop needs of a listener.
-pub(crate) trait Accept: Send + Sized {
+/// What the accept loop needs of a listener. Dropping it stops accepting:
+/// the socket is closed, so new clients are refused rather than left in the
+/// backlog during the drain (a TLS listener owns its accept task and the
+/// handshakes under way).
+pub(crate) trait Accept: Send {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
     /// The next connection (errors are handled inside: the loop only
     /// serves).
     fn accept(&mut self) -> impl Future<Output = (Self::Io, SocketAddr)> + Send;
-
-    /// Stops accepting — the socket is closed, so new clients are refused
-    /// rather than left in the backlog — and hands over the connections
-    /// already taken in but not yet served (TLS: handshakes completed).
-    fn stop(self) -> Vec<(Self::Io, SocketAddr)>;
 }
 
 /// The accept loop over any listener. Each connection is a task in one
@@ -132,13 +130,16 @@ async fn serve_connections<L: Accept>(
         };
         serve_one(&mut connections, &http, &graceful, &app, io, peer);
     }
-    for (io, peer) in listener.stop() {
-        serve_one(&mut connections, &http, &graceful, &app, io, peer);
-    }
+    // Connections accepted but not yet read from are closed by the drain
+    // as well (hyper closes a connection that has read nothing), so a TLS
+    // handshake completed but not yet taken in is dropped with the
+    // listener, alike.
+    drop(listener);
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await
         .is_err()
     {
+        while connections.try_join_next().is_some() {}
         tracing::warn!(
             busy = connections.len(),
             "requests still in flight after {} s: closing their connections",
@@ -251,10 +252,6 @@ impl Accept for LimitedListener {
 
     fn accept(&mut self) -> impl Future<Output = (Self::Io, SocketAddr)> + Send {
         LimitedListener::accept(self)
-    }
-
-    fn stop(self) -> Vec<(Self::Io, SocketAddr)> {
-        Vec::new()
     }
 }
 

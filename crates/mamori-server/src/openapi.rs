@@ -74,8 +74,12 @@ pub async fn document() -> Json<Value> {
     // Every operation that takes a body gives it limits.body_timeout_secs.
     if let Some(paths) = doc["paths"].as_object_mut() {
         for item in paths.values_mut() {
-            for (method, op) in item.as_object_mut().into_iter().flatten() {
-                if op.get("requestBody").is_some() || method == "post" || method == "put" {
+            for op in item
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|m| m.values_mut())
+            {
+                if op.get("requestBody").is_some() {
                     op["responses"]["408"] = json!({
                         "description": "the request body did not arrive within limits.body_timeout_secs",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}

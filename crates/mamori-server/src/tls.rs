@@ -196,7 +196,7 @@ impl Drop for AbortOnDrop {
 type Stream = TlsStream<Counted<TcpStream>>;
 
 /// Connections whose TLS handshake has completed. Owns the task that
-/// accepts and shakes hands (and the certificate watcher): stopping it
+/// accepts and shakes hands (and the certificate watcher): dropping it
 /// closes the socket.
 pub(crate) struct TlsListener {
     rx: mpsc::Receiver<(Stream, SocketAddr)>,
@@ -212,19 +212,6 @@ impl Accept for TlsListener {
             // The acceptor task ended (listener failed): serve nothing more.
             None => std::future::pending().await,
         }
-    }
-
-    fn stop(self) -> Vec<(Self::Io, SocketAddr)> {
-        let TlsListener { mut rx, _tasks } = self;
-        // Ends the accept task — with it the socket and the handshakes
-        // under way — and the watcher.
-        drop(_tasks);
-        rx.close();
-        let mut handed_over = Vec::new();
-        while let Ok(c) = rx.try_recv() {
-            handed_over.push(c);
-        }
-        handed_over
     }
 }
 

@@ -110,14 +110,28 @@ fn two_pairs(
     rcgen::CertifiedKey,
     mamori_service::config::TlsConfig,
 ) {
-    let a = localhost_until(2030);
-    let b = localhost_until(2031);
+    let a = localhost_until(in_years(10));
+    let b = localhost_until(in_years(11));
     write_pair(dir, &a);
     let files = mamori_service::config::TlsConfig {
         cert: dir.join("cert.pem"),
         key: dir.join("key.pem"),
     };
     (a, b, files)
+}
+
+/// The year `n` years from now.
+fn in_years(n: i32) -> i32 {
+    time::OffsetDateTime::now_utc().year() + n
+}
+
+/// 1 January of `year`, Unix seconds.
+fn new_year(year: i32) -> i64 {
+    time::Date::from_calendar_date(year, time::Month::January, 1)
+        .unwrap()
+        .midnight()
+        .assume_utc()
+        .unix_timestamp()
 }
 
 /// A self-signed pair for localhost valid until 1 January of `year`.
@@ -236,16 +250,16 @@ async fn a_running_server_presents_a_renewed_certificate() {
             .map(str::to_owned)
     };
     assert_eq!(presented().await, a.cert.der().to_vec());
-    // 2030-01-01T00:00:00Z
-    assert_eq!(expiry().await.as_deref(), Some("1893456000"));
+    let until_a = new_year(in_years(10)).to_string();
+    assert_eq!(expiry().await, Some(until_a));
     write_pair(&dir, &b);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while presented().await != b.cert.der().to_vec() {
         assert!(std::time::Instant::now() < deadline, "B never served");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    // 2031-01-01T00:00:00Z
-    assert_eq!(expiry().await.as_deref(), Some("1924992000"));
+    let until_b = new_year(in_years(11)).to_string();
+    assert_eq!(expiry().await, Some(until_b));
     server.abort();
 }
 

@@ -37,12 +37,6 @@ pub fn load_config(a: &ServeArgs) -> Result<Config, String> {
 /// a few MB at most (the crate's default, 128,000, is tens of MB).
 pub const LOG_QUEUE_LINES: usize = 8_192;
 
-/// Installs the log subscriber. Lines go to stderr from a background
-/// thread through a bounded queue that drops lines when it is full: with a
-/// slow log reader (a container runtime's log pipe under pressure) or a
-/// flood of refused requests, logging loses lines instead of blocking the
-/// tokio workers, and with them every request. The returned guard flushes
-/// what is queued when dropped, at exit (waiting a second at most).
 /// The log writer: its guard flushes the queue when dropped; its counter
 /// tells how many lines were dropped.
 pub struct Logging {
@@ -50,6 +44,12 @@ pub struct Logging {
     dropped: tracing_appender::non_blocking::ErrorCounter,
 }
 
+/// Installs the log subscriber. Lines go to stderr from a background
+/// thread through a bounded queue that drops lines when it is full: with a
+/// slow log reader (a container runtime's log pipe under pressure) or a
+/// flood of refused requests, logging loses lines instead of blocking the
+/// tokio workers, and with them every request. The returned guard flushes
+/// what is queued when dropped, at exit (waiting a second at most).
 pub fn init_logging(cfg: &Config) -> Logging {
     use tracing_subscriber::EnvFilter;
     let filter =
@@ -74,48 +74,58 @@ pub fn init_logging(cfg: &Config) -> Logging {
     }
 }
 
-/// Either SIGINT (Ctrl-C) or SIGTERM.
-async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// SIGINT (Ctrl-C) and SIGTERM, listened for from start-up: the first
+/// resolves the returned future, which starts the drain; a second ends the
+/// process at once with 128 + its number (what has been committed is on
+/// disk: the store's log makes each commit durable), for an operator who
+/// will not wait. One task owns both streams from the beginning, so no
+/// signal falls between two listeners.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::unix::{signal, Signal, SignalKind};
+    let listen =
+        |kind: SignalKind| signal(kind).map_err(|e| format!("cannot listen for signals: {e}"));
+    let mut int = listen(SignalKind::interrupt())?;
+    let mut term = listen(SignalKind::terminate())?;
+    let (first, drain) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        async fn next(int: &mut Signal, term: &mut Signal) -> i32 {
+            tokio::select! {
+                _ = int.recv() => 2,
+                _ = term.recv() => 15,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+        next(&mut int, &mut term).await;
+        tracing::info!(
+            "shutting down: finishing requests in flight (up to {} s; signal again to exit now)",
+            mamori_server::DRAIN.as_secs()
+        );
+        let _ = first.send(());
+        let signo = next(&mut int, &mut term).await;
+        // Nothing is written to stderr here: with a log reader that has
+        // stopped reading, the write would block and the exit never come.
+        std::process::exit(128 + signo);
+    });
+    Ok(async {
+        let _ = drain.await;
+    })
 }
 
-/// Resolves at the first signal, which starts the drain; a second one ends
-/// the process at once (what has been committed is on disk: the store's
-/// log makes each commit durable), for an operator who will not wait.
-async fn shutdown_signal() {
-    stop_signal().await;
-    tracing::info!(
-        "shutting down: finishing requests in flight (up to {} s; signal again to exit now)",
-        mamori_server::DRAIN.as_secs()
-    );
-    tokio::spawn(async {
-        stop_signal().await;
-        eprintln!("mamori serve: second signal, exiting without waiting for requests in flight");
-        std::process::exit(130);
-    });
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// File descriptors kept beside connections: the store's database, log and
 /// shared-memory files, the listener, the KEK and TLS files when read, and
 /// spare; the store's reader connections (two descriptors each, opened per
 /// worker thread under load) are added per CPU.
+/// Fewer places than this and a handful of slow clients would hold the
+/// server: refuse to start instead.
+const MIN_CONNECTIONS: u64 = 64;
+
 fn fd_reserve() -> u64 {
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get() as u64);
     256 + 8 * cpus
@@ -127,7 +137,7 @@ fn fd_reserve() -> u64 {
 /// start) as far as the connections need; where the hard limit is lower,
 /// the connection limit is lowered to fit, since accepting past it would
 /// fail on every descriptor the process opens.
-fn fit_connections_to_open_files(cfg: &mut Config) {
+fn fit_connections_to_open_files(cfg: &mut Config) -> Result<(), String> {
     let wanted = cfg.limits.max_connections as u64;
     let need = if wanted == 0 {
         u64::MAX
@@ -137,24 +147,36 @@ fn fit_connections_to_open_files(cfg: &mut Config) {
     let limit = match rlimit::increase_nofile_limit(need) {
         Ok(n) => n,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot read or raise the open-files limit");
-            return;
+            // Not raised: fit under the limit as it is, if it can be read.
+            let soft = rlimit::Resource::NOFILE.get().map(|(soft, _)| soft);
+            tracing::warn!(error = %e, "cannot raise the open-files limit");
+            match soft {
+                Ok(soft) => soft,
+                Err(_) => return Ok(()),
+            }
         }
     };
     if wanted > 0 && limit < need {
-        let fits = limit.saturating_sub(fd_reserve()).max(1) as usize;
+        let fits = limit.saturating_sub(fd_reserve());
+        if fits < MIN_CONNECTIONS {
+            return Err(format!(
+                "the open-files limit ({limit}) leaves room for {fits} connections, fewer than {MIN_CONNECTIONS}: raise it (ulimit -n, LimitNOFILE=)"
+            ));
+        }
         tracing::warn!(
             open_files_limit = limit,
             configured = wanted,
             serving = fits,
             "limits.max_connections lowered to fit the open-files limit (raise it with ulimit -n or LimitNOFILE=)"
         );
-        cfg.limits.max_connections = fits;
+        cfg.limits.max_connections = fits as usize;
     }
+    Ok(())
 }
 
 async fn run_async(mut cfg: Config, log: &Logging) -> Result<(), String> {
-    fit_connections_to_open_files(&mut cfg);
+    let shutdown = shutdown_signal()?;
+    fit_connections_to_open_files(&mut cfg)?;
     let svc = Service::start(cfg.clone(), mamori_server::now())
         .await
         .map_err(|e| e.to_string())?;
@@ -174,7 +196,7 @@ async fn run_async(mut cfg: Config, log: &Logging) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "mamori serving");
     let housekeeping = mamori_server::spawn_housekeeping(svc.clone());
-    let result = mamori_server::serve(listener, svc.clone(), shutdown_signal()).await;
+    let result = mamori_server::serve(listener, svc.clone(), shutdown).await;
     housekeeping.abort();
     svc.store().close().await;
     result
