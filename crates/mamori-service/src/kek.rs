@@ -84,6 +84,20 @@ impl Kek {
     /// Loads the key file, creating it (mode 0600, 32 random bytes) when it
     /// does not exist. A file readable by others is refused.
     pub fn load_or_create(path: &Path) -> Result<Self, KekError> {
+        if let Some(k) = Self::load_existing(path)? {
+            return Ok(k);
+        }
+        let bytes: [u8; KEY_LEN] = random()?;
+        write_private(path, &bytes).map_err(|e| KekError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Kek { key: aes(&bytes)? })
+    }
+
+    /// Loads the key file if it exists (`None` when it does not). A file
+    /// readable by others is refused.
+    pub fn load_existing(path: &Path) -> Result<Option<Self>, KekError> {
         let err = |reason: String| KekError::File {
             path: path.display().to_string(),
             reason,
@@ -94,13 +108,9 @@ impl Kek {
                 if bytes.len() != KEY_LEN {
                     return Err(err(format!("{} bytes, expected {KEY_LEN}", bytes.len())));
                 }
-                Ok(Kek { key: aes(&bytes)? })
+                Ok(Some(Kek { key: aes(&bytes)? }))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let bytes: [u8; KEY_LEN] = random()?;
-                write_private(path, &bytes).map_err(|e| err(e.to_string()))?;
-                Ok(Kek { key: aes(&bytes)? })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(err(e.to_string())),
         }
     }

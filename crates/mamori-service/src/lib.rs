@@ -20,8 +20,8 @@ mod service;
 pub use config::{Config, ConfigError};
 pub use error::ServiceError;
 pub use service::{
-    check_path, expected_report_data, AttestRequest, Attested, Challenge, Credential, DryRun,
-    Service, StartError,
+    check, check_path, expected_report_data, AttestRequest, Attested, Challenge, CheckReport,
+    Credential, DryRun, Service, StartError,
 };
 
 /// The shipped default resource policy (release only when every submodule

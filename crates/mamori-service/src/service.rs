@@ -389,30 +389,17 @@ fn private_data_dir(dir: &std::path::Path, database: &std::path::Path) -> Result
     }
 }
 
-impl Service {
-    /// Opens the data directory, the key-encryption key and the store, and
-    /// loads keys and policies.
-    pub async fn start(cfg: Config, now: i64) -> Result<Arc<Self>, StartError> {
-        cfg.validate()?;
-        private_data_dir(&cfg.data_dir, &cfg.database_path())?;
-        let kek = match &cfg.kek.env {
-            Some(var) => match Kek::from_env(var)? {
-                Some(k) => k,
-                None => Kek::load_or_create(&cfg.kek_path())?,
-            },
-            None => Kek::load_or_create(&cfg.kek_path())?,
-        };
-        let store = Store::open(&cfg.database_path()).await?;
-        Self::with_parts(cfg, store, kek, now).await
-    }
+/// What the configuration names outside the store: read at start, and by
+/// [`check`].
+struct Inputs {
+    admin_keys: Vec<AdminKey>,
+    trust: tee_snp::TrustStore,
+    snp_crls: Vec<mamori_x509::Crl>,
+    dcap: DcapVerifier,
+}
 
-    /// Builds the service over an opened store (tests, embedding).
-    pub async fn with_parts(
-        cfg: Config,
-        store: Store,
-        kek: Kek,
-        now: i64,
-    ) -> Result<Arc<Self>, StartError> {
+impl Inputs {
+    fn load(cfg: &Config, now: i64) -> Result<Inputs, StartError> {
         let mut admin_keys = Vec::new();
         for p in &cfg.admin.public_keys {
             let bytes = std::fs::read(p).map_err(|e| StartError::AdminKey {
@@ -447,6 +434,75 @@ impl Service {
                     reason: e.reason,
                 }
             })?;
+        Ok(Inputs {
+            admin_keys,
+            trust,
+            snp_crls,
+            dcap,
+        })
+    }
+}
+
+/// What [`check`] found.
+#[derive(Debug)]
+pub struct CheckReport {
+    pub admin_keys: usize,
+    /// The key-encryption key exists (or its variable is set) and loads;
+    /// `false`: it would be created at first start.
+    pub kek_present: bool,
+    /// The database exists already.
+    pub database_present: bool,
+}
+
+/// Checks a configuration and every file it names outside the store —
+/// admin keys, SEV-SNP roots and CRLs, DCAP collateral, the
+/// key-encryption key if it exists — as start-up would, creating nothing.
+/// (TLS files are the server's, checked by `mamori serve --check`.)
+pub fn check(cfg: &Config, now: i64) -> Result<CheckReport, StartError> {
+    cfg.validate()?;
+    let inputs = Inputs::load(cfg, now)?;
+    let from_env = match &cfg.kek.env {
+        Some(var) => Kek::from_env(var)?.is_some(),
+        None => false,
+    };
+    let kek_present = from_env || Kek::load_existing(&cfg.kek_path())?.is_some();
+    Ok(CheckReport {
+        admin_keys: inputs.admin_keys.len(),
+        kek_present,
+        database_present: cfg.database_path().exists(),
+    })
+}
+
+impl Service {
+    /// Opens the data directory, the key-encryption key and the store, and
+    /// loads keys and policies.
+    pub async fn start(cfg: Config, now: i64) -> Result<Arc<Self>, StartError> {
+        cfg.validate()?;
+        private_data_dir(&cfg.data_dir, &cfg.database_path())?;
+        let kek = match &cfg.kek.env {
+            Some(var) => match Kek::from_env(var)? {
+                Some(k) => k,
+                None => Kek::load_or_create(&cfg.kek_path())?,
+            },
+            None => Kek::load_or_create(&cfg.kek_path())?,
+        };
+        let store = Store::open(&cfg.database_path()).await?;
+        Self::with_parts(cfg, store, kek, now).await
+    }
+
+    /// Builds the service over an opened store (tests, embedding).
+    pub async fn with_parts(
+        cfg: Config,
+        store: Store,
+        kek: Kek,
+        now: i64,
+    ) -> Result<Arc<Self>, StartError> {
+        let Inputs {
+            admin_keys,
+            trust,
+            snp_crls,
+            dcap,
+        } = Inputs::load(&cfg, now)?;
         if cfg.insecure_allow_sample_tee {
             tracing::warn!("INSECURE: the unsigned `sample` TEE is accepted (development only; its results are never affirming)");
         }

@@ -106,6 +106,12 @@ pub struct ServeArgs {
     /// Accept the unsigned `sample` TEE (development only; never affirming).
     #[arg(long)]
     pub insecure_allow_sample_tee: bool,
+    /// Check the configuration and every file it names (TLS pair, admin
+    /// keys, SEV-SNP roots and CRLs, DCAP collateral, an existing
+    /// key-encryption key), then exit: 0 when serving would start, 2 when
+    /// not. Creates nothing and listens nowhere.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Args, Debug)]

@@ -33,6 +33,55 @@ pub fn load_config(a: &ServeArgs) -> Result<Config, String> {
     Ok(cfg)
 }
 
+/// `mamori serve --check`: what start-up would read, read; nothing
+/// created, nothing bound.
+fn check(cfg: &Config) -> ExitCode {
+    let report = match mamori_service::check(cfg, mamori_server::now()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mamori serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tls = match &cfg.tls {
+        Some(t) => match mamori_server::tls::CertReloader::load(t) {
+            Ok(pair) => {
+                let until = pair
+                    .not_after()
+                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_else(|| "an unreadable date".into());
+                format!("TLS with {} (valid until {until})", t.cert.display())
+            }
+            Err(e) => {
+                eprintln!("mamori serve: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => "plain HTTP (loopback)".into(),
+    };
+    let exists = |present: bool| {
+        if present {
+            "present"
+        } else {
+            "created at first start"
+        }
+    };
+    println!("configuration OK");
+    println!("  listen        {} · {tls}", cfg.listen);
+    println!("  data dir      {}", cfg.data_dir.display());
+    println!("  database      {}", exists(report.database_present));
+    println!("  KEK           {}", exists(report.kek_present));
+    println!("  admin keys    {}", report.admin_keys);
+    if cfg.insecure_allow_sample_tee {
+        println!("  INSECURE      the unsigned sample TEE is accepted");
+    }
+    ExitCode::SUCCESS
+}
+
 /// Log lines queued for the writer thread before new ones are dropped:
 /// a few MB at most (the crate's default, 128,000, is tens of MB).
 pub const LOG_QUEUE_LINES: usize = 8_192;
@@ -210,6 +259,9 @@ pub fn run(a: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if a.check {
+        return check(&cfg);
+    }
     let log = init_logging(&cfg);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -515,3 +515,69 @@ fn kbs_evidence_json_verifies_offline() {
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(json(&o)["claims"]["container"], "kbs-json");
 }
+
+#[test]
+fn serve_check_reads_every_named_file_and_creates_nothing() {
+    let dir = tempdir("serve-check");
+    let o = mamori(&["admin", "keygen", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let admin_pub = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pub"))
+        .expect("keygen writes a .pub file");
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), pair.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), pair.key_pair.serialize_pem()).unwrap();
+    let config = |admin: &Path| {
+        format!(
+            "listen = \"0.0.0.0:8443\"\ndata_dir = {:?}\n[tls]\ncert = {:?}\nkey = {:?}\n[admin]\npublic_keys = [{:?}]\n",
+            dir.join("data"),
+            dir.join("cert.pem"),
+            dir.join("key.pem"),
+            admin
+        )
+    };
+    let cfg = dir.join("mamori.toml");
+    std::fs::write(&cfg, config(&admin_pub)).unwrap();
+    let check = || mamori(&["serve", "--config", cfg.to_str().unwrap(), "--check"]);
+
+    let o = check();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("configuration OK"), "{out}");
+    assert!(out.contains("TLS with"), "{out}");
+    assert!(out.contains("admin keys    1"), "{out}");
+    assert!(out.contains("created at first start"), "{out}");
+    assert!(
+        !dir.join("data").exists(),
+        "--check created the data directory"
+    );
+
+    // A key that is not the certificate's.
+    let other = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(dir.join("key.pem"), other.serialize_pem()).unwrap();
+    let o = check();
+    assert_eq!(code(&o), 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("TLS key and certificate"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::write(dir.join("key.pem"), pair.key_pair.serialize_pem()).unwrap();
+
+    // An admin key file that is not there is named.
+    std::fs::write(&cfg, config(&dir.join("missing.pub"))).unwrap();
+    let o = check();
+    assert_eq!(code(&o), 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("missing.pub"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A public address without TLS.
+    std::fs::write(&cfg, "listen = \"0.0.0.0:8080\"\n").unwrap();
+    assert_eq!(code(&check()), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
