@@ -9,6 +9,7 @@ mod demo;
 mod detect;
 mod inspect;
 mod output;
+mod process_metrics;
 mod serve;
 mod sim;
 mod style;

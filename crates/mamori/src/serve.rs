@@ -236,6 +236,7 @@ async fn run_async(mut cfg: Config, log: &Logging) -> Result<(), String> {
         ProbeKind::Counter,
         move || Some(dropped.dropped_lines() as f64),
     );
+    crate::process_metrics::register(&svc.metrics);
     if cfg.admin.public_keys.is_empty() {
         tracing::warn!("no admin public key configured: admin endpoints refuse every request (see `mamori admin keygen`)");
     }

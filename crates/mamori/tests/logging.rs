@@ -87,4 +87,12 @@ async fn a_log_reader_that_stops_reading_does_not_stall_requests() {
         .parse()
         .unwrap();
     assert!(dropped > 0, "{dropped} lines counted as dropped");
+    // The binary's process series are served beside the service's.
+    let open_fds: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("process_open_fds "))
+        .expect("process_open_fds is served")
+        .parse()
+        .unwrap();
+    assert!(open_fds >= 3.0, "{open_fds}");
 }
