@@ -58,10 +58,10 @@ impl ApiError {
             E::Denied { .. } => StatusCode::FORBIDDEN,
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            E::Busy(_) | E::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Busy(_) | E::Store(_) | E::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(e, E::ShuttingDown) {
             tracing::error!(error = %e, "request failed");
         } else {
             tracing::info!(error = %e, "request refused");

@@ -86,9 +86,9 @@ pub async fn serve_reloading_every(
                 ProbeKind::Gauge,
                 move || certs.not_after().map(|t| t as f64),
             );
-            serve_connections(listener, app, header_timeout, shutdown).await
+            serve_connections(listener, app, header_timeout, shutdown, &svc).await
         }
-        None => serve_connections(limited, app, header_timeout, shutdown).await,
+        None => serve_connections(limited, app, header_timeout, shutdown, &svc).await,
     }
     Ok(())
 }
@@ -113,28 +113,41 @@ async fn serve_connections<L: Accept>(
     app: Router,
     header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
+    svc: &Service,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
-    let graceful = GracefulShutdown::new();
-    let mut connections = JoinSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        // Finished connections are reaped as new ones come, so the set
-        // holds only live ones.
-        while connections.try_join_next().is_some() {}
-        let (io, peer) = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
-        };
-        serve_one(&mut connections, &http, &graceful, &app, io, peer);
+    let mut serving = Serving {
+        http,
+        graceful: GracefulShutdown::new(),
+        app,
+        connections: JoinSet::new(),
+    };
+    serving.accept_until(&mut listener, shutdown).await;
+    svc.begin_draining();
+    // Behind a load balancer, new connections keep coming until its health
+    // check has seen `/readyz` fail: they are still served for the delay.
+    let delay = Duration::from_secs(svc.config().shutdown_delay_secs);
+    if !delay.is_zero() {
+        tracing::info!(
+            secs = delay.as_secs(),
+            "readiness now fails; still accepting for shutdown_delay_secs"
+        );
+        serving
+            .accept_until(&mut listener, tokio::time::sleep(delay))
+            .await;
     }
     // Connections accepted but not yet read from are closed by the drain
     // as well (hyper closes a connection that has read nothing), so a TLS
     // handshake completed but not yet taken in is dropped with the
     // listener, alike.
     drop(listener);
+    let Serving {
+        graceful,
+        mut connections,
+        ..
+    } = serving;
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await
         .is_err()
@@ -150,25 +163,46 @@ async fn serve_connections<L: Accept>(
     while connections.join_next().await.is_some() {}
 }
 
-fn serve_one<Io>(
-    connections: &mut JoinSet<()>,
-    http: &hyper::server::conn::http1::Builder,
-    graceful: &GracefulShutdown,
-    app: &Router,
-    io: Io,
-    peer: SocketAddr,
-) where
-    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let conn = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
-    let conn = graceful.watch(conn);
-    connections.spawn(async move {
-        // Header timeouts, resets and the like end here; they are the
-        // client's doing, so not worth more than a debug line.
-        if let Err(e) = conn.await {
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
+/// What each accepted connection is served with, and the connections.
+struct Serving {
+    http: hyper::server::conn::http1::Builder,
+    graceful: GracefulShutdown,
+    app: Router,
+    connections: JoinSet<()>,
+}
+
+impl Serving {
+    /// Serves what `listener` accepts until `until` resolves.
+    async fn accept_until<L: Accept>(&mut self, listener: &mut L, until: impl Future<Output = ()>) {
+        let mut until = std::pin::pin!(until);
+        loop {
+            // Finished connections are reaped as new ones come, so the set
+            // holds only live ones.
+            while self.connections.try_join_next().is_some() {}
+            let (io, peer) = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut until => return,
+            };
+            self.serve(io, peer);
         }
-    });
+    }
+
+    fn serve<Io>(&mut self, io: Io, peer: SocketAddr)
+    where
+        Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let service = TowerToHyperService::new(self.app.clone());
+        let conn = self
+            .graceful
+            .watch(self.http.serve_connection(TokioIo::new(io), service));
+        self.connections.spawn(async move {
+            // Header timeouts, resets and the like end here; they are the
+            // client's doing, so not worth more than a debug line.
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
 }
 
 /// A TCP listener that holds at most `max` connections open at once

@@ -255,3 +255,54 @@ async fn requests_are_counted_by_route_pattern_not_by_path() {
     assert!(!text.contains("/made/up"), "{text}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_the_shutdown_delay_readiness_fails_and_connections_are_still_served() {
+    let dir = common::temp_dir("conn-delay");
+    let common::StoppableServer {
+        svc,
+        addr,
+        stop,
+        task: server,
+    } = common::StoppableServer::start(mamori_service::Config {
+        data_dir: dir.join("data"),
+        shutdown_delay_secs: 3,
+        ..mamori_service::Config::default()
+    })
+    .await;
+    let get = |path: &'static str| async move {
+        let mut s = TcpStream::connect(addr).await.ok()?;
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
+        Some(read_response(&mut s).await)
+    };
+    assert!(get("/readyz").await.unwrap().starts_with("HTTP/1.1 200"));
+    let signalled = std::time::Instant::now();
+    stop.send(()).unwrap();
+    let deadline = signalled + Duration::from_secs(10);
+    loop {
+        let r = get("/readyz").await.expect("still accepting");
+        if r.starts_with("HTTP/1.1 503") {
+            assert!(r.contains("ShuttingDown"), "{r}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "readiness never failed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // New connections are still served while the delay lasts.
+    let r = get("/healthz").await.expect("accepted during the delay");
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(3),
+        "the check above ran after the delay; the test proves nothing on a machine this slow"
+    );
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("serve returns after the delay")
+        .unwrap()
+        .unwrap();
+    assert!(signalled.elapsed() >= Duration::from_secs(3));
+    assert!(TcpStream::connect(addr).await.is_err());
+    svc.store().close().await;
+}

@@ -28,6 +28,10 @@ pub struct Config {
     /// Accept the unsigned `sample` TEE (development only; its results are
     /// never affirming). Logged loudly at start-up.
     pub insecure_allow_sample_tee: bool,
+    /// Seconds to keep accepting after SIGTERM, `/readyz` answering 503,
+    /// before the drain: behind a load balancer, it stops sending new
+    /// connections here before the socket closes (0: close at once).
+    pub shutdown_delay_secs: u64,
     pub log: LogConfig,
 }
 
@@ -46,6 +50,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             audit: AuditConfig::default(),
             insecure_allow_sample_tee: false,
+            shutdown_delay_secs: 0,
             log: LogConfig::default(),
         }
     }
@@ -295,6 +300,12 @@ impl Config {
                     "limits.{key} {secs}: expected 1 to {MAX_TIMEOUT_SECS}"
                 )));
             }
+        }
+        if self.shutdown_delay_secs > MAX_TIMEOUT_SECS {
+            return Err(ConfigError::Invalid(format!(
+                "shutdown_delay_secs {}: expected at most {MAX_TIMEOUT_SECS}",
+                self.shutdown_delay_secs
+            )));
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return Err(ConfigError::Invalid(format!(

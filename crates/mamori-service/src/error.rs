@@ -50,6 +50,10 @@ pub enum ServiceError {
     Busy(String),
     #[error("storage unavailable: {0}")]
     Store(#[from] mamori_store::StoreError),
+    /// The server is shutting down: `/readyz` says so while requests are
+    /// still served.
+    #[error("shutting down")]
+    ShuttingDown,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -75,6 +79,7 @@ impl ServiceError {
             ServiceError::TooLarge(_) => "TooLarge",
             ServiceError::Busy(_) => "Busy",
             ServiceError::Store(_) => "StoreUnavailable",
+            ServiceError::ShuttingDown => "ShuttingDown",
             ServiceError::Internal(_) => "Internal",
         }
     }

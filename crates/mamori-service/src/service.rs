@@ -171,6 +171,8 @@ pub struct Service {
     reloading: tokio::sync::Mutex<()>,
     /// The last readiness answer and when it was found (see `ready`).
     readiness: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
+    /// Set when shutdown begins: readiness then fails.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 const NONCE_BYTES: usize = 32;
@@ -521,6 +523,7 @@ impl Service {
             metrics: Metrics::default(),
             reloading: tokio::sync::Mutex::new(()),
             readiness: tokio::sync::Mutex::new(None),
+            draining: std::sync::atomic::AtomicBool::new(false),
             cfg,
             store,
             kek,

@@ -312,13 +312,24 @@ impl Service {
         Ok(self.store.verify_audit().await?)
     }
 
-    /// Readiness: the store's writer thread answers within two seconds.
+    /// From now on readiness fails: the server is shutting down, and a
+    /// load balancer should send new requests elsewhere.
+    pub fn begin_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Readiness: the store's writer thread answers within two seconds
+    /// (and the server is not shutting down).
     ///
     /// One probe runs at a time and its answer stands for a second: anyone
     /// may call `/readyz`, and each probe queues a statement for the writer,
     /// which must not let callers fill the writer's queue (or, with a stuck
     /// writer, leave a statement behind per call).
     pub async fn ready(&self) -> Result<(), ServiceError> {
+        if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(ServiceError::ShuttingDown);
+        }
         let mut last = self.readiness.lock().await;
         let answer = match &*last {
             Some((at, answer)) if at.elapsed() < std::time::Duration::from_secs(1) => {
