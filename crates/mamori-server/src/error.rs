@@ -79,11 +79,11 @@ impl IntoResponse for ApiError {
             Api::Native => json!({"error": self.kind, "detail": self.detail}),
         };
         let mut response = (self.status, Json(body)).into_response();
-        // Both causes of a 503 are worth retrying soon: a store outage is
-        // usually brief, and at the open-session limit a place opens as
-        // soon as any open session is attested or expires (the limit is
-        // checked again at most once a second).
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        // A store outage is usually brief, and at the open-session limit a
+        // place opens as soon as any open session is attested or expires
+        // (the limit is checked again at most once a second): both are
+        // worth retrying soon. A node shutting down is not.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE && self.kind != "ShuttingDown" {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from_static("1"),

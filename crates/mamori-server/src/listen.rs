@@ -32,10 +32,19 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-/// How long shutdown waits for requests in flight: less than the 30 s an
-/// orchestrator (Kubernetes' default grace period) allows between SIGTERM
-/// and SIGKILL, so the store still closes cleanly.
+/// How long shutdown takes at most, delay and drain together: less than the
+/// 30 s an orchestrator (Kubernetes' default grace period) allows between
+/// SIGTERM and SIGKILL, so the store still closes cleanly.
 pub const DRAIN: Duration = Duration::from_secs(25);
+
+/// The least time requests in flight get, however long the delay.
+const MIN_DRAIN: Duration = Duration::from_secs(5);
+
+/// The drain left after `shutdown_delay_secs`: [`DRAIN`] in all, but never
+/// under [`MIN_DRAIN`] (a delay above 20 s makes the whole longer than 25 s).
+fn drain_after(delay: Duration) -> Duration {
+    DRAIN.saturating_sub(delay).max(MIN_DRAIN)
+}
 
 /// A TLS certificate with less validity left than this is warned about at
 /// start.
@@ -46,7 +55,8 @@ const LIMIT_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves the service's router on `listener` — over TLS when the
 /// configuration has a `[tls]` section — until `shutdown` resolves, then
-/// lets requests in flight finish (for at most [`DRAIN`]).
+/// (after `shutdown_delay_secs`) lets requests in flight finish, for what is
+/// left of [`DRAIN`].
 pub async fn serve(
     listener: TcpListener,
     svc: Arc<Service>,
@@ -148,7 +158,12 @@ async fn serve_connections<L: Accept>(
         mut connections,
         ..
     } = serving;
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
+    let drain = drain_after(delay);
+    tracing::info!(
+        secs = drain.as_secs(),
+        "stopped accepting; finishing requests in flight"
+    );
+    if tokio::time::timeout(drain, graceful.shutdown())
         .await
         .is_err()
     {
@@ -156,7 +171,7 @@ async fn serve_connections<L: Accept>(
         tracing::warn!(
             busy = connections.len(),
             "requests still in flight after {} s: closing their connections",
-            DRAIN.as_secs()
+            drain.as_secs()
         );
     }
     connections.abort_all();
@@ -393,5 +408,21 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         let this = &mut *self;
         let done = Pin::new(&mut this.io).poll_shutdown(cx);
         this.after_write(cx, done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delay_comes_out_of_the_drain_but_leaves_some() {
+        assert_eq!(drain_after(Duration::ZERO), DRAIN);
+        assert_eq!(
+            drain_after(Duration::from_secs(10)),
+            Duration::from_secs(15)
+        );
+        assert_eq!(drain_after(Duration::from_secs(20)), MIN_DRAIN);
+        assert_eq!(drain_after(Duration::from_secs(60)), MIN_DRAIN);
     }
 }

@@ -59,7 +59,7 @@ pub async fn document() -> Json<Value> {
     });
     // Added apart: more inside the literal exceeds the macro's recursion
     // limit.
-    doc["paths"]["/readyz"] = json!({"get": {"summary": "Readiness: the store's writer answers within 2 s (one probe a second, its answer shared)", "responses": {"200": {"description": "ready"}, "503": unavailable("the store did not answer")}}});
+    doc["paths"]["/readyz"] = json!({"get": {"summary": "Readiness: the store's writer answers within 2 s (one probe a second, its answer shared)", "responses": {"200": {"description": "ready"}, "503": unavailable("the store did not answer, or the node is shutting down (`ShuttingDown`, without Retry-After)")}}});
     doc["paths"]["/v1/challenge"]["post"]["responses"]["503"] =
         unavailable("session.max_open sessions await evidence, or the store is unavailable");
     for (path, method) in [

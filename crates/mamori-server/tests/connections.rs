@@ -266,7 +266,7 @@ async fn during_the_shutdown_delay_readiness_fails_and_connections_are_still_ser
         task: server,
     } = common::StoppableServer::start(mamori_service::Config {
         data_dir: dir.join("data"),
-        shutdown_delay_secs: 3,
+        shutdown_delay_secs: 4,
         ..mamori_service::Config::default()
     })
     .await;
@@ -287,14 +287,17 @@ async fn during_the_shutdown_delay_readiness_fails_and_connections_are_still_ser
             assert!(r.contains("ShuttingDown"), "{r}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "readiness never failed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "readiness never failed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // New connections are still served while the delay lasts.
     let r = get("/healthz").await.expect("accepted during the delay");
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     assert!(
-        signalled.elapsed() < Duration::from_secs(3),
+        signalled.elapsed() < Duration::from_secs(4),
         "the check above ran after the delay; the test proves nothing on a machine this slow"
     );
     tokio::time::timeout(Duration::from_secs(10), server)
@@ -302,7 +305,7 @@ async fn during_the_shutdown_delay_readiness_fails_and_connections_are_still_ser
         .expect("serve returns after the delay")
         .unwrap()
         .unwrap();
-    assert!(signalled.elapsed() >= Duration::from_secs(3));
+    assert!(signalled.elapsed() >= Duration::from_secs(4));
     assert!(TcpStream::connect(addr).await.is_err());
     svc.store().close().await;
 }

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 /// The longest timeout `[limits]` accepts, seconds (a day).
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 
+/// The longest `shutdown_delay_secs`: a load balancer's health checks see a
+/// failing node well within a minute.
+pub const MAX_SHUTDOWN_DELAY_SECS: u64 = 60;
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -301,9 +305,9 @@ impl Config {
                 )));
             }
         }
-        if self.shutdown_delay_secs > MAX_TIMEOUT_SECS {
+        if self.shutdown_delay_secs > MAX_SHUTDOWN_DELAY_SECS {
             return Err(ConfigError::Invalid(format!(
-                "shutdown_delay_secs {}: expected at most {MAX_TIMEOUT_SECS}",
+                "shutdown_delay_secs {}: expected at most {MAX_SHUTDOWN_DELAY_SECS}",
                 self.shutdown_delay_secs
             )));
         }

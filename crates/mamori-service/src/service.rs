@@ -138,6 +138,8 @@ pub enum StartError {
     },
     #[error("{0}")]
     Kek(#[from] crate::kek::KekError),
+    #[error("the database holds data sealed under a key-encryption key, but {path} does not exist{}: restore it (a new key would not open that data)", env.as_ref().map(|v| format!(" and ${v} is not set")).unwrap_or_default())]
+    KekMissing { path: String, env: Option<String> },
     #[error("admin public key {path}: {reason}")]
     AdminKey { path: String, reason: String },
     #[error("SNP trust anchor {path}: {reason}")]
@@ -449,29 +451,61 @@ impl Inputs {
 #[derive(Debug)]
 pub struct CheckReport {
     pub admin_keys: usize,
-    /// The key-encryption key exists (or its variable is set) and loads;
-    /// `false`: it would be created at first start.
-    pub kek_present: bool,
+    /// Where the key-encryption key comes from, or that it would be created.
+    pub kek: String,
     /// The database exists already.
     pub database_present: bool,
 }
 
+/// The key-encryption key as start-up finds it: from `kek.env` when that
+/// variable is set, else the file. The file is created only for a database
+/// that holds nothing yet: a new key would not open what an existing one
+/// sealed, and the file it left behind would then be in the way of the
+/// restored one.
+fn find_kek(cfg: &Config, database_in_use: bool) -> Result<Option<Kek>, StartError> {
+    if let Some(var) = &cfg.kek.env {
+        if let Some(k) = Kek::from_env(var)? {
+            return Ok(Some(k));
+        }
+    }
+    match Kek::load_existing(&cfg.kek_path())? {
+        Some(k) => Ok(Some(k)),
+        None if database_in_use => Err(StartError::KekMissing {
+            path: cfg.kek_path().display().to_string(),
+            env: cfg.kek.env.clone(),
+        }),
+        None => Ok(None),
+    }
+}
+
+/// Whether the database file exists with content: start-up creates it empty
+/// (with its mode) before SQLite opens it.
+fn database_in_use(cfg: &Config) -> bool {
+    std::fs::metadata(cfg.database_path()).is_ok_and(|m| m.len() > 0)
+}
+
 /// Checks a configuration and every file it names outside the store —
 /// admin keys, SEV-SNP roots and CRLs, DCAP collateral, the
-/// key-encryption key if it exists — as start-up would, creating nothing.
-/// (TLS files are the server's, checked by `mamori serve --check`.)
+/// key-encryption key — as start-up would, creating nothing. (TLS files
+/// are the server's, checked by `mamori serve --check`.)
 pub fn check(cfg: &Config, now: i64) -> Result<CheckReport, StartError> {
     cfg.validate()?;
     let inputs = Inputs::load(cfg, now)?;
+    let in_use = database_in_use(cfg);
     let from_env = match &cfg.kek.env {
         Some(var) => Kek::from_env(var)?.is_some(),
         None => false,
     };
-    let kek_present = from_env || Kek::load_existing(&cfg.kek_path())?.is_some();
+    let kek = match (find_kek(cfg, in_use)?, &cfg.kek.env) {
+        (Some(_), Some(var)) if from_env => format!("from ${var}"),
+        (Some(_), Some(var)) => format!("{} (${var} is not set)", cfg.kek_path().display()),
+        (Some(_), None) => cfg.kek_path().display().to_string(),
+        (None, _) => "created at first start".into(),
+    };
     Ok(CheckReport {
         admin_keys: inputs.admin_keys.len(),
-        kek_present,
-        database_present: cfg.database_path().exists(),
+        kek,
+        database_present: in_use,
     })
 }
 
@@ -480,12 +514,10 @@ impl Service {
     /// loads keys and policies.
     pub async fn start(cfg: Config, now: i64) -> Result<Arc<Self>, StartError> {
         cfg.validate()?;
+        let in_use = database_in_use(&cfg);
         private_data_dir(&cfg.data_dir, &cfg.database_path())?;
-        let kek = match &cfg.kek.env {
-            Some(var) => match Kek::from_env(var)? {
-                Some(k) => k,
-                None => Kek::load_or_create(&cfg.kek_path())?,
-            },
+        let kek = match find_kek(&cfg, in_use)? {
+            Some(k) => k,
             None => Kek::load_or_create(&cfg.kek_path())?,
         };
         let store = Store::open(&cfg.database_path()).await?;

@@ -29,3 +29,49 @@ async fn a_new_data_directory_and_its_files_are_private() {
     drop(svc);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A database whose key-encryption key is missing is not given a new one:
+/// that key would open nothing, and its file would be in the way of the
+/// restored one. `check` says so beforehand.
+#[tokio::test]
+async fn a_missing_key_encryption_key_is_not_replaced() {
+    let root = std::env::temp_dir().join(format!("mamori-kek-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let cfg = Config {
+        data_dir: root.join("data"),
+        ..Config::default()
+    };
+    let now = 1_800_000_000;
+    let report = mamori_service::check(&cfg, now).unwrap();
+    assert_eq!(report.kek, "created at first start");
+    assert!(!report.database_present);
+    let svc = Service::start(cfg.clone(), now).await.unwrap();
+    svc.store().close().await;
+    drop(svc);
+    let kek = cfg.kek_path();
+    let saved = std::fs::read(&kek).unwrap();
+    assert_eq!(
+        mamori_service::check(&cfg, now).unwrap().kek,
+        kek.display().to_string()
+    );
+
+    std::fs::remove_file(&kek).unwrap();
+    let e = mamori_service::check(&cfg, now).unwrap_err().to_string();
+    assert!(e.contains("does not exist"), "{e}");
+    let e = match Service::start(cfg.clone(), now).await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("started without its key-encryption key"),
+    };
+    assert!(e.contains(&kek.display().to_string()), "{e}");
+    assert!(
+        !kek.exists(),
+        "a new key was written in place of the missing one"
+    );
+
+    // The restored key opens everything again.
+    std::fs::write(&kek, &saved).unwrap();
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let svc = Service::start(cfg, now).await.unwrap();
+    svc.store().close().await;
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -9,6 +9,7 @@ mod demo;
 mod detect;
 mod inspect;
 mod output;
+#[cfg(target_os = "linux")]
 mod process_metrics;
 mod serve;
 mod sim;

@@ -2,8 +2,8 @@
 //! (CPU time, resident memory, open and allowed file descriptors, start
 //! time), read from `/proc/self` at each scrape. With the connection limit
 //! sized from the open-files limit, `process_open_fds` against
-//! `process_max_fds` is what an operator alerts on. Linux only: elsewhere
-//! the series are left out.
+//! `process_max_fds` is what an operator alerts on. Linux only (the module
+//! is not built elsewhere).
 
 use mamori_service::metrics::{Metrics, ProbeKind};
 
@@ -12,14 +12,15 @@ use mamori_service::metrics::{Metrics, ProbeKind};
 const TICKS_PER_SECOND: f64 = 100.0;
 
 pub fn register(metrics: &Metrics) {
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64().floor());
     metrics.add_probe(
         "process_start_time_seconds",
         "Start time of the process since the Unix epoch, seconds.",
         ProbeKind::Gauge,
-        move || Some(started),
+        || {
+            let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+            let boot = std::fs::read_to_string("/proc/stat").ok()?;
+            start_time(&stat, &boot)
+        },
     );
     metrics.add_probe(
         "process_cpu_seconds_total",
@@ -56,15 +57,34 @@ pub fn register(metrics: &Metrics) {
     );
 }
 
-/// utime + stime of a `/proc/<pid>/stat` line, seconds. The fields are
-/// counted after the command name's closing parenthesis, since the name
-/// itself may hold spaces and parentheses.
+/// Field `n` (1-based, as proc(5) numbers them) of a `/proc/<pid>/stat`
+/// line. Fields are counted after the command name's closing parenthesis,
+/// since the name itself may hold spaces and parentheses.
+fn stat_field(stat: &str, n: usize) -> Option<f64> {
+    // The name is field 2; the text after it starts with field 3.
+    let after_name = stat.rsplit_once(')')?.1;
+    after_name
+        .split_whitespace()
+        .nth(n.checked_sub(3)?)?
+        .parse()
+        .ok()
+}
+
+/// utime + stime (fields 14 and 15), seconds.
 fn cpu_seconds(stat: &str) -> Option<f64> {
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // utime and stime are the 14th and 15th fields of the whole line.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / TICKS_PER_SECOND)
+    Some((stat_field(stat, 14)? + stat_field(stat, 15)?) / TICKS_PER_SECOND)
+}
+
+/// Boot time (`btime` of `/proc/stat`) plus the process's start in ticks
+/// after boot (field 22), seconds since the epoch.
+fn start_time(stat: &str, proc_stat: &str) -> Option<f64> {
+    let boot: f64 = proc_stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(boot + stat_field(stat, 22)? / TICKS_PER_SECOND)
 }
 
 /// VmRSS of `/proc/<pid>/status`, bytes.
@@ -84,6 +104,11 @@ mod tests {
         // give itself.
         let line = "4242 (mamori (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 12345 1000 2000";
         assert_eq!(cpu_seconds(line), Some(3.0));
+        assert_eq!(
+            start_time(line, "cpu  1 2 3\nbtime 1700000000\nprocesses 9\n"),
+            Some(1_700_000_123.45)
+        );
+        assert_eq!(start_time(line, "cpu  1 2 3\n"), None);
         assert_eq!(cpu_seconds("4242 (truncated"), None);
         assert_eq!(cpu_seconds("4242 (x) S 1 2"), None);
     }

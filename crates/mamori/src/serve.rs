@@ -36,8 +36,26 @@ pub fn load_config(a: &ServeArgs) -> Result<Config, String> {
 /// `mamori serve --check`: what start-up would read, read; nothing
 /// created, nothing bound.
 fn check(cfg: &Config) -> ExitCode {
-    let report = match mamori_service::check(cfg, mamori_server::now()) {
+    // What start-up would warn about is shown too (extra roots, collateral
+    // files skipped in a directory, …).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let now = mamori_server::now();
+    let report = match mamori_service::check(cfg, now) {
         Ok(r) => r,
+        Err(e) => {
+            eprintln!("mamori serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let connections = match connection_room(cfg.limits.max_connections, &OpenFiles::current()) {
+        Ok(Some(fits)) => format!(
+            "{fits} (lowered from {} to fit the open-files limit)",
+            cfg.limits.max_connections
+        ),
+        Ok(None) => cfg.limits.max_connections.to_string(),
         Err(e) => {
             eprintln!("mamori serve: {e}");
             return ExitCode::from(2);
@@ -46,15 +64,21 @@ fn check(cfg: &Config) -> ExitCode {
     let tls = match &cfg.tls {
         Some(t) => match mamori_server::tls::CertReloader::load(t) {
             Ok(pair) => {
-                let until = pair
-                    .not_after()
+                let until = pair.not_after();
+                let date = until
                     .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
                     .and_then(|t| {
                         t.format(&time::format_description::well_known::Rfc3339)
                             .ok()
                     })
                     .unwrap_or_else(|| "an unreadable date".into());
-                format!("TLS with {} (valid until {until})", t.cert.display())
+                if until.is_some_and(|t| t <= now) {
+                    eprintln!(
+                        "mamori serve: warning: the TLS certificate {} expired at {date}",
+                        t.cert.display()
+                    );
+                }
+                format!("TLS with {} (valid until {date})", t.cert.display())
             }
             Err(e) => {
                 eprintln!("mamori serve: {e}");
@@ -63,18 +87,19 @@ fn check(cfg: &Config) -> ExitCode {
         },
         None => "plain HTTP (loopback)".into(),
     };
-    let exists = |present: bool| {
-        if present {
+    println!("configuration OK");
+    println!("  listen        {} · {tls}", cfg.listen);
+    println!("  connections   {connections}");
+    println!("  data dir      {}", cfg.data_dir.display());
+    println!(
+        "  database      {}",
+        if report.database_present {
             "present"
         } else {
             "created at first start"
         }
-    };
-    println!("configuration OK");
-    println!("  listen        {} · {tls}", cfg.listen);
-    println!("  data dir      {}", cfg.data_dir.display());
-    println!("  database      {}", exists(report.database_present));
-    println!("  KEK           {}", exists(report.kek_present));
+    );
+    println!("  KEK           {}", report.kek);
     println!("  admin keys    {}", report.admin_keys);
     if cfg.insecure_allow_sample_tee {
         println!("  INSECURE      the unsigned sample TEE is accepted");
@@ -123,12 +148,12 @@ pub fn init_logging(cfg: &Config) -> Logging {
     }
 }
 
-/// SIGINT (Ctrl-C) and SIGTERM, listened for from start-up: the first
-/// resolves the returned future, which starts the drain; a second ends the
-/// process at once with 128 + its number (what has been committed is on
-/// disk: the store's log makes each commit durable), for an operator who
-/// will not wait. One task owns both streams from the beginning, so no
-/// signal falls between two listeners.
+/// SIGINT (Ctrl-C) and SIGTERM, listened for once the port is bound (during
+/// start-up they end the process as usual): the first resolves the returned
+/// future, which starts the drain; a second ends the process at once with
+/// 128 + its number (what has been committed is on disk: the store's log
+/// makes each commit durable), for an operator who will not wait. One task
+/// owns both streams, so no signal falls between two listeners.
 #[cfg(unix)]
 fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -145,10 +170,7 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
             }
         }
         next(&mut int, &mut term).await;
-        tracing::info!(
-            "shutting down: finishing requests in flight (up to {} s; signal again to exit now)",
-            mamori_server::DRAIN.as_secs()
-        );
+        tracing::info!("shutting down (signal again to exit now)");
         let _ = first.send(());
         let signo = next(&mut int, &mut term).await;
         // Nothing is written to stderr here: with a log reader that has
@@ -170,14 +192,70 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
 /// File descriptors kept beside connections: the store's database, log and
 /// shared-memory files, the listener, the KEK and TLS files when read, and
 /// spare; the store's reader connections (two descriptors each, opened per
-/// worker thread under load) are added per CPU.
-/// Fewer places than this and a handful of slow clients would hold the
-/// server: refuse to start instead.
-const MIN_CONNECTIONS: u64 = 64;
-
+/// worker thread under load) are added per CPU, up to 256 more.
 fn fd_reserve() -> u64 {
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get() as u64);
-    256 + 8 * cpus
+    256 + (8 * cpus).min(256)
+}
+
+/// Fewer places than this (unless fewer were asked for) and a handful of
+/// slow clients would hold the server: it refuses to start instead.
+const MIN_CONNECTIONS: u64 = 64;
+
+/// The open-files limits of this process.
+struct OpenFiles {
+    soft: u64,
+    hard: u64,
+}
+
+impl OpenFiles {
+    #[cfg(unix)]
+    fn current() -> OpenFiles {
+        let (soft, hard) = rlimit::Resource::NOFILE
+            .get()
+            .unwrap_or((u64::MAX, u64::MAX));
+        OpenFiles { soft, hard }
+    }
+
+    #[cfg(not(unix))]
+    fn current() -> OpenFiles {
+        OpenFiles {
+            soft: u64::MAX,
+            hard: u64::MAX,
+        }
+    }
+
+    /// What the soft limit becomes when raised as far as `need` allows.
+    fn raised_for(&self, need: u64) -> u64 {
+        self.soft.max(self.hard.min(need))
+    }
+}
+
+fn descriptors_needed(max_connections: usize) -> u64 {
+    match max_connections as u64 {
+        0 => u64::MAX,
+        n => n.saturating_add(fd_reserve()),
+    }
+}
+
+/// The connection limit that fits once the soft limit is raised as far as
+/// the hard one allows: `None` when the configured one fits, `Some(n)` when
+/// it must be lowered to `n`, an error when too few would be left.
+fn connection_room(max_connections: usize, files: &OpenFiles) -> Result<Option<u64>, String> {
+    let wanted = max_connections as u64;
+    let need = descriptors_needed(max_connections);
+    let limit = files.raised_for(need);
+    if wanted == 0 || limit >= need {
+        return Ok(None);
+    }
+    let fits = limit.saturating_sub(fd_reserve());
+    if fits < MIN_CONNECTIONS.min(wanted) {
+        return Err(format!(
+            "the open-files limit ({limit}) leaves room for {fits} connections, fewer than {}: raise it (ulimit -n, LimitNOFILE=)",
+            MIN_CONNECTIONS.min(wanted)
+        ));
+    }
+    Ok(Some(fits))
 }
 
 /// Makes room for `limits.max_connections` under the open-files limit. The
@@ -187,34 +265,21 @@ fn fd_reserve() -> u64 {
 /// the connection limit is lowered to fit, since accepting past it would
 /// fail on every descriptor the process opens.
 fn fit_connections_to_open_files(cfg: &mut Config) -> Result<(), String> {
-    let wanted = cfg.limits.max_connections as u64;
-    let need = if wanted == 0 {
-        u64::MAX
-    } else {
-        wanted.saturating_add(fd_reserve())
-    };
-    let limit = match rlimit::increase_nofile_limit(need) {
-        Ok(n) => n,
-        Err(e) => {
-            // Not raised: fit under the limit as it is, if it can be read.
-            let soft = rlimit::Resource::NOFILE.get().map(|(soft, _)| soft);
-            tracing::warn!(error = %e, "cannot raise the open-files limit");
-            match soft {
-                Ok(soft) => soft,
-                Err(_) => return Ok(()),
-            }
-        }
-    };
-    if wanted > 0 && limit < need {
-        let fits = limit.saturating_sub(fd_reserve());
-        if fits < MIN_CONNECTIONS {
-            return Err(format!(
-                "the open-files limit ({limit}) leaves room for {fits} connections, fewer than {MIN_CONNECTIONS}: raise it (ulimit -n, LimitNOFILE=)"
-            ));
-        }
+    #[cfg(unix)]
+    let raised = rlimit::increase_nofile_limit(descriptors_needed(cfg.limits.max_connections));
+    #[cfg(not(unix))]
+    let raised: std::io::Result<u64> = Ok(0);
+    // Read back what was raised; if nothing could be, the soft limit is
+    // all there is.
+    let mut files = OpenFiles::current();
+    if let Err(e) = raised {
+        tracing::warn!(error = %e, "cannot raise the open-files limit");
+        files.hard = files.soft;
+    }
+    if let Some(fits) = connection_room(cfg.limits.max_connections, &files)? {
         tracing::warn!(
-            open_files_limit = limit,
-            configured = wanted,
+            open_files_limit = files.soft,
+            configured = cfg.limits.max_connections,
             serving = fits,
             "limits.max_connections lowered to fit the open-files limit (raise it with ulimit -n or LimitNOFILE=)"
         );
@@ -224,7 +289,6 @@ fn fit_connections_to_open_files(cfg: &mut Config) -> Result<(), String> {
 }
 
 async fn run_async(mut cfg: Config, log: &Logging) -> Result<(), String> {
-    let shutdown = shutdown_signal()?;
     fit_connections_to_open_files(&mut cfg)?;
     let svc = Service::start(cfg.clone(), mamori_server::now())
         .await
@@ -236,6 +300,7 @@ async fn run_async(mut cfg: Config, log: &Logging) -> Result<(), String> {
         ProbeKind::Counter,
         move || Some(dropped.dropped_lines() as f64),
     );
+    #[cfg(target_os = "linux")]
     crate::process_metrics::register(&svc.metrics);
     if cfg.admin.public_keys.is_empty() {
         tracing::warn!("no admin public key configured: admin endpoints refuse every request (see `mamori admin keygen`)");
@@ -244,6 +309,9 @@ async fn run_async(mut cfg: Config, log: &Logging) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // From here on the signals start the drain; before, during start-up,
+    // they end the process as usual.
+    let shutdown = shutdown_signal()?;
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "mamori serving");
     let housekeeping = mamori_server::spawn_housekeeping(svc.clone());
     let result = mamori_server::serve(listener, svc.clone(), shutdown).await;

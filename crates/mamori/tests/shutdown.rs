@@ -119,6 +119,8 @@ fn a_second_signal_exits_without_waiting() {
     let status = server
         .exit_within(Duration::from_secs(5))
         .expect("a second signal ends the drain");
-    assert_eq!(status.code(), Some(130), "{status:?}");
+    // 128 + the signal's number: SIGINT, or SIGTERM when both were
+    // pending when the signal task first looked (a loaded machine).
+    assert!(matches!(status.code(), Some(130) | Some(143)), "{status:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
