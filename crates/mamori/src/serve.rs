@@ -350,3 +350,29 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(soft: u64, hard: u64) -> OpenFiles {
+        OpenFiles { soft, hard }
+    }
+
+    #[test]
+    fn connections_fit_under_the_open_files_limit() {
+        let r = fd_reserve();
+        // No limit configured, or room once the soft limit is raised.
+        assert_eq!(connection_room(0, &files(1024, 1024)), Ok(None));
+        assert_eq!(connection_room(4096, &files(1024, 1 << 20)), Ok(None));
+        // The hard limit is the ceiling: lowered to what fits.
+        assert_eq!(
+            connection_room(4096, &files(1024, 2048)),
+            Ok(Some(2048 - r))
+        );
+        // Too few left: refused, whether 64 or fewer were asked for.
+        assert!(connection_room(4096, &files(r + 10, r + 10)).is_err());
+        assert!(connection_room(16, &files(r + 8, r + 8)).is_err());
+        assert_eq!(connection_room(16, &files(r + 16, r + 16)), Ok(None));
+    }
+}
