@@ -146,17 +146,12 @@ async fn the_connection_limit_holds_new_connections_until_one_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
-    let dir = common::temp_dir("conn-shutdown");
     let common::StoppableServer {
         svc,
         addr,
         stop,
         task: server,
-    } = common::StoppableServer::start(mamori_service::Config {
-        data_dir: dir.join("data"),
-        ..mamori_service::Config::default()
-    })
-    .await;
+    } = common::StoppableServer::start_in(&common::temp_dir("conn-shutdown"), |_| {}).await;
     let mut idle = TcpStream::connect(addr).await.unwrap();
     idle.write_all(HEALTH).await.unwrap();
     assert!(read_response(&mut idle).await.starts_with("HTTP/1.1 200"));
@@ -258,16 +253,13 @@ async fn requests_are_counted_by_route_pattern_not_by_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn during_the_shutdown_delay_readiness_fails_and_connections_are_still_served() {
-    let dir = common::temp_dir("conn-delay");
     let common::StoppableServer {
         svc,
         addr,
         stop,
         task: server,
-    } = common::StoppableServer::start(mamori_service::Config {
-        data_dir: dir.join("data"),
-        shutdown_delay_secs: 4,
-        ..mamori_service::Config::default()
+    } = common::StoppableServer::start_in(&common::temp_dir("conn-delay"), |c| {
+        c.shutdown_delay_secs = 4;
     })
     .await;
     let get = |path: &'static str| async move {

@@ -275,12 +275,7 @@ async fn tls_shutdown_refuses_new_clients_and_answers_the_request_in_flight() {
         addr,
         stop,
         task: server,
-    } = common::StoppableServer::start(mamori_service::Config {
-        data_dir: dir.join("data"),
-        tls: Some(tls),
-        ..mamori_service::Config::default()
-    })
-    .await;
+    } = common::StoppableServer::start_in(&dir, |c| c.tls = Some(tls)).await;
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from(a.cert.der().to_vec()))

@@ -3,53 +3,18 @@
 //! instead.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-/// The server process, killed however the test ends.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_reader_that_stops_reading_does_not_stall_requests() {
-    let dir = std::env::temp_dir().join(format!("mamori-logging-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     // stderr is a pipe this test never reads: once its buffer (64 KiB on
     // Linux) is full, a write to it blocks.
-    let server = Kill(
-        Command::new(env!("CARGO_BIN_EXE_mamori"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .env("MAMORI_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
+    let server = common::Server::start("logging", Stdio::piped(), Some("info"));
+    let url = server.url();
     let client = mamori_agent::http_client(None).unwrap();
-    let mut up = false;
-    for _ in 0..200 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if client.get(format!("{url}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-    }
-    assert!(up, "server did not start");
     // Each refused request logs a line of about 200 bytes: 10,000 of them
     // are thirty times what the pipe holds, and more than the server's log
     // queue (8,192 lines), so lines must be dropped for requests to go on.
@@ -78,7 +43,6 @@ async fn a_log_reader_that_stops_reading_does_not_stall_requests() {
         Err(_) => String::new(),
     };
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(answered.is_ok(), "requests stalled behind the unread log");
     let dropped: u64 = metrics
         .lines()

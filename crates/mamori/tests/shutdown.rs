@@ -4,67 +4,12 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-/// The server process, killed however the test ends.
-struct Server(Child);
+mod common;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Server {
-    fn start(name: &str) -> (Server, u16, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("mamori-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_mamori"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        (Server(child), port, dir)
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([name, &self.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {name}");
-    }
-
-    fn exit_within(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + wait;
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
+use common::Server;
 
 const BODY: &[u8] = br#"{"version":"0.4.0","tee":"snp","extra-params":""}"#;
 
@@ -91,8 +36,8 @@ fn request_in_flight(port: u16) -> TcpStream {
 
 #[test]
 fn sigterm_drains_the_request_in_flight_then_exits_cleanly() {
-    let (mut server, port, dir) = Server::start("sigterm");
-    let mut busy = request_in_flight(port);
+    let mut server = Server::start("sigterm", Stdio::null(), None);
+    let mut busy = request_in_flight(server.port);
     server.signal("-TERM");
     assert!(
         server.exit_within(Duration::from_millis(500)).is_none(),
@@ -106,13 +51,12 @@ fn sigterm_drains_the_request_in_flight_then_exits_cleanly() {
         .exit_within(Duration::from_secs(10))
         .expect("exits once the request is answered");
     assert!(status.success(), "{status:?}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_second_signal_exits_without_waiting() {
-    let (mut server, port, dir) = Server::start("sigterm-twice");
-    let _busy = request_in_flight(port);
+    let mut server = Server::start("sigterm-twice", Stdio::null(), None);
+    let _busy = request_in_flight(server.port);
     server.signal("-TERM");
     assert!(server.exit_within(Duration::from_millis(500)).is_none());
     server.signal("-INT");
@@ -122,5 +66,4 @@ fn a_second_signal_exits_without_waiting() {
     // 128 + the signal's number: SIGINT, or SIGTERM when both were
     // pending when the signal task first looked (a loaded machine).
     assert!(matches!(status.code(), Some(130) | Some(143)), "{status:?}");
-    let _ = std::fs::remove_dir_all(dir);
 }

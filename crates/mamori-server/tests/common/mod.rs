@@ -280,6 +280,16 @@ pub struct StoppableServer {
 }
 
 impl StoppableServer {
+    /// A server on the defaults with its data under `dir`, then `tweak`.
+    pub async fn start_in(dir: &std::path::Path, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut cfg = Config {
+            data_dir: dir.join("data"),
+            ..Config::default()
+        };
+        tweak(&mut cfg);
+        Self::start(cfg).await
+    }
+
     pub async fn start(cfg: Config) -> StoppableServer {
         let svc = Service::start(cfg, mamori_server::now()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
