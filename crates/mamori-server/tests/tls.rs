@@ -40,14 +40,7 @@ async fn https_serves_the_router() {
             .unwrap();
     });
 
-    let mut roots = RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(cert.cert.der().to_vec()))
-        .unwrap();
-    let config = ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = TlsConnector::from(Arc::new(config));
+    let connector = trusting(&[&cert]);
     // A plain-text client first: the handshake fails and the server goes on.
     let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
     plain
@@ -118,6 +111,21 @@ fn two_pairs(
         key: dir.join("key.pem"),
     };
     (a, b, files)
+}
+
+/// A TLS client that trusts exactly these self-signed certificates.
+fn trusting(certs: &[&rcgen::CertifiedKey]) -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    for c in certs {
+        roots
+            .add(CertificateDer::from(c.cert.der().to_vec()))
+            .unwrap();
+    }
+    TlsConnector::from(Arc::new(
+        ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
 }
 
 /// The year `n` years from now.
@@ -211,17 +219,7 @@ async fn a_running_server_presents_a_renewed_certificate() {
         .await
         .unwrap();
     });
-    let mut roots = RootCertStore::empty();
-    for c in [&a, &b] {
-        roots
-            .add(CertificateDer::from(c.cert.der().to_vec()))
-            .unwrap();
-    }
-    let connector = TlsConnector::from(Arc::new(
-        ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    ));
+    let connector = trusting(&[&a, &b]);
     let presented = || async {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let s = connector
@@ -276,15 +274,7 @@ async fn tls_shutdown_refuses_new_clients_and_answers_the_request_in_flight() {
         stop,
         task: server,
     } = common::StoppableServer::start_in(&dir, |c| c.tls = Some(tls)).await;
-    let mut roots = RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(a.cert.der().to_vec()))
-        .unwrap();
-    let connector = TlsConnector::from(Arc::new(
-        ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    ));
+    let connector = trusting(&[&a]);
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut busy = connector
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
