@@ -457,19 +457,25 @@ pub struct CheckReport {
     pub database_present: bool,
 }
 
+/// Where [`find_kek`] found the key.
+enum KekFrom {
+    Env,
+    File,
+}
+
 /// The key-encryption key as start-up finds it: from `kek.env` when that
 /// variable is set, else the file. The file is created only for a database
 /// that holds nothing yet: a new key would not open what an existing one
 /// sealed, and the file it left behind would then be in the way of the
 /// restored one.
-fn find_kek(cfg: &Config, database_in_use: bool) -> Result<Option<Kek>, StartError> {
+fn find_kek(cfg: &Config, database_in_use: bool) -> Result<Option<(Kek, KekFrom)>, StartError> {
     if let Some(var) = &cfg.kek.env {
         if let Some(k) = Kek::from_env(var)? {
-            return Ok(Some(k));
+            return Ok(Some((k, KekFrom::Env)));
         }
     }
     match Kek::load_existing(&cfg.kek_path())? {
-        Some(k) => Ok(Some(k)),
+        Some(k) => Ok(Some((k, KekFrom::File))),
         None if database_in_use => Err(StartError::KekMissing {
             path: cfg.kek_path().display().to_string(),
             env: cfg.kek.env.clone(),
@@ -492,14 +498,11 @@ pub fn check(cfg: &Config, now: i64) -> Result<CheckReport, StartError> {
     cfg.validate()?;
     let inputs = Inputs::load(cfg, now)?;
     let in_use = database_in_use(cfg);
-    let from_env = match &cfg.kek.env {
-        Some(var) => Kek::from_env(var)?.is_some(),
-        None => false,
-    };
+    let file = cfg.kek_path().display().to_string();
     let kek = match (find_kek(cfg, in_use)?, &cfg.kek.env) {
-        (Some(_), Some(var)) if from_env => format!("from ${var}"),
-        (Some(_), Some(var)) => format!("{} (${var} is not set)", cfg.kek_path().display()),
-        (Some(_), None) => cfg.kek_path().display().to_string(),
+        (Some((_, KekFrom::Env)), Some(var)) => format!("from ${var}"),
+        (Some((_, KekFrom::File)), Some(var)) => format!("{file} (${var} is not set)"),
+        (Some(_), None) => file,
         (None, _) => "created at first start".into(),
     };
     Ok(CheckReport {
@@ -517,7 +520,7 @@ impl Service {
         let in_use = database_in_use(&cfg);
         private_data_dir(&cfg.data_dir, &cfg.database_path())?;
         let kek = match find_kek(&cfg, in_use)? {
-            Some(k) => k,
+            Some((k, _)) => k,
             None => Kek::load_or_create(&cfg.kek_path())?,
         };
         let store = Store::open(&cfg.database_path()).await?;
