@@ -183,6 +183,15 @@ fn total(map: &Mutex<BTreeMap<(&'static str, &'static str), u64>>) -> u64 {
     map.lock().unwrap_or_else(|p| p.into_inner()).values().sum()
 }
 
+/// A metric family of one unlabelled sample.
+fn single(o: &mut String, name: &str, help: &str, kind: ProbeKind, v: impl std::fmt::Display) {
+    let kind = match kind {
+        ProbeKind::Counter => "counter",
+        ProbeKind::Gauge => "gauge",
+    };
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+}
+
 fn render_pairs(
     o: &mut String,
     name: &str,
@@ -230,11 +239,7 @@ impl Metrics {
     pub fn render(&self, open_sessions: i64, store: &mamori_store::WriteStats) -> String {
         let mut o = String::new();
         let counter = |o: &mut String, name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(
-                o,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Relaxed)
-            );
+            single(o, name, help, ProbeKind::Counter, v.load(Relaxed));
         };
         counter(
             &mut o,
@@ -281,9 +286,12 @@ impl Metrics {
             "Admin changes applied.",
             &self.admin_changes,
         );
-        let _ = writeln!(
-            o,
-            "# HELP mamori_open_sessions Sessions whose nonce is still usable.\n# TYPE mamori_open_sessions gauge\nmamori_open_sessions {open_sessions}"
+        single(
+            &mut o,
+            "mamori_open_sessions",
+            "Sessions whose nonce is still usable.",
+            ProbeKind::Gauge,
+            open_sessions,
         );
         counter(
             &mut o,
@@ -298,11 +306,19 @@ impl Metrics {
             &store.writes,
         );
         let c = &self.connections;
-        let _ = writeln!(
-            o,
-            "# HELP mamori_http_connections_open HTTP connections open, TLS handshakes included.\n# TYPE mamori_http_connections_open gauge\nmamori_http_connections_open {}\n# HELP mamori_http_connections_limit limits.max_connections in force (0: no limit).\n# TYPE mamori_http_connections_limit gauge\nmamori_http_connections_limit {}",
+        single(
+            &mut o,
+            "mamori_http_connections_open",
+            "HTTP connections open, TLS handshakes included.",
+            ProbeKind::Gauge,
             c.open.load(Relaxed),
-            c.limit.load(Relaxed)
+        );
+        single(
+            &mut o,
+            "mamori_http_connections_limit",
+            "limits.max_connections in force (0: no limit).",
+            ProbeKind::Gauge,
+            c.limit.load(Relaxed),
         );
         counter(
             &mut o,
@@ -325,16 +341,7 @@ impl Metrics {
         self.http.render(&mut o);
         for p in self.probes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             if let Some(v) = (p.read)() {
-                let kind = match p.kind {
-                    ProbeKind::Counter => "counter",
-                    ProbeKind::Gauge => "gauge",
-                };
-                let name = p.name;
-                let _ = writeln!(
-                    o,
-                    "# HELP {name} {}\n# TYPE {name} {kind}\n{name} {v}",
-                    p.help
-                );
+                single(&mut o, p.name, p.help, p.kind, v);
             }
         }
         self.attest_latency.render(
