@@ -73,9 +73,11 @@ pub async fn serve_reloading_every(
     every: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let limits = &svc.config().limits;
-    let header_timeout = limits.header_timeout();
-    let limited = LimitedListener::new(listener, limits, svc.metrics.connections.clone());
+    let limited = LimitedListener::new(
+        listener,
+        &svc.config().limits,
+        svc.metrics.connections.clone(),
+    );
     let app = crate::router(svc.clone());
     match svc.config().tls.clone() {
         Some(tls) => {
@@ -96,9 +98,9 @@ pub async fn serve_reloading_every(
                 ProbeKind::Gauge,
                 move || certs.not_after().map(|t| t as f64),
             );
-            serve_connections(listener, app, header_timeout, shutdown, &svc).await
+            serve_connections(listener, app, shutdown, &svc).await
         }
-        None => serve_connections(limited, app, header_timeout, shutdown, &svc).await,
+        None => serve_connections(limited, app, shutdown, &svc).await,
     }
     Ok(())
 }
@@ -121,13 +123,12 @@ pub(crate) trait Accept: Send {
 async fn serve_connections<L: Accept>(
     mut listener: L,
     app: Router,
-    header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
     svc: &Service,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(svc.config().limits.header_timeout());
     let mut serving = Serving {
         http,
         graceful: GracefulShutdown::new(),
