@@ -383,6 +383,20 @@ mod tests {
     }
 
     #[test]
+    fn the_shutdown_delay_is_bounded() {
+        let c = Config::from_toml(&format!(
+            "shutdown_delay_secs = {}",
+            MAX_SHUTDOWN_DELAY_SECS + 1
+        ))
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("shutdown_delay_secs"), "{e}");
+        let c =
+            Config::from_toml(&format!("shutdown_delay_secs = {MAX_SHUTDOWN_DELAY_SECS}")).unwrap();
+        c.validate().unwrap();
+    }
+
+    #[test]
     fn dcap_section() {
         let c = Config::from_toml(
             "[dcap]\ncollateral = [\"pcs/\", \"tcbinfo.json\"]\ntrust_anchors = [\"root.pem\"]",
