@@ -29,6 +29,7 @@ pub struct Config {
     pub dcap: DcapConfig,
     pub limits: LimitsConfig,
     pub audit: AuditConfig,
+    pub store: StoreConfig,
     /// Accept the unsigned `sample` TEE (development only; its results are
     /// never affirming). Logged loudly at start-up.
     pub insecure_allow_sample_tee: bool,
@@ -53,6 +54,7 @@ impl Default for Config {
             dcap: DcapConfig::default(),
             limits: LimitsConfig::default(),
             audit: AuditConfig::default(),
+            store: StoreConfig::default(),
             insecure_allow_sample_tee: false,
             shutdown_delay_secs: 0,
             log: LogConfig::default(),
@@ -225,6 +227,38 @@ pub struct AuditConfig {
     pub retain_days: u32,
 }
 
+/// Where the records live: the embedded SQLite file in `data_dir` (one
+/// node), or a PostgreSQL database shared by any number of nodes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A libpq connection string or `postgres://` URL; empty: the embedded
+    /// store. Keep the password out of it: see `password_env`.
+    pub postgres_url: String,
+    /// The environment variable holding the database password, read when
+    /// set (it overrides a password in the URL).
+    pub password_env: String,
+    /// Connections this node keeps to PostgreSQL at most.
+    pub pool_size: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            postgres_url: String::new(),
+            password_env: "MAMORI_POSTGRES_PASSWORD".into(),
+            pool_size: 16,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Whether the records live in a database shared with other nodes.
+    pub fn is_shared(&self) -> bool {
+        !self.postgres_url.is_empty()
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -309,6 +343,12 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "shutdown_delay_secs {}: expected at most {MAX_SHUTDOWN_DELAY_SECS}",
                 self.shutdown_delay_secs
+            )));
+        }
+        if !(1..=1024).contains(&self.store.pool_size) {
+            return Err(ConfigError::Invalid(format!(
+                "store.pool_size {}: expected 1 to 1024",
+                self.store.pool_size
             )));
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {

@@ -140,6 +140,10 @@ pub enum StartError {
     Kek(#[from] crate::kek::KekError),
     #[error("the database holds data sealed under a key-encryption key, but {path} does not exist{}: restore it (a new key would not open that data)", env.as_ref().map(|v| format!(" and ${v} is not set")).unwrap_or_default())]
     KekMissing { path: String, env: Option<String> },
+    /// A shared store's key is never made by one node: the others could
+    /// not open what it sealed.
+    #[error("a store shared through PostgreSQL needs the same key-encryption key on every node, and none is configured: set ${} to 64 hex digits (for example from `openssl rand -hex 32`) or place the 32-byte key at {path} (mode 0600), the same on every node", env.as_deref().unwrap_or("MAMORI_KEK (kek.env)"))]
+    KekNotShared { path: String, env: Option<String> },
     #[error("admin public key {path}: {reason}")]
     AdminKey { path: String, reason: String },
     #[error("SNP trust anchor {path}: {reason}")]
@@ -476,6 +480,10 @@ fn find_kek(cfg: &Config, database_in_use: bool) -> Result<Option<(Kek, KekFrom)
     }
     match Kek::load_existing(&cfg.kek_path())? {
         Some(k) => Ok(Some((k, KekFrom::File))),
+        None if cfg.store.is_shared() => Err(StartError::KekNotShared {
+            path: cfg.kek_path().display().to_string(),
+            env: cfg.kek.env.clone(),
+        }),
         None if database_in_use => Err(StartError::KekMissing {
             path: cfg.kek_path().display().to_string(),
             env: cfg.kek.env.clone(),
@@ -485,9 +493,20 @@ fn find_kek(cfg: &Config, database_in_use: bool) -> Result<Option<(Kek, KekFrom)
 }
 
 /// Whether the database file exists with content: start-up creates it empty
-/// (with its mode) before SQLite opens it.
+/// (with its mode) before SQLite opens it. A shared database is taken to
+/// be in use: other nodes may have written to it.
 fn database_in_use(cfg: &Config) -> bool {
-    std::fs::metadata(cfg.database_path()).is_ok_and(|m| m.len() > 0)
+    cfg.store.is_shared() || std::fs::metadata(cfg.database_path()).is_ok_and(|m| m.len() > 0)
+}
+
+/// The configured PostgreSQL store's settings, with the password from
+/// `store.password_env` when that variable is set.
+pub fn postgres_options(cfg: &Config) -> mamori_store::PostgresOptions {
+    mamori_store::PostgresOptions {
+        url: cfg.store.postgres_url.clone(),
+        password: std::env::var(&cfg.store.password_env).ok(),
+        pool_size: cfg.store.pool_size,
+    }
 }
 
 /// Checks a configuration and every file it names outside the store —
@@ -518,6 +537,18 @@ impl Service {
     pub async fn start(cfg: Config, now: i64) -> Result<Arc<Self>, StartError> {
         cfg.validate()?;
         let in_use = database_in_use(&cfg);
+        if cfg.store.is_shared() {
+            // Nothing is written to the data directory: the key comes from
+            // the operator (`find_kek`), the records from PostgreSQL.
+            let kek = find_kek(&cfg, in_use)?.map(|(k, _)| k).ok_or_else(|| {
+                StartError::KekNotShared {
+                    path: cfg.kek_path().display().to_string(),
+                    env: cfg.kek.env.clone(),
+                }
+            })?;
+            let store = Store::open_postgres(&postgres_options(&cfg)).await?;
+            return Self::with_parts(cfg, store, kek, now).await;
+        }
         private_data_dir(&cfg.data_dir, &cfg.database_path())?;
         let kek = match find_kek(&cfg, in_use)? {
             Some((k, _)) => k,

@@ -59,7 +59,7 @@ pub struct AuditCheck {
 
 impl AuditEntry {
     /// The entry as committed after `prev`, with its hash.
-    fn chained(seq: i64, e: NewAuditEntry, prev: String) -> Self {
+    pub(crate) fn chained(seq: i64, e: NewAuditEntry, prev: String) -> Self {
         let hash = entry_hash(&prev, seq, &e);
         AuditEntry {
             seq,
@@ -115,7 +115,8 @@ fn row_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     })
 }
 
-const COLUMNS: &str = "seq, at, actor, action, subject, outcome, detail, prev_hash, hash";
+pub(crate) const COLUMNS: &str =
+    "seq, at, actor, action, subject, outcome, detail, prev_hash, hash";
 
 /// Appends `entries` after the current head. It runs inside the writer's
 /// IMMEDIATE transaction, which holds the write lock from before the head is
@@ -140,10 +141,7 @@ pub(crate) fn append(
             "INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         ))?;
         for e in entries {
-            // Only a tampered head could be at the end of the range.
-            seq = seq.checked_add(1).ok_or_else(|| {
-                StoreError::Corrupt(format!("the audit chain's head has sequence number {seq}"))
-            })?;
+            seq = next_seq(seq)?;
             let a = AuditEntry::chained(seq, e, prev);
             insert.execute(params![
                 a.seq,
@@ -163,6 +161,50 @@ pub(crate) fn append(
     Ok(out)
 }
 
+/// The sequence number after `seq`. Only a tampered head could be at the
+/// end of the range.
+pub(crate) fn next_seq(seq: i64) -> Result<i64, StoreError> {
+    seq.checked_add(1).ok_or_else(|| {
+        StoreError::Corrupt(format!("the audit chain's head has sequence number {seq}"))
+    })
+}
+
+/// Why retention refuses to remove anything: a broken link among the
+/// entries it would remove.
+pub(crate) fn broken_for_retention(seq: i64, reason: &str) -> StoreError {
+    StoreError::Corrupt(format!(
+        "the audit chain is broken at entry {seq} ({reason}): retention \
+         removes nothing until it is examined (audit verify)"
+    ))
+}
+
+/// Why retention refuses to build on an anchor no entry records.
+pub(crate) fn anchor_unrecorded(seq: i64) -> StoreError {
+    StoreError::Corrupt(format!(
+        "no audit.prune entry records the audit chain's anchor (entry {seq}): retention \
+         removes nothing until it is examined (audit verify)"
+    ))
+}
+
+/// The `audit.prune` entry recording a removal through entry `through`,
+/// whose hash `hash` becomes the anchor.
+pub(crate) fn prune_record(
+    at: i64,
+    actor: String,
+    through: i64,
+    hash: &str,
+    detail: String,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        at,
+        actor,
+        action: PRUNE_ACTION.to_owned(),
+        subject: anchor_subject(through, hash),
+        outcome: "ok".to_owned(),
+        detail,
+    }
+}
+
 /// The action of the entry that records a removal by retention.
 pub const PRUNE_ACTION: &str = "audit.prune";
 
@@ -175,7 +217,7 @@ pub fn anchor_subject(seq: i64, hash: &str) -> String {
 
 /// Whether `e` follows the entry whose hash is `prev` as entry `expected`;
 /// if not, which link does not hold.
-fn check_link(e: &AuditEntry, expected: i64, prev: &str) -> Result<(), String> {
+pub(crate) fn check_link(e: &AuditEntry, expected: i64, prev: &str) -> Result<(), String> {
     if e.seq != expected {
         return Err(format!(
             "expected entry {expected}, found {} (an entry was removed)",
@@ -232,10 +274,7 @@ fn check_anchor_recorded(
     };
     match recorded {
         Some(()) => Ok(()),
-        None => Err(StoreError::Corrupt(format!(
-            "no audit.prune entry records the audit chain's anchor (entry {seq}): retention \
-             removes nothing until it is examined (audit verify)"
-        ))),
+        None => Err(anchor_unrecorded(seq)),
     }
 }
 
@@ -255,25 +294,32 @@ impl Store {
         entries: &[NewAuditEntry],
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let entries = entries.to_vec();
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.append_audit(entries).await,
+        };
         if entries.len() == 1 {
             // One INSERT is the only change: atomic without a savepoint.
-            self.db.write_statement(move |c| append(c, entries)).await
+            db.write_statement(move |c| append(c, entries)).await
         } else {
-            self.db.write(move |c| append(c, entries)).await
+            db.write(move |c| append(c, entries)).await
         }
     }
 
     /// Entries with `seq > after`, oldest first, at most `limit`.
     pub async fn list_audit(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-        self.db
-            .read(move |c| {
-                let mut st = c.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-                ))?;
-                let rows = st.query_map([after, limit], row_entry)?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            })
-            .await
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.list_audit(after, limit).await,
+        };
+        db.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            ))?;
+            let rows = st.query_map([after, limit], row_entry)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     /// Recomputes the whole chain, from its anchor when entries were
@@ -301,7 +347,10 @@ impl Store {
     /// The chain's anchor: the sequence number and hash of the last entry
     /// retention removed, if any was.
     pub async fn audit_anchor(&self) -> Result<Option<(i64, String)>, StoreError> {
-        self.db.read(anchor).await
+        match self.sqlite() {
+            Ok(db) => db.read(anchor).await,
+            Err(pg) => pg.audit_anchor().await,
+        }
     }
 
     async fn verify_audit_from(
@@ -386,93 +435,86 @@ impl Store {
         actor: String,
         detail: impl FnOnce(u64, i64) -> String + Send + 'static,
     ) -> Result<u64, StoreError> {
-        self.db
-            .write(move |c| {
-                let (mut expected, mut prev) = match anchor_row(c)? {
-                    Some((seq, hash, recorded_by)) => {
-                        check_anchor_recorded(c, seq, &hash, recorded_by)?;
-                        (seq.saturating_add(1), hash)
-                    }
-                    None => (1, GENESIS_HASH.to_owned()),
-                };
-                let first = expected;
-                let head: Option<i64> =
-                    c.query_row("SELECT MAX(seq) FROM audit", [], |r| r.get(0))?;
-                let Some(head) = head else {
-                    return Ok(0);
-                };
-                // The prefix of entries older than `before`, read in order
-                // along the primary key (no scan of the table), each checked
-                // against the one before it.
-                let mut last = None;
-                {
-                    let mut st = c.prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM audit WHERE seq >= ?1 AND seq < ?2 \
-                         ORDER BY seq LIMIT ?3"
-                    ))?;
-                    let mut rows = st.query(params![expected, head, max])?;
-                    while let Some(r) = rows.next()? {
-                        let e = row_entry(r)?;
-                        if e.at >= before {
-                            break;
-                        }
-                        if let Err(reason) = check_link(&e, expected, &prev) {
-                            return Err(StoreError::Corrupt(format!(
-                                "the audit chain is broken at entry {} ({reason}): retention \
-                                 removes nothing until it is examined (audit verify)",
-                                e.seq
-                            )));
-                        }
-                        expected = e.seq + 1;
-                        prev = e.hash.clone();
-                        last = Some(e.seq);
-                    }
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.prune_audit(before, max, at, actor, detail).await,
+        };
+        db.write(move |c| {
+            let (mut expected, mut prev) = match anchor_row(c)? {
+                Some((seq, hash, recorded_by)) => {
+                    check_anchor_recorded(c, seq, &hash, recorded_by)?;
+                    (seq.saturating_add(1), hash)
                 }
-                let Some(through) = last else {
-                    return Ok(0);
-                };
-                // Only the stretch just verified.
-                let removed = c
-                    .prepare_cached("DELETE FROM audit WHERE seq BETWEEN ?1 AND ?2")?
-                    .execute([first, through])? as u64;
-                let record = NewAuditEntry {
-                    at,
-                    actor,
-                    action: PRUNE_ACTION.to_owned(),
-                    subject: anchor_subject(through, &prev),
-                    outcome: "ok".to_owned(),
-                    detail: detail(removed, through),
-                };
-                let recorded_by = append(c, vec![record])?
-                    .pop()
-                    .map(|e| e.seq)
-                    .ok_or_else(|| StoreError::Corrupt("audit append returned nothing".into()))?;
-                c.prepare_cached(
-                    "INSERT INTO audit_anchor (id, seq, hash, pruned_at, recorded_by) \
+                None => (1, GENESIS_HASH.to_owned()),
+            };
+            let first = expected;
+            let head: Option<i64> = c.query_row("SELECT MAX(seq) FROM audit", [], |r| r.get(0))?;
+            let Some(head) = head else {
+                return Ok(0);
+            };
+            // The prefix of entries older than `before`, read in order
+            // along the primary key (no scan of the table), each checked
+            // against the one before it.
+            let mut last = None;
+            {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM audit WHERE seq >= ?1 AND seq < ?2 \
+                         ORDER BY seq LIMIT ?3"
+                ))?;
+                let mut rows = st.query(params![expected, head, max])?;
+                while let Some(r) = rows.next()? {
+                    let e = row_entry(r)?;
+                    if e.at >= before {
+                        break;
+                    }
+                    check_link(&e, expected, &prev)
+                        .map_err(|reason| broken_for_retention(e.seq, &reason))?;
+                    expected = e.seq + 1;
+                    prev = e.hash.clone();
+                    last = Some(e.seq);
+                }
+            }
+            let Some(through) = last else {
+                return Ok(0);
+            };
+            // Only the stretch just verified.
+            let removed = c
+                .prepare_cached("DELETE FROM audit WHERE seq BETWEEN ?1 AND ?2")?
+                .execute([first, through])? as u64;
+            let record = prune_record(at, actor, through, &prev, detail(removed, through));
+            let recorded_by = append(c, vec![record])?
+                .pop()
+                .map(|e| e.seq)
+                .ok_or_else(|| StoreError::Corrupt("audit append returned nothing".into()))?;
+            c.prepare_cached(
+                "INSERT INTO audit_anchor (id, seq, hash, pruned_at, recorded_by) \
                      VALUES (1, ?1, ?2, ?3, ?4) \
                      ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
                      pruned_at = excluded.pruned_at, recorded_by = excluded.recorded_by",
-                )?
-                .execute(params![through, prev, at, recorded_by])?;
-                Ok(removed)
-            })
-            .await
+            )?
+            .execute(params![through, prev, at, recorded_by])?;
+            Ok(removed)
+        })
+        .await
     }
 
     /// Test support: rewrites one entry's field in place, as an attacker
     /// with database access would.
     #[doc(hidden)]
     pub async fn tamper_audit_for_tests(&self, seq: i64, detail: &str) -> Result<(), StoreError> {
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.tamper_audit(seq, detail).await,
+        };
         let detail = detail.to_owned();
-        self.db
-            .write(move |c| {
-                c.execute(
-                    "UPDATE audit SET detail = ?2 WHERE seq = ?1",
-                    params![seq, detail],
-                )?;
-                Ok(())
-            })
-            .await
+        db.write(move |c| {
+            c.execute(
+                "UPDATE audit SET detail = ?2 WHERE seq = ?1",
+                params![seq, detail],
+            )?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -514,7 +556,7 @@ mod tests {
         for i in 0..4 {
             s.append_audit(&entry(i)).await.unwrap();
         }
-        s.db.write(|c| Ok(c.execute("DELETE FROM audit WHERE seq = 2", [])?))
+        s.sqlite().unwrap().write(|c| Ok(c.execute("DELETE FROM audit WHERE seq = 2", [])?))
             .await
             .unwrap();
         let bad = s.verify_audit().await.unwrap();
@@ -558,13 +600,13 @@ mod tests {
         // first entry kept without moving the anchor.
         s.tamper_audit_for_tests(6, "{\"x\":1}").await.unwrap();
         assert_eq!(s.verify_audit().await.unwrap().first_broken, Some(6));
-        s.db.write(|c| Ok(c.execute("DELETE FROM audit WHERE seq = 5", [])?))
+        s.sqlite().unwrap().write(|c| Ok(c.execute("DELETE FROM audit WHERE seq = 5", [])?))
             .await
             .unwrap();
         let bad = s.verify_audit().await.unwrap();
         assert_eq!((bad.starts_after, bad.first_broken), (Some(4), Some(6)));
         // An anchor moved without removing entries breaks the link.
-        s.db.write(|c| Ok(c.execute("UPDATE audit_anchor SET hash = 'x'", [])?))
+        s.sqlite().unwrap().write(|c| Ok(c.execute("UPDATE audit_anchor SET hash = 'x'", [])?))
             .await
             .unwrap();
         assert!(s.verify_audit().await.unwrap().first_broken.is_some());
@@ -610,7 +652,7 @@ mod tests {
             s.append_audit(&entry(i)).await.unwrap();
         }
         let second = s.list_audit(1, 1).await.unwrap().remove(0);
-        s.db.write(move |c| {
+        s.sqlite().unwrap().write(move |c| {
             c.execute("DELETE FROM audit WHERE seq <= 2", [])?;
             c.execute(
                 "INSERT INTO audit_anchor (id, seq, hash, pruned_at) VALUES (1, 2, ?1, 0)",
@@ -646,7 +688,7 @@ mod tests {
             s.append_audit(&entry(i)).await.unwrap();
         }
         assert_eq!(prune(&s, 1003, 100).await.unwrap(), 3);
-        s.db.write(|c| Ok(c.execute("UPDATE audit_anchor SET recorded_by = NULL", [])?))
+        s.sqlite().unwrap().write(|c| Ok(c.execute("UPDATE audit_anchor SET recorded_by = NULL", [])?))
             .await
             .unwrap();
         assert_eq!(prune(&s, 1006, 100).await.unwrap(), 3);

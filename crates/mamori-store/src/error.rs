@@ -6,6 +6,11 @@ use thiserror::Error;
 pub enum StoreError {
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {}", postgres_detail(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The store's settings cannot be used (a malformed connection string).
+    #[error("store configuration: {0}")]
+    Config(String),
     #[error("database schema: {0}")]
     Migration(String),
     /// The write's transaction did not commit (nothing of it was stored).
@@ -23,4 +28,19 @@ pub enum StoreError {
     /// readiness probe's answer stands for a second).
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// tokio-postgres's own text for a server error is only "db error": the
+/// server's message, detail and hint are what an operator needs.
+fn postgres_detail(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {} ({})", db.severity(), db.message(), db.code().code());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!("; {d}"));
+            }
+            s
+        }
+        None => e.to_string(),
+    }
 }

@@ -13,6 +13,7 @@
 mod audit;
 mod db;
 mod error;
+mod pg;
 mod records;
 mod resources;
 mod sessions;
@@ -45,6 +46,17 @@ const PURGE_CHUNK: u32 = 500;
 /// purge keeps up, while a backlog (a node that was down) is worked off
 /// over several rounds instead of holding up the others.
 const PURGE_MAX_STEPS: usize = 1_000;
+
+/// Where a PostgreSQL store is and how to reach it.
+#[derive(Clone, Debug)]
+pub struct PostgresOptions {
+    /// A libpq-style connection string or `postgres://` URL.
+    pub url: String,
+    /// Overrides the URL's password (kept out of configuration files).
+    pub password: Option<String>,
+    /// Connections this node keeps to the database at most.
+    pub pool_size: usize,
+}
 
 impl Default for StoreOptions {
     fn default() -> Self {
@@ -82,10 +94,19 @@ const COUNT_OPEN_SESSIONS: &str =
 /// statements run inline).
 #[derive(Clone, Debug)]
 pub struct Store {
-    db: Arc<db::Db>,
+    backend: Arc<Backend>,
     purge_chunk: u32,
     sessions: Arc<sessions::SessionCache>,
     resources: Arc<resources::ResourceCache>,
+}
+
+/// Where the records are.
+#[derive(Debug)]
+enum Backend {
+    /// One node's embedded file.
+    Sqlite(db::Db),
+    /// A database shared by the nodes of a cluster (`pg.rs`).
+    Postgres(pg::Pg),
 }
 
 impl Store {
@@ -106,9 +127,26 @@ impl Store {
         Ok(Self::with_db(db::Db::open_in_memory()?))
     }
 
+    /// Connects to a PostgreSQL database shared with other nodes, bringing
+    /// its schema up to date (one node at a time).
+    pub async fn open_postgres(options: &PostgresOptions) -> Result<Self, StoreError> {
+        Ok(Self::with_backend(Backend::Postgres(
+            pg::Pg::connect(options).await?,
+        )))
+    }
+
+    /// Whether the records live in a database shared with other nodes.
+    pub fn is_shared(&self) -> bool {
+        matches!(*self.backend, Backend::Postgres(_))
+    }
+
     fn with_db(db: db::Db) -> Self {
+        Self::with_backend(Backend::Sqlite(db))
+    }
+
+    fn with_backend(backend: Backend) -> Self {
         Store {
-            db: Arc::new(db),
+            backend: Arc::new(backend),
             purge_chunk: PURGE_CHUNK,
             sessions: Default::default(),
             resources: Default::default(),
@@ -117,7 +155,19 @@ impl Store {
 
     /// Commits and writes since the store opened (for `/metrics`).
     pub fn write_stats(&self) -> &WriteStats {
-        self.db.write_stats()
+        match &*self.backend {
+            Backend::Sqlite(db) => db.write_stats(),
+            Backend::Postgres(pg) => pg.write_stats(),
+        }
+    }
+
+    /// The SQLite database, or the PostgreSQL one as `Err` (each method
+    /// hands that on to `pg.rs`).
+    fn sqlite(&self) -> Result<&db::Db, &pg::Pg> {
+        match &*self.backend {
+            Backend::Sqlite(db) => Ok(db),
+            Backend::Postgres(pg) => Err(pg),
+        }
     }
 
     /// Nothing to flush: every acknowledged write is committed. Kept so
@@ -130,10 +180,17 @@ impl Store {
     /// connection, because reads run inline on the caller's thread, where a
     /// disk that stopped answering would hold the caller past any timeout.
     /// It changes nothing, though it counts as a write in [`WriteStats`].
+    /// On PostgreSQL, a statement on a pooled connection.
     pub async fn ping(&self, within: std::time::Duration) -> Result<(), StoreError> {
-        let probe = self
-            .db
-            .write_statement(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?));
+        let probe = async {
+            match self.sqlite() {
+                Ok(db) => {
+                    db.write_statement(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+                        .await
+                }
+                Err(pg) => pg.ping().await,
+            }
+        };
         tokio::time::timeout(within, probe)
             .await
             .map_err(|_| StoreError::Unresponsive(within.as_millis()))?
@@ -143,15 +200,17 @@ impl Store {
 
     pub async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         let r = s.clone();
-        self.db
-            .write_statement(move |c| {
+        match self.sqlite() {
+            Err(pg) => pg.insert_session(&r).await?,
+            Ok(db) => db.write_statement(move |c| {
                 c.prepare_cached(
                     "INSERT INTO sessions (id, tee, nonce, created_at, expires_at, used) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
                 )?
                 .execute(params![r.id, r.tee, r.nonce, r.created_at, r.expires_at])?;
                 Ok(())
             })
-            .await?;
+            .await?,
+        }
         // Cached as stored: a new session is unused and has no token.
         self.sessions.put(&SessionRecord {
             used: false,
@@ -185,27 +244,33 @@ impl Store {
     }
 
     async fn get_session_db(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.get_session(id).await,
+        };
         let id = id.to_owned();
-        self.db
-            .read(move |c| {
-                Ok(c.prepare_cached(&format!(
-                    "SELECT {} FROM sessions WHERE id = ?1",
-                    SessionRecord::COLUMNS
-                ))?
-                .query_row([id], SessionRecord::from_row)
-                .optional()?)
-            })
-            .await
+        db.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {} FROM sessions WHERE id = ?1",
+                SessionRecord::COLUMNS
+            ))?
+            .query_row([id], SessionRecord::from_row)
+            .optional()?)
+        })
+        .await
     }
 
     /// Sessions whose nonce is still usable.
     pub async fn count_open_sessions(&self, now: i64) -> Result<i64, StoreError> {
-        self.db
-            .read(move |c| {
-                Ok(c.prepare_cached(COUNT_OPEN_SESSIONS)?
-                    .query_row([now], |r| r.get(0))?)
-            })
-            .await
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.count_open_sessions(now).await,
+        };
+        db.read(move |c| {
+            Ok(c.prepare_cached(COUNT_OPEN_SESSIONS)?
+                .query_row([now], |r| r.get(0))?)
+        })
+        .await
     }
 
     /// Deletes sessions that expired before `before` (and whose token, if
@@ -222,12 +287,19 @@ impl Store {
     /// the next one.
     pub async fn purge(&self, before: i64) -> Result<u64, StoreError> {
         let step = self.purge_chunk;
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => {
+                let total = pg.purge(before, step, PURGE_MAX_STEPS).await?;
+                self.sessions.purge(before);
+                return Ok(total);
+            }
+        };
         // The last session read, as (expires_at, rowid): the index's order.
         let mut after = (i64::MIN, i64::MIN);
         let mut total = 0u64;
         for _ in 0..PURGE_MAX_STEPS {
-            let rows: Vec<(i64, i64, Option<i64>)> = self
-                .db
+            let rows: Vec<(i64, i64, Option<i64>)> = db
                 .read(move |c| {
                     let mut stmt = c.prepare_cached(
                         "SELECT expires_at, rowid, token_exp FROM sessions \
@@ -251,8 +323,7 @@ impl Store {
                 .map(|(_, rowid, _)| *rowid)
                 .collect();
             if !dead.is_empty() {
-                total += self
-                    .db
+                total += db
                     .write_statement(move |c| {
                         let mut delete = c.prepare_cached(
                             "DELETE FROM sessions WHERE rowid = ?1 AND expires_at < ?2 \
@@ -306,6 +377,13 @@ impl Store {
         token: Option<(&str, i64)>,
         entry: Option<NewAuditEntry>,
     ) -> Result<(Completion, Option<AuditEntry>), StoreError> {
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => {
+                let done = pg.complete(id, now, token, entry).await?;
+                return self.completed(id, token, done).await;
+            }
+        };
         let sid = id.to_owned();
         let (tok, tok_exp) = (token.map(|t| t.0.to_owned()), token.map(|t| t.1));
         let audited = entry.is_some();
@@ -327,11 +405,22 @@ impl Store {
             };
             Ok((true, record))
         };
-        let (outcome, record) = if audited {
-            self.db.write(job).await?
+        let done = if audited {
+            db.write(job).await?
         } else {
-            self.db.write_statement(job).await?
+            db.write_statement(job).await?
         };
+        self.completed(id, token, done).await
+    }
+
+    /// What a completion attempt's outcome means, with this node's copy of
+    /// a completed session brought up to date.
+    async fn completed(
+        &self,
+        id: &str,
+        token: Option<(&str, i64)>,
+        (outcome, record): (bool, Option<AuditEntry>),
+    ) -> Result<(Completion, Option<AuditEntry>), StoreError> {
         if outcome {
             self.sessions.mark_used(id, token);
             return Ok((Completion::Done, record));
@@ -351,16 +440,20 @@ impl Store {
     /// used (or is unknown), so that concurrent failures count it once.
     pub async fn burn_session(&self, id: &str) -> Result<bool, StoreError> {
         let sid = id.to_owned();
-        let burned = self
-            .db
-            .write_statement(move |c| {
-                Ok(
-                    c.prepare_cached("UPDATE sessions SET used = 1 WHERE id = ?1 AND used = 0")?
+        let burned =
+            match self.sqlite() {
+                Err(pg) => pg.burn_session(id).await?,
+                Ok(db) => {
+                    db.write_statement(move |c| {
+                        Ok(c.prepare_cached(
+                            "UPDATE sessions SET used = 1 WHERE id = ?1 AND used = 0",
+                        )?
                         .execute([sid])?
-                        == 1,
-                )
-            })
-            .await?;
+                            == 1)
+                    })
+                    .await?
+                }
+            };
         self.sessions.mark_used(id, None);
         Ok(burned)
     }
@@ -378,6 +471,9 @@ impl Store {
         p: &PolicyRecord,
         audit: Option<NewAuditEntry>,
     ) -> Result<(), StoreError> {
+        if let Err(pg) = self.sqlite() {
+            return pg.put_policy(p, audit).await;
+        }
         let p = p.clone();
         self.write_recorded(
             move |c| {
@@ -412,38 +508,46 @@ impl Store {
         // Two changes need a savepoint, so that a failing append takes the
         // first back out; one statement undoes itself.
         let savepoint = audit.is_some();
-        self.db
-            .write_then(
-                move |c| {
-                    let out = f(c)?;
-                    if let Some(e) = audit.filter(|_| changed(&out)) {
-                        audit::append(c, vec![e])?;
-                    }
-                    Ok(out)
-                },
-                savepoint,
-                after,
-            )
-            .await
+        let db = self.sqlite().map_err(|_| {
+            StoreError::Corrupt("write_recorded is SQLite's; PostgreSQL has pg.rs".into())
+        })?;
+        db.write_then(
+            move |c| {
+                let out = f(c)?;
+                if let Some(e) = audit.filter(|_| changed(&out)) {
+                    audit::append(c, vec![e])?;
+                }
+                Ok(out)
+            },
+            savepoint,
+            after,
+        )
+        .await
     }
 
     pub async fn delete_policy(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.delete_policy(kind, id).await,
+        };
         let (kind, id) = (kind.to_owned(), id.to_owned());
-        self.db
-            .write_statement(move |c| {
-                Ok(
-                    c.prepare_cached("DELETE FROM policies WHERE kind = ?1 AND id = ?2")?
-                        .execute([kind, id])?
-                        == 1,
-                )
-            })
-            .await
+        db.write_statement(move |c| {
+            Ok(
+                c.prepare_cached("DELETE FROM policies WHERE kind = ?1 AND id = ?2")?
+                    .execute([kind, id])?
+                    == 1,
+            )
+        })
+        .await
     }
 
     pub async fn list_policies(&self, kind: &str) -> Result<Vec<PolicyRecord>, StoreError> {
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.list_policies(kind).await,
+        };
         let kind = kind.to_owned();
-        self.db
-            .read(move |c| {
+        db.read(move |c| {
                 let mut st = c.prepare_cached(
                     "SELECT kind, id, source, digest, updated_at FROM policies WHERE kind = ?1 ORDER BY id",
                 )?;
@@ -465,6 +569,9 @@ impl Store {
         audit: Option<NewAuditEntry>,
     ) -> Result<(), StoreError> {
         let vals = serde_json::to_string(&v.values)?;
+        if let Err(pg) = self.sqlite() {
+            return pg.put_reference_value(v, &vals, audit).await;
+        }
         let (name, expires_at, updated_at) = (v.name.clone(), v.expires_at, v.updated_at);
         self.write_recorded(
             move |c| {
@@ -483,28 +590,34 @@ impl Store {
     }
 
     pub async fn delete_reference_value(&self, name: &str) -> Result<bool, StoreError> {
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.delete_reference_value(name).await,
+        };
         let name = name.to_owned();
-        self.db
-            .write_statement(move |c| {
-                Ok(
-                    c.prepare_cached("DELETE FROM reference_values WHERE name = ?1")?
-                        .execute([name])?
-                        == 1,
-                )
-            })
-            .await
+        db.write_statement(move |c| {
+            Ok(
+                c.prepare_cached("DELETE FROM reference_values WHERE name = ?1")?
+                    .execute([name])?
+                    == 1,
+            )
+        })
+        .await
     }
 
     pub async fn list_reference_values(&self) -> Result<Vec<ReferenceValue>, StoreError> {
-        self.db
-            .read(|c| {
-                let mut st = c.prepare_cached(
-                    "SELECT name, vals, expires_at, updated_at FROM reference_values ORDER BY name",
-                )?;
-                let rows = st.query_map([], ReferenceValue::from_row)?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            })
-            .await
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.list_reference_values().await,
+        };
+        db.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT name, vals, expires_at, updated_at FROM reference_values ORDER BY name",
+            )?;
+            let rows = st.query_map([], ReferenceValue::from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     // ---- sealed resources and keys --------------------------------------
@@ -527,6 +640,10 @@ impl Store {
         now: i64,
         audit: Option<NewAuditEntry>,
     ) -> Result<(), StoreError> {
+        if let Err(pg) = self.sqlite() {
+            let _forget = ForgetOnDrop(Some(self.forget_resource_after(path)));
+            return pg.put_resource(path, sealed, now, audit).await;
+        }
         let (p, sealed) = (path.to_owned(), sealed.to_vec());
         self.write_recorded(
                 move |c| {
@@ -562,16 +679,19 @@ impl Store {
             Err(ticket) => ticket,
         };
         let p = path.to_owned();
-        let sealed: Option<Vec<u8>> = self
-            .db
-            .read(move |c| {
-                Ok(
-                    c.prepare_cached("SELECT sealed FROM resources WHERE path = ?1")?
-                        .query_row([p], |r| r.get(0))
-                        .optional()?,
-                )
-            })
-            .await?;
+        let sealed: Option<Vec<u8>> = match self.sqlite() {
+            Err(pg) => pg.get_resource(path).await?,
+            Ok(db) => {
+                db.read(move |c| {
+                    Ok(
+                        c.prepare_cached("SELECT sealed FROM resources WHERE path = ?1")?
+                            .query_row([p], |r| r.get(0))
+                            .optional()?,
+                    )
+                })
+                .await?
+            }
+        };
         if let Some(s) = &sealed {
             self.resources.fill(ticket, path, s);
         }
@@ -595,6 +715,10 @@ impl Store {
         path: &str,
         audit: Option<NewAuditEntry>,
     ) -> Result<bool, StoreError> {
+        if let Err(pg) = self.sqlite() {
+            let _forget = ForgetOnDrop(Some(self.forget_resource_after(path)));
+            return pg.delete_resource(path, audit).await;
+        }
         let p = path.to_owned();
         self.write_recorded(
             move |c| {
@@ -610,19 +734,25 @@ impl Store {
     }
 
     pub async fn list_resources(&self) -> Result<Vec<String>, StoreError> {
-        self.db
-            .read(|c| {
-                let mut st = c.prepare_cached("SELECT path FROM resources ORDER BY path")?;
-                let rows = st.query_map([], |r| r.get(0))?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            })
-            .await
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.list_resources().await,
+        };
+        db.read(|c| {
+            let mut st = c.prepare_cached("SELECT path FROM resources ORDER BY path")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
     pub async fn put_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.put_signing_key(k).await,
+        };
         let k = k.clone();
-        self.db
-            .write_statement(move |c| {
+        db.write_statement(move |c| {
                 c.prepare_cached(
                     "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
@@ -641,9 +771,12 @@ impl Store {
         now: i64,
         audit: Option<NewAuditEntry>,
     ) -> Result<(), StoreError> {
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.rotate_signing_key(k, now, audit).await,
+        };
         let k = k.clone();
-        self.db
-            .write(move |c| {
+        db.write(move |c| {
                 c.prepare_cached(
                     "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) VALUES (?1, ?2, ?3, ?4, NULL)",
                 )?
@@ -662,8 +795,11 @@ impl Store {
 
     /// Deletes keys retired before `before` (their tokens have expired).
     pub async fn drop_retired_keys(&self, before: i64) -> Result<u64, StoreError> {
-        let n = self
-            .db
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.drop_retired_keys(before).await,
+        };
+        let n = db
             .write_statement(move |c| {
                 Ok(c.prepare_cached(
                     "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?1",
@@ -675,8 +811,11 @@ impl Store {
     }
 
     pub async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        self.db
-            .read(|c| {
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.list_signing_keys().await,
+        };
+        db.read(|c| {
                 let mut st = c.prepare_cached(
                     "SELECT kid, sealed, public_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
                 )?;
@@ -684,6 +823,19 @@ impl Store {
                 Ok(rows.collect::<Result<_, _>>()?)
             })
             .await
+    }
+}
+
+/// Runs its function when dropped: on PostgreSQL, a change to a resource
+/// drops this node's copy whether the write committed, failed, or the
+/// caller stopped waiting for it (the writer thread does this on SQLite).
+struct ForgetOnDrop<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Drop for ForgetOnDrop<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
     }
 }
 

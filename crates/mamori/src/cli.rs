@@ -93,6 +93,11 @@ pub struct ServeArgs {
     /// Data directory: database and key-encryption key (overrides the file).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep the records in this PostgreSQL database, shared with other
+    /// nodes (libpq string or postgres:// URL; the password belongs in
+    /// $MAMORI_POSTGRES_PASSWORD). Overrides the file's store.postgres_url.
+    #[arg(long, value_name = "URL")]
+    pub postgres_url: Option<String>,
     /// An admin public key (PEM, Ed25519 or P-256). Repeatable.
     #[arg(long, value_name = "FILE")]
     pub admin_public_key: Vec<PathBuf>,

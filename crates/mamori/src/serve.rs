@@ -14,6 +14,9 @@ pub fn load_config(a: &ServeArgs) -> Result<Config, String> {
     if let Some(l) = &a.listen {
         cfg.listen = l.parse().map_err(|e| format!("--listen {l:?}: {e}"))?;
     }
+    if let Some(url) = &a.postgres_url {
+        cfg.store.postgres_url = url.clone();
+    }
     if let Some(d) = &a.data_dir {
         cfg.data_dir = d.clone();
     }
@@ -93,7 +96,9 @@ fn check(cfg: &Config) -> ExitCode {
     println!("  data dir      {}", cfg.data_dir.display());
     println!(
         "  database      {}",
-        if report.database_present {
+        if cfg.store.is_shared() {
+            "PostgreSQL, shared (not contacted by --check)"
+        } else if report.database_present {
             "present"
         } else {
             "created at first start"
@@ -312,7 +317,12 @@ async fn run_async(mut cfg: Config, log: &Logging) -> Result<(), String> {
     // From here on the signals start the drain; before, during start-up,
     // they end the process as usual.
     let shutdown = shutdown_signal()?;
-    tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "mamori serving");
+    let store = if cfg.store.is_shared() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    tracing::info!(%addr, data_dir = %cfg.data_dir.display(), store, "mamori serving");
     let housekeeping = mamori_server::spawn_housekeeping(svc.clone());
     let result = mamori_server::serve(listener, svc.clone(), shutdown).await;
     housekeeping.abort();

@@ -1,0 +1,183 @@
+//! Two nodes sharing one PostgreSQL store, over real HTTP: a Confidential
+//! Containers guest may reach a different node on each request behind a
+//! load balancer, and the KBS protocol must work unchanged.
+//!
+//! Runs against the server named by `MAMORI_TEST_POSTGRES` (libpq string),
+//! by default the local one; without one the tests say so and pass, unless
+//! `MAMORI_TEST_POSTGRES_REQUIRED=1` (CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{temp_dir, Guest, TestServer};
+use mamori_service::{Service, StartError};
+use serde_json::{json, Value};
+use std::path::Path;
+
+const SECRET: &[u8] = b"cluster-disk-key-0123456789abcdef";
+
+/// A fresh schema for `name` and its connection string, or `None`.
+async fn postgres(name: &str) -> Option<String> {
+    let base = std::env::var("MAMORI_TEST_POSTGRES")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".into());
+    let client = match tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
+        Ok((client, conn)) => {
+            tokio::spawn(conn);
+            client
+        }
+        Err(e) => {
+            if std::env::var("MAMORI_TEST_POSTGRES_REQUIRED").as_deref() == Ok("1") {
+                panic!("no PostgreSQL at {base:?}: {e}");
+            }
+            eprintln!("skipped: no PostgreSQL at {base:?} ({e}); set MAMORI_TEST_POSTGRES");
+            return None;
+        }
+    };
+    let schema = format!("mamori_cluster_{name}");
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .unwrap();
+    Some(format!("{base} options='-c search_path={schema}'"))
+}
+
+/// The key-encryption key both nodes are given (an operator distributes it).
+fn shared_kek(dir: &Path) -> std::path::PathBuf {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("shared.kek");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    f.write_all(&[0x42; 32]).unwrap();
+    path
+}
+
+async fn node(dir: &Path, name: &str, url: &str, kek: &Path) -> TestServer {
+    let own = dir.join(name);
+    std::fs::create_dir_all(&own).unwrap();
+    for f in ["admin.key", "admin.pub", "ark.pem"] {
+        if dir.join(f).exists() {
+            std::fs::copy(dir.join(f), own.join(f)).unwrap();
+        }
+    }
+    let (url, kek) = (url.to_owned(), kek.to_owned());
+    let s = TestServer::start_in(own.clone(), move |cfg| {
+        cfg.store.postgres_url = url;
+        cfg.kek.file = kek;
+    })
+    .await;
+    // The second node uses the first one's admin key and development root.
+    for f in ["admin.key", "admin.pub", "ark.pem"] {
+        if !dir.join(f).exists() {
+            std::fs::copy(own.join(f), dir.join(f)).unwrap();
+        }
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
+    let Some(url) = postgres("kbs").await else {
+        return;
+    };
+    let dir = temp_dir("cluster");
+    let kek = shared_kek(&dir);
+    let a = node(&dir, "a", &url, &kek).await;
+    let b = node(&dir, "b", &url, &kek).await;
+    // Both nodes run on the one signing key made by the first.
+    let jwks = |s: &TestServer| {
+        let (client, url) = (s.client.clone(), s.url.clone());
+        async move {
+            client
+                .get(format!("{url}/.well-known/jwks.json"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(jwks(&a).await, jwks(&b).await);
+
+    // The operator provisions through node A; B picks the change up on its
+    // periodic reload.
+    a.provision("default/disk-key/vm1", SECRET).await;
+    b.svc.reload(mamori_server::now()).await.unwrap();
+
+    // auth on A, attest on B, the resource from A with the cookie.
+    let g = Guest::new();
+    let (cookie, nonce) = a.kbs_auth("snp").await;
+    let body = json!({
+        "init-data": null,
+        "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
+        "tee-evidence": {"primary_evidence": g.kbs_evidence(&nonce), "additional_evidence": ""},
+    });
+    let r = b.kbs_post_attest(&cookie, &body).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = a.kbs_resource(&cookie, "default/disk-key/vm1").await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
+    // The token B issued is honoured by A as a bearer token.
+    let r = a
+        .client
+        .get(format!("{}/kbs/v0/resource/default/disk-key/vm1", a.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
+
+    // The nonce B spent cannot be spent again on A.
+    let r = a.kbs_post_attest(&cookie, &body).await;
+    assert_eq!(r.status(), 401, "{}", r.text().await.unwrap());
+
+    // One audit chain, written by both nodes, verifies from either.
+    for s in [&a, &b] {
+        let r = s
+            .client
+            .get(format!("{}/v1/admin/audit/verify", s.url))
+            .bearer_auth(s.admin_token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let check: Value = r.json().await.unwrap();
+        assert_eq!(check["first_broken"], Value::Null, "{check}");
+        assert!(check["entries"].as_u64().unwrap() >= 4, "{check}");
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_shared_store_needs_the_key_from_the_operator() {
+    let Some(url) = postgres("nokek").await else {
+        return;
+    };
+    let dir = temp_dir("cluster-nokek");
+    let mut cfg = mamori_service::Config {
+        data_dir: dir.join("data"),
+        ..Default::default()
+    };
+    cfg.store.postgres_url = url;
+    let err = match Service::start(cfg, mamori_server::now()).await {
+        Ok(_) => panic!("started without a key-encryption key"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, StartError::KekNotShared { .. }), "{err}");
+    assert!(err.to_string().contains("every node"), "{err}");
+    // Nothing was created in its place.
+    assert!(!dir.join("data").join("kek").exists());
+}

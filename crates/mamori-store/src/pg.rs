@@ -1,0 +1,758 @@
+//! The PostgreSQL backend: the store of a cluster, shared by any number of
+//! `mamori serve` nodes (DESIGN.md, "Storage"). A session started on one
+//! node completes on another.
+//!
+//! SQLite has one writer thread per file; here every node writes, and the
+//! database arbitrates. A nonce is spent by a conditional `UPDATE` (one row
+//! lock, so exactly one node's attestation wins), and the audit chain is
+//! extended under a transaction-scoped advisory lock taken before its head
+//! is read: appends from different nodes queue behind each other instead of
+//! forking the chain, and the lock goes with the transaction whatever way it
+//! ends. Statements run in PostgreSQL's default READ COMMITTED isolation, so
+//! the head read after the lock is the one the previous holder committed.
+
+use crate::audit::{self, AuditEntry, NewAuditEntry, GENESIS_HASH, PRUNE_ACTION};
+use crate::{PolicyRecord, ReferenceValue, SessionRecord, SigningKeyRecord, StoreError};
+use crate::{PostgresOptions, WriteStats};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+/// The schema, in order; a database records the last step applied in
+/// `mamori_schema`.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// Advisory-lock keys (one 64-bit space per database, shared with whatever
+/// else uses it: these spell "mamori" and a purpose).
+const MIGRATION_LOCK: i64 = 0x6d61_6d6f_7269_0001;
+const AUDIT_LOCK: i64 = 0x6d61_6d6f_7269_0002;
+
+/// How long a request waits for a pooled connection before it is answered
+/// "unavailable" (a database that stopped answering must not hold every
+/// request forever).
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+pub(crate) struct Pg {
+    pool: Pool,
+    stats: WriteStats,
+}
+
+impl std::fmt::Debug for Pg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pg")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+type Param<'a> = &'a (dyn ToSql + Sync);
+
+impl Pg {
+    pub(crate) async fn connect(o: &PostgresOptions) -> Result<Self, StoreError> {
+        let mut cfg: tokio_postgres::Config = o
+            .url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("store.postgres_url: {e}")))?;
+        if let Some(p) = &o.password {
+            cfg.password(p);
+        }
+        if cfg.get_connect_timeout().is_none() {
+            cfg.connect_timeout(POOL_WAIT);
+        }
+        if cfg.get_application_name().is_none() {
+            cfg.application_name("mamori");
+        }
+        let manager = Manager::from_config(
+            cfg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(o.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .build()
+            .map_err(|e| StoreError::Config(format!("PostgreSQL pool: {e}")))?;
+        let pg = Pg {
+            pool,
+            stats: WriteStats::default(),
+        };
+        pg.migrate().await?;
+        Ok(pg)
+    }
+
+    pub(crate) fn write_stats(&self) -> &WriteStats {
+        &self.stats
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
+    }
+
+    /// Applies the steps this database lacks, one node at a time: nodes
+    /// starting together wait for the first one's migration.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS mamori_schema (version INTEGER NOT NULL)")
+            .await?;
+        let version: i32 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM mamori_schema", &[])
+            .await?
+            .try_get(0)?;
+        let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+        if version > latest {
+            return Err(StoreError::Migration(format!(
+                "the database has schema version {version}, newer than this build's {latest}: \
+                 run a newer mamori"
+            )));
+        }
+        for (step, sql) in MIGRATIONS.iter().filter(|m| m.0 > version) {
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| StoreError::Migration(format!("step {step}: {e}")))?;
+            tx.execute("INSERT INTO mamori_schema (version) VALUES ($1)", &[step])
+                .await?;
+        }
+        commit(tx).await
+    }
+
+    /// One statement in its own transaction; the number of rows it changed.
+    async fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, StoreError> {
+        let c = self.client().await?;
+        let st = c.prepare_cached(sql).await?;
+        let n = c.execute(&st, params).await?;
+        self.count_commit(1);
+        Ok(n)
+    }
+
+    async fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, StoreError> {
+        let c = self.client().await?;
+        let st = c.prepare_cached(sql).await?;
+        Ok(c.query(&st, params).await?)
+    }
+
+    fn count_commit(&self, writes: u64) {
+        self.stats.commits.fetch_add(1, Relaxed);
+        self.stats.writes.fetch_add(writes, Relaxed);
+    }
+
+    /// Runs `sql` and, when it changed a row and `audit` is given, appends
+    /// the entry recording it, in one transaction (see
+    /// `Store::write_recorded`). Returns the number of rows changed.
+    async fn recorded(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        audit: Option<NewAuditEntry>,
+    ) -> Result<u64, StoreError> {
+        let Some(entry) = audit else {
+            return self.execute(sql, params).await;
+        };
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let st = tx.prepare_cached(sql).await?;
+        let n = tx.execute(&st, params).await?;
+        if n > 0 {
+            append(&tx, vec![entry]).await?;
+        }
+        commit(tx).await?;
+        self.count_commit(1);
+        Ok(n)
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    // ---- sessions ---------------------------------------------------------
+
+    pub(crate) async fn insert_session(&self, r: &SessionRecord) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO sessions (id, tee, nonce, created_at, expires_at, used) \
+             VALUES ($1, $2, $3, $4, $5, FALSE)",
+            &[&r.id, &r.tee, &r.nonce, &r.created_at, &r.expires_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, tee, nonce, created_at, expires_at, used, token, token_exp \
+                 FROM sessions WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        rows.first().map(session_row).transpose()
+    }
+
+    pub(crate) async fn count_open_sessions(&self, now: i64) -> Result<i64, StoreError> {
+        let rows = self
+            .query(
+                "SELECT COUNT(*) FROM sessions WHERE NOT used AND expires_at >= $1",
+                &[&now],
+            )
+            .await?;
+        Ok(rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
+    }
+
+    /// Deletes sessions (and their tokens) dead before `before`, walking the
+    /// expiry index `step` sessions at a time, at most `max_steps` steps: the
+    /// same bounded steps as on SQLite, so that a backlog never becomes one
+    /// long transaction holding row locks.
+    pub(crate) async fn purge(
+        &self,
+        before: i64,
+        step: u32,
+        max_steps: usize,
+    ) -> Result<u64, StoreError> {
+        let mut after = (i64::MIN, String::new());
+        let mut total = 0u64;
+        for _ in 0..max_steps {
+            let rows = self
+                .query(
+                    "SELECT expires_at, id, token_exp FROM sessions \
+                     WHERE (expires_at, id) > ($1, $2) AND expires_at < $3 \
+                     ORDER BY expires_at, id LIMIT $4",
+                    &[&after.0, &after.1, &before, &i64::from(step)],
+                )
+                .await?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            let next = (last.try_get::<_, i64>(0)?, last.try_get::<_, String>(1)?);
+            let mut dead = Vec::new();
+            for r in &rows {
+                let token_exp: Option<i64> = r.try_get(2)?;
+                if token_exp.is_none_or(|t| t < before) {
+                    dead.push(r.try_get::<_, String>(1)?);
+                }
+            }
+            if !dead.is_empty() {
+                total += self
+                    .execute(
+                        "DELETE FROM sessions WHERE id = ANY($1) AND expires_at < $2 \
+                         AND (token_exp IS NULL OR token_exp < $2)",
+                        &[&dead, &before],
+                    )
+                    .await?;
+            }
+            if rows.len() < step as usize {
+                break;
+            }
+            after = next;
+        }
+        Ok(total)
+    }
+
+    /// Spends the session's nonce and stores its token, with `entry` when
+    /// given, in one transaction. `(false, None)` when the session was not
+    /// there to complete (unknown, used or expired).
+    pub(crate) async fn complete(
+        &self,
+        id: &str,
+        now: i64,
+        token: Option<(&str, i64)>,
+        entry: Option<NewAuditEntry>,
+    ) -> Result<(bool, Option<AuditEntry>), StoreError> {
+        const SQL: &str = "UPDATE sessions SET used = TRUE, token = $2, token_exp = $3 \
+                           WHERE id = $1 AND NOT used AND expires_at >= $4";
+        let (tok, tok_exp) = (token.map(|t| t.0), token.map(|t| t.1));
+        let params: [Param<'_>; 4] = [&id, &tok, &tok_exp, &now];
+        let Some(entry) = entry else {
+            return Ok((self.execute(SQL, &params).await? == 1, None));
+        };
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let st = tx.prepare_cached(SQL).await?;
+        if tx.execute(&st, &params).await? != 1 {
+            return Ok((false, None));
+        }
+        let record = append(&tx, vec![entry]).await?.pop();
+        commit(tx).await?;
+        self.count_commit(1);
+        Ok((true, record))
+    }
+
+    pub(crate) async fn burn_session(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .execute(
+                "UPDATE sessions SET used = TRUE WHERE id = $1 AND NOT used",
+                &[&id],
+            )
+            .await?
+            == 1)
+    }
+
+    // ---- policies and reference values ------------------------------------
+
+    pub(crate) async fn put_policy(
+        &self,
+        p: &PolicyRecord,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), StoreError> {
+        self.recorded(
+            "INSERT INTO policies (kind, id, source, digest, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (kind, id) DO UPDATE SET source = excluded.source, \
+             digest = excluded.digest, updated_at = excluded.updated_at",
+            &[&p.kind, &p.id, &p.source, &p.digest, &p.updated_at],
+            audit,
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_policy(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .execute(
+                "DELETE FROM policies WHERE kind = $1 AND id = $2",
+                &[&kind, &id],
+            )
+            .await?
+            == 1)
+    }
+
+    pub(crate) async fn list_policies(&self, kind: &str) -> Result<Vec<PolicyRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT kind, id, source, digest, updated_at FROM policies WHERE kind = $1 ORDER BY id",
+                &[&kind],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PolicyRecord {
+                    kind: r.try_get(0)?,
+                    id: r.try_get(1)?,
+                    source: r.try_get(2)?,
+                    digest: r.try_get(3)?,
+                    updated_at: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn put_reference_value(
+        &self,
+        v: &ReferenceValue,
+        vals: &str,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), StoreError> {
+        self.recorded(
+            "INSERT INTO reference_values (name, vals, expires_at, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET vals = excluded.vals, \
+             expires_at = excluded.expires_at, updated_at = excluded.updated_at",
+            &[&v.name, &vals, &v.expires_at, &v.updated_at],
+            audit,
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_reference_value(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .execute("DELETE FROM reference_values WHERE name = $1", &[&name])
+            .await?
+            == 1)
+    }
+
+    pub(crate) async fn list_reference_values(&self) -> Result<Vec<ReferenceValue>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT name, vals, expires_at, updated_at FROM reference_values ORDER BY name",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let vals: String = r.try_get(1)?;
+                Ok(ReferenceValue {
+                    name: r.try_get(0)?,
+                    values: serde_json::from_str(&vals)?,
+                    expires_at: r.try_get(2)?,
+                    updated_at: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    // ---- sealed resources and keys ----------------------------------------
+
+    pub(crate) async fn put_resource(
+        &self,
+        path: &str,
+        sealed: &[u8],
+        now: i64,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), StoreError> {
+        self.recorded(
+            "INSERT INTO resources (path, sealed, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (path) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+            &[&path, &sealed, &now],
+            audit,
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_resource(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self
+            .query("SELECT sealed FROM resources WHERE path = $1", &[&path])
+            .await?;
+        Ok(rows.first().map(|r| r.try_get(0)).transpose()?)
+    }
+
+    pub(crate) async fn delete_resource(
+        &self,
+        path: &str,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .recorded("DELETE FROM resources WHERE path = $1", &[&path], audit)
+            .await?
+            == 1)
+    }
+
+    pub(crate) async fn list_resources(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .query("SELECT path FROM resources ORDER BY path", &[])
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) async fn put_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &k.kid,
+                &k.sealed,
+                &k.public_jwk,
+                &k.created_at,
+                &k.retired_at,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn rotate_signing_key(
+        &self,
+        k: &SigningKeyRecord,
+        now: i64,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, NULL)",
+            &[&k.kid, &k.sealed, &k.public_jwk, &k.created_at],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE signing_keys SET retired_at = $2 WHERE kid <> $1 AND retired_at IS NULL",
+            &[&k.kid, &now],
+        )
+        .await?;
+        if let Some(e) = audit {
+            append(&tx, vec![e]).await?;
+        }
+        commit(tx).await?;
+        self.count_commit(1);
+        Ok(())
+    }
+
+    pub(crate) async fn drop_retired_keys(&self, before: i64) -> Result<u64, StoreError> {
+        self.execute(
+            "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1",
+            &[&before],
+        )
+        .await
+    }
+
+    pub(crate) async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT kid, sealed, public_jwk, created_at, retired_at FROM signing_keys \
+                 ORDER BY created_at, kid",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SigningKeyRecord {
+                    kid: r.try_get(0)?,
+                    sealed: r.try_get(1)?,
+                    public_jwk: r.try_get(2)?,
+                    created_at: r.try_get(3)?,
+                    retired_at: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    // ---- audit --------------------------------------------------------------
+
+    pub(crate) async fn append_audit(
+        &self,
+        entries: Vec<NewAuditEntry>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let out = append(&tx, entries).await?;
+        commit(tx).await?;
+        self.count_commit(1);
+        Ok(out)
+    }
+
+    pub(crate) async fn list_audit(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {} FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    audit::COLUMNS
+                ),
+                &[&after, &limit],
+            )
+            .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    pub(crate) async fn audit_anchor(&self) -> Result<Option<(i64, String)>, StoreError> {
+        let c = self.client().await?;
+        Ok(anchor_row(&c).await?.map(|(seq, hash, _)| (seq, hash)))
+    }
+
+    /// `Store::prune_audit` on PostgreSQL: the same checks, under the audit
+    /// lock, so that no node appends while the oldest entries are verified
+    /// and removed.
+    pub(crate) async fn prune_audit(
+        &self,
+        before: i64,
+        max: u32,
+        at: i64,
+        actor: String,
+        detail: impl FnOnce(u64, i64) -> String,
+    ) -> Result<u64, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+            .await?;
+        let (mut expected, mut prev) = match anchor_row(&tx).await? {
+            Some((seq, hash, recorded_by)) => {
+                check_anchor_recorded(&tx, seq, &hash, recorded_by).await?;
+                (seq.saturating_add(1), hash)
+            }
+            None => (1, GENESIS_HASH.to_owned()),
+        };
+        let first = expected;
+        let head: Option<i64> = tx
+            .query_one("SELECT MAX(seq) FROM audit", &[])
+            .await?
+            .try_get(0)?;
+        let Some(head) = head else {
+            return Ok(0);
+        };
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {} FROM audit WHERE seq >= $1 AND seq < $2 ORDER BY seq LIMIT $3",
+                    audit::COLUMNS
+                ),
+                &[&expected, &head, &i64::from(max)],
+            )
+            .await?;
+        let mut last = None;
+        for r in &rows {
+            let e = audit_row(r)?;
+            if e.at >= before {
+                break;
+            }
+            audit::check_link(&e, expected, &prev)
+                .map_err(|reason| audit::broken_for_retention(e.seq, &reason))?;
+            expected = e.seq + 1;
+            prev = e.hash.clone();
+            last = Some(e.seq);
+        }
+        let Some(through) = last else {
+            return Ok(0);
+        };
+        let removed = tx
+            .execute(
+                "DELETE FROM audit WHERE seq BETWEEN $1 AND $2",
+                &[&first, &through],
+            )
+            .await?;
+        let record = audit::prune_record(at, actor, through, &prev, detail(removed, through));
+        let recorded_by = append(&tx, vec![record])
+            .await?
+            .pop()
+            .map(|e| e.seq)
+            .ok_or_else(|| StoreError::Corrupt("audit append returned nothing".into()))?;
+        tx.execute(
+            "INSERT INTO audit_anchor (id, seq, hash, pruned_at, recorded_by) \
+             VALUES (1, $1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
+             pruned_at = excluded.pruned_at, recorded_by = excluded.recorded_by",
+            &[&through, &prev, &at, &recorded_by],
+        )
+        .await?;
+        commit(tx).await?;
+        self.count_commit(1);
+        Ok(removed)
+    }
+
+    pub(crate) async fn tamper_audit(&self, seq: i64, detail: &str) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE audit SET detail = $2 WHERE seq = $1",
+            &[&seq, &detail],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Commits, reporting a failed commit as one (nothing of it was stored).
+async fn commit(tx: deadpool_postgres::Transaction<'_>) -> Result<(), StoreError> {
+    tx.commit()
+        .await
+        .map_err(|e| StoreError::Commit(e.to_string()))
+}
+
+/// Appends `entries` after the chain's head, inside `tx`, holding the audit
+/// lock until `tx` ends (see the module doc).
+async fn append(
+    tx: &deadpool_postgres::Transaction<'_>,
+    entries: Vec<NewAuditEntry>,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+        .await?;
+    let head = tx
+        .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+        .await?
+        .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
+        .transpose()?;
+    let (mut seq, mut prev): (i64, String) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let insert = tx
+        .prepare_cached(&format!(
+            "INSERT INTO audit ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            audit::COLUMNS
+        ))
+        .await?;
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        seq = audit::next_seq(seq)?;
+        let a = AuditEntry::chained(seq, e, prev);
+        tx.execute(
+            &insert,
+            &[
+                &a.seq,
+                &a.at,
+                &a.actor,
+                &a.action,
+                &a.subject,
+                &a.outcome,
+                &a.detail,
+                &a.prev_hash,
+                &a.hash,
+            ],
+        )
+        .await?;
+        prev = a.hash.clone();
+        out.push(a);
+    }
+    Ok(out)
+}
+
+async fn anchor_row(
+    c: &impl GenericClient,
+) -> Result<Option<(i64, String, Option<i64>)>, StoreError> {
+    let row = c
+        .query_opt(
+            "SELECT seq, hash, recorded_by FROM audit_anchor WHERE id = 1",
+            &[],
+        )
+        .await?;
+    Ok(row
+        .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .transpose()?)
+}
+
+/// `audit::check_anchor_recorded` on PostgreSQL.
+async fn check_anchor_recorded(
+    c: &impl GenericClient,
+    seq: i64,
+    hash: &str,
+    recorded_by: Option<i64>,
+) -> Result<(), StoreError> {
+    let subject = audit::anchor_subject(seq, hash);
+    let found = match recorded_by {
+        Some(r) => c
+            .query_opt(
+                "SELECT 1 FROM audit WHERE seq = $1 AND action = $2 AND subject = $3",
+                &[&r, &PRUNE_ACTION, &subject],
+            )
+            .await?
+            .is_some(),
+        None => c
+            .query_opt(
+                "SELECT 1 FROM audit WHERE seq > $1 AND action = $2 AND subject = $3 LIMIT 1",
+                &[&seq, &PRUNE_ACTION, &subject],
+            )
+            .await?
+            .is_some(),
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(audit::anchor_unrecorded(seq))
+    }
+}
+
+fn session_row(r: &Row) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id: r.try_get(0)?,
+        tee: r.try_get(1)?,
+        nonce: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+        expires_at: r.try_get(4)?,
+        used: r.try_get(5)?,
+        token: r.try_get(6)?,
+        token_exp: r.try_get(7)?,
+    })
+}
+
+fn audit_row(r: &Row) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        seq: r.try_get(0)?,
+        at: r.try_get(1)?,
+        actor: r.try_get(2)?,
+        action: r.try_get(3)?,
+        subject: r.try_get(4)?,
+        outcome: r.try_get(5)?,
+        detail: r.try_get(6)?,
+        prev_hash: r.try_get(7)?,
+        hash: r.try_get(8)?,
+    })
+}

@@ -1,0 +1,72 @@
+//! A PostgreSQL schema of its own per test, on the server named by
+//! `MAMORI_TEST_POSTGRES` (a libpq connection string), by default the
+//! local one this project's machines run. Without a server the tests say
+//! so and pass, unless `MAMORI_TEST_POSTGRES_REQUIRED=1` (CI) makes that a
+//! failure.
+
+use mamori_store::PostgresOptions;
+
+const DEFAULT: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
+
+/// A fresh schema for test `name`; `None` (and a note) without a server.
+pub async fn schema(name: &str) -> Option<TestSchema> {
+    let base = std::env::var("MAMORI_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT.into());
+    let schema = format!("mamori_test_{name}");
+    let admin = match tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
+        Ok((client, conn)) => {
+            tokio::spawn(conn);
+            client
+        }
+        Err(e) => {
+            if std::env::var("MAMORI_TEST_POSTGRES_REQUIRED").as_deref() == Ok("1") {
+                panic!("no PostgreSQL at {base:?}: {e}");
+            }
+            eprintln!("skipped: no PostgreSQL at {base:?} ({e}); set MAMORI_TEST_POSTGRES");
+            return None;
+        }
+    };
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .expect("create the test schema");
+    Some(TestSchema {
+        url: format!("{base} options='-c search_path={schema}'"),
+        schema,
+        admin,
+    })
+}
+
+pub struct TestSchema {
+    pub url: String,
+    pub schema: String,
+    /// A connection outside the store, for what an attacker or another
+    /// program would do behind its back.
+    pub admin: tokio_postgres::Client,
+}
+
+impl TestSchema {
+    pub fn options(&self) -> PostgresOptions {
+        PostgresOptions {
+            url: self.url.clone(),
+            password: None,
+            pool_size: 8,
+        }
+    }
+
+    /// Runs SQL in the test's schema behind the store's back.
+    pub async fn inject(&self, sql: &str) {
+        self.admin
+            .batch_execute(&format!("SET search_path = {}; {sql}", self.schema))
+            .await
+            .expect("inject SQL");
+    }
+
+    pub async fn drop(self) {
+        let _ = self
+            .admin
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema))
+            .await;
+    }
+}
