@@ -240,6 +240,11 @@ pub struct StoreConfig {
     pub password_env: String,
     /// Connections this node keeps to PostgreSQL at most.
     pub pool_size: usize,
+    /// A PEM file of CA certificates for the database server's certificate
+    /// (besides Mozilla's roots). Set, or with `sslmode=require` in the
+    /// URL, the connection is TLS with the certificate and host name
+    /// verified; otherwise it is plain.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -248,6 +253,7 @@ impl Default for StoreConfig {
             postgres_url: String::new(),
             password_env: "MAMORI_POSTGRES_PASSWORD".into(),
             pool_size: 16,
+            ca_file: None,
         }
     }
 }

@@ -156,6 +156,8 @@ pub enum StartError {
     Service(#[from] ServiceError),
     #[error("store: {0}")]
     Store(#[from] mamori_store::StoreError),
+    #[error("store.ca_file {path}: {reason}")]
+    StoreCa { path: String, reason: String },
 }
 
 /// The running service: cheap to share (`Arc`), safe across threads.
@@ -500,13 +502,21 @@ fn database_in_use(cfg: &Config) -> bool {
 }
 
 /// The configured PostgreSQL store's settings, with the password from
-/// `store.password_env` when that variable is set.
-pub fn postgres_options(cfg: &Config) -> mamori_store::PostgresOptions {
-    mamori_store::PostgresOptions {
+/// `store.password_env` when that variable is set and the CA file read.
+pub fn postgres_options(cfg: &Config) -> Result<mamori_store::PostgresOptions, StartError> {
+    let ca_pem = match &cfg.store.ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| StartError::StoreCa {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?),
+        None => None,
+    };
+    Ok(mamori_store::PostgresOptions {
         url: cfg.store.postgres_url.clone(),
         password: std::env::var(&cfg.store.password_env).ok(),
         pool_size: cfg.store.pool_size,
-    }
+        ca_pem,
+    })
 }
 
 /// Checks a configuration and every file it names outside the store —
@@ -546,7 +556,13 @@ impl Service {
                     env: cfg.kek.env.clone(),
                 }
             })?;
-            let store = Store::open_postgres(&postgres_options(&cfg)).await?;
+            let store = Store::open_postgres(&postgres_options(&cfg)?).await?;
+            match store.is_encrypted() {
+                Some(true) => tracing::info!("PostgreSQL store: TLS, server certificate verified"),
+                _ => tracing::warn!(
+                    "PostgreSQL store: the connection is not encrypted (put sslmode=require in store.postgres_url unless the database is on this host)"
+                ),
+            }
             return Self::with_parts(cfg, store, kek, now).await;
         }
         private_data_dir(&cfg.data_dir, &cfg.database_path())?;

@@ -556,7 +556,9 @@ mod tests {
         for i in 0..4 {
             s.append_audit(&entry(i)).await.unwrap();
         }
-        s.sqlite().unwrap().write(|c| Ok(c.execute("DELETE FROM audit WHERE seq = 2", [])?))
+        s.sqlite()
+            .unwrap()
+            .write(|c| Ok(c.execute("DELETE FROM audit WHERE seq = 2", [])?))
             .await
             .unwrap();
         let bad = s.verify_audit().await.unwrap();
@@ -600,13 +602,17 @@ mod tests {
         // first entry kept without moving the anchor.
         s.tamper_audit_for_tests(6, "{\"x\":1}").await.unwrap();
         assert_eq!(s.verify_audit().await.unwrap().first_broken, Some(6));
-        s.sqlite().unwrap().write(|c| Ok(c.execute("DELETE FROM audit WHERE seq = 5", [])?))
+        s.sqlite()
+            .unwrap()
+            .write(|c| Ok(c.execute("DELETE FROM audit WHERE seq = 5", [])?))
             .await
             .unwrap();
         let bad = s.verify_audit().await.unwrap();
         assert_eq!((bad.starts_after, bad.first_broken), (Some(4), Some(6)));
         // An anchor moved without removing entries breaks the link.
-        s.sqlite().unwrap().write(|c| Ok(c.execute("UPDATE audit_anchor SET hash = 'x'", [])?))
+        s.sqlite()
+            .unwrap()
+            .write(|c| Ok(c.execute("UPDATE audit_anchor SET hash = 'x'", [])?))
             .await
             .unwrap();
         assert!(s.verify_audit().await.unwrap().first_broken.is_some());
@@ -652,16 +658,18 @@ mod tests {
             s.append_audit(&entry(i)).await.unwrap();
         }
         let second = s.list_audit(1, 1).await.unwrap().remove(0);
-        s.sqlite().unwrap().write(move |c| {
-            c.execute("DELETE FROM audit WHERE seq <= 2", [])?;
-            c.execute(
-                "INSERT INTO audit_anchor (id, seq, hash, pruned_at) VALUES (1, 2, ?1, 0)",
-                [second.hash],
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+        s.sqlite()
+            .unwrap()
+            .write(move |c| {
+                c.execute("DELETE FROM audit WHERE seq <= 2", [])?;
+                c.execute(
+                    "INSERT INTO audit_anchor (id, seq, hash, pruned_at) VALUES (1, 2, ?1, 0)",
+                    [second.hash],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
         let bad = s.verify_audit().await.unwrap();
         assert_eq!((bad.starts_after, bad.first_broken), (Some(2), Some(3)));
         assert!(bad.reason.unwrap().contains("audit.prune"));
@@ -688,7 +696,9 @@ mod tests {
             s.append_audit(&entry(i)).await.unwrap();
         }
         assert_eq!(prune(&s, 1003, 100).await.unwrap(), 3);
-        s.sqlite().unwrap().write(|c| Ok(c.execute("UPDATE audit_anchor SET recorded_by = NULL", [])?))
+        s.sqlite()
+            .unwrap()
+            .write(|c| Ok(c.execute("UPDATE audit_anchor SET recorded_by = NULL", [])?))
             .await
             .unwrap();
         assert_eq!(prune(&s, 1006, 100).await.unwrap(), 3);

@@ -32,7 +32,7 @@ pub enum StoreError {
 
 /// tokio-postgres's own text for a server error is only "db error": the
 /// server's message, detail and hint are what an operator needs.
-fn postgres_detail(e: &tokio_postgres::Error) -> String {
+pub(crate) fn postgres_detail(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut s = format!("{}: {} ({})", db.severity(), db.message(), db.code().code());
@@ -41,6 +41,22 @@ fn postgres_detail(e: &tokio_postgres::Error) -> String {
             }
             s
         }
-        None => e.to_string(),
+        None => with_causes(e),
     }
+}
+
+/// `e` and what caused it, outermost first: a TLS failure's reason (an
+/// unknown issuer, a wrong name) is several sources down.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
 }

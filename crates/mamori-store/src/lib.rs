@@ -56,6 +56,11 @@ pub struct PostgresOptions {
     pub password: Option<String>,
     /// Connections this node keeps to the database at most.
     pub pool_size: usize,
+    /// PEM certificates of the CAs that may sign the server's certificate,
+    /// besides Mozilla's roots. Given, or with `sslmode=require` in the URL,
+    /// the connection is TLS and the server's certificate and name are
+    /// verified (see `pg.rs`).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for StoreOptions {
@@ -138,6 +143,15 @@ impl Store {
     /// Whether the records live in a database shared with other nodes.
     pub fn is_shared(&self) -> bool {
         matches!(*self.backend, Backend::Postgres(_))
+    }
+
+    /// For a PostgreSQL store, whether its connections are TLS (as the
+    /// server reported for the first one); `None` for SQLite.
+    pub fn is_encrypted(&self) -> Option<bool> {
+        match &*self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pg) => Some(pg.encrypted()),
+        }
     }
 
     fn with_db(db: db::Db) -> Self {

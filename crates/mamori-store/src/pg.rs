@@ -10,15 +10,27 @@
 //! forking the chain, and the lock goes with the transaction whatever way it
 //! ends. Statements run in PostgreSQL's default READ COMMITTED isolation, so
 //! the head read after the lock is the one the previous holder committed.
+//!
+//! TLS: with `sslmode=require` in the connection string, or a CA file
+//! configured, connections are TLS (rustls on aws-lc-rs) and the server's
+//! certificate must chain to Mozilla's roots or that CA and name the host
+//! connected to — libpq's `verify-full`, which is what a key broker's
+//! database connection needs. Otherwise (`sslmode` left at `prefer`)
+//! connections are plain: a server's self-signed default certificate
+//! could not be verified anyway, and an unverified TLS session would only
+//! look safe.
 
 use crate::audit::{self, AuditEntry, NewAuditEntry, GENESIS_HASH, PRUNE_ACTION};
+use crate::error::{postgres_detail, with_causes};
 use crate::{PolicyRecord, ReferenceValue, SessionRecord, SigningKeyRecord, StoreError};
 use crate::{PostgresOptions, WriteStats};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The schema, in order; a database records the last step applied in
 /// `mamori_schema`.
@@ -37,6 +49,8 @@ const POOL_WAIT: Duration = Duration::from_secs(5);
 pub(crate) struct Pg {
     pool: Pool,
     stats: WriteStats,
+    /// What the server said of the first connection.
+    encrypted: bool,
 }
 
 impl std::fmt::Debug for Pg {
@@ -64,13 +78,20 @@ impl Pg {
         if cfg.get_application_name().is_none() {
             cfg.application_name("mamori");
         }
-        let manager = Manager::from_config(
-            cfg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let recycling = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let tls = cfg.get_ssl_mode() == SslMode::Require || o.ca_pem.is_some();
+        let manager = if tls {
+            if cfg.get_ssl_mode() == SslMode::Disable {
+                return Err(StoreError::Config(
+                    "store.ca_file is set but the connection string says sslmode=disable".into(),
+                ));
+            }
+            Manager::from_config(cfg, tls_connector(o.ca_pem.as_deref())?, recycling())
+        } else {
+            Manager::from_config(cfg, NoTls, recycling())
+        };
         let pool = Pool::builder(manager)
             .max_size(o.pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -78,12 +99,28 @@ impl Pg {
             .create_timeout(Some(POOL_WAIT))
             .build()
             .map_err(|e| StoreError::Config(format!("PostgreSQL pool: {e}")))?;
-        let pg = Pg {
+        let mut pg = Pg {
             pool,
             stats: WriteStats::default(),
+            encrypted: false,
         };
         pg.migrate().await?;
+        pg.encrypted = pg
+            .client()
+            .await?
+            .query_opt(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or(false);
         Ok(pg)
+    }
+
+    pub(crate) fn encrypted(&self) -> bool {
+        self.encrypted
     }
 
     pub(crate) fn write_stats(&self) -> &WriteStats {
@@ -94,7 +131,7 @@ impl Pg {
         self.pool
             .get()
             .await
-            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
+            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {}", with_causes(&e))))
     }
 
     /// Applies the steps this database lacks, one node at a time: nodes
@@ -633,11 +670,41 @@ impl Pg {
     }
 }
 
+/// The TLS client: Mozilla's roots and the configured CAs, TLS 1.2 and 1.3,
+/// aws-lc-rs (the one crypto provider of the build).
+fn tls_connector(ca_pem: Option<&[u8]>) -> Result<MakeRustlsConnect, StoreError> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = ca_pem {
+        let mut added = 0;
+        for der in CertificateDer::pem_slice_iter(pem) {
+            let der = der.map_err(|e| StoreError::Config(format!("store.ca_file: {e}")))?;
+            roots
+                .add(der)
+                .map_err(|e| StoreError::Config(format!("store.ca_file: {e}")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(StoreError::Config(
+                "store.ca_file holds no PEM certificate".into(),
+            ));
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Config(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
 /// Commits, reporting a failed commit as one (nothing of it was stored).
 async fn commit(tx: deadpool_postgres::Transaction<'_>) -> Result<(), StoreError> {
     tx.commit()
         .await
-        .map_err(|e| StoreError::Commit(e.to_string()))
+        .map_err(|e| StoreError::Commit(postgres_detail(&e)))
 }
 
 /// Appends `entries` after the chain's head, inside `tx`, holding the audit

@@ -238,7 +238,10 @@ async fn resources_keys_and_reference_values_round_trip() {
         updated_at: 3,
     };
     a.put_reference_value(&rv).await.unwrap();
-    assert_eq!(b.list_reference_values().await.unwrap(), std::slice::from_ref(&rv));
+    assert_eq!(
+        b.list_reference_values().await.unwrap(),
+        std::slice::from_ref(&rv)
+    );
     assert!(b.delete_reference_value(&rv.name).await.unwrap());
     assert!(a.list_reference_values().await.unwrap().is_empty());
 
@@ -349,6 +352,7 @@ async fn a_newer_schema_is_refused_and_bad_settings_are_errors() {
         url: "postgres://[::1".into(),
         password: None,
         pool_size: 1,
+        ca_pem: None,
     };
     assert!(matches!(
         Store::open_postgres(&bad).await.unwrap_err(),
@@ -359,7 +363,81 @@ async fn a_newer_schema_is_refused_and_bad_settings_are_errors() {
         url: "host=127.0.0.1 port=1 user=postgres connect_timeout=2".into(),
         password: None,
         pool_size: 1,
+        ca_pem: None,
     };
     assert!(Store::open_postgres(&closed).await.is_err());
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn tls_connections_verify_the_servers_certificate() {
+    let Some(db) = schema("tls").await else {
+        return;
+    };
+    let row = db
+        .admin
+        .query_one(
+            "SELECT current_setting('ssl'), current_setting('ssl_cert_file')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (ssl, cert_file): (String, String) = (row.get(0), row.get(1));
+    // Debian's default server certificate names localhost; another one
+    // cannot be checked against a host name known here.
+    let debian_default = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    let pem = match std::fs::read(&cert_file) {
+        Ok(pem)
+            if ssl == "on"
+                && cert_file == debian_default
+                && std::env::var("MAMORI_TEST_POSTGRES").is_err() =>
+        {
+            pem
+        }
+        _ => {
+            eprintln!("skipped: the server's certificate is not Debian's default one ({ssl}, {cert_file})");
+            db.drop().await;
+            return;
+        }
+    };
+    let url = |mode: &str| {
+        format!(
+            "host=localhost port=5432 user=postgres dbname=test sslmode={mode} \
+             options='-c search_path={}'",
+            db.schema
+        )
+    };
+    let options = |mode: &str, ca: Option<Vec<u8>>| PostgresOptions {
+        url: url(mode),
+        ca_pem: ca,
+        ..db.options()
+    };
+    // The server's certificate as its CA: TLS, verified.
+    let s = Store::open_postgres(&options("require", Some(pem.clone())))
+        .await
+        .unwrap();
+    assert_eq!(s.is_encrypted(), Some(true));
+    s.insert_session(&session("over-tls", 1_000)).await.unwrap();
+    // Required but not trusted: refused, never an unverified session.
+    let err = Store::open_postgres(&options("require", None))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+    // Plain when nothing asks for TLS, and said so.
+    let plain = Store::open_postgres(&db.options()).await.unwrap();
+    assert_eq!(plain.is_encrypted(), Some(false));
+    // A CA with TLS switched off, or a CA file without certificates: errors.
+    for bad in [
+        options("disable", Some(pem)),
+        options("require", Some(b"not a certificate".to_vec())),
+    ] {
+        assert!(matches!(
+            Store::open_postgres(&bad).await.unwrap_err(),
+            StoreError::Config(_)
+        ));
+    }
     db.drop().await;
 }

@@ -52,6 +52,7 @@ impl TestSchema {
             url: self.url.clone(),
             password: None,
             pool_size: 8,
+            ca_pem: None,
         }
     }
 
