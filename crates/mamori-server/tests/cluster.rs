@@ -143,6 +143,39 @@ async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
     let r = a.kbs_post_attest(&cookie, &body).await;
     assert_eq!(r.status(), 401, "{}", r.text().await.unwrap());
 
+    // A rotates its signing key; B has not reloaded, yet honours a token
+    // signed with the new key at once (an unknown kid re-reads the keys).
+    let r = a
+        .client
+        .post(format!("{}/v1/admin/signing-key/rotate", a.url))
+        .bearer_auth(a.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (cookie2, nonce2) = a.kbs_auth("snp").await;
+    let body2 = json!({
+        "init-data": null,
+        "runtime-data": {"nonce": nonce2, "tee-pubkey": g.jwk()},
+        "tee-evidence": {"primary_evidence": g.kbs_evidence(&nonce2), "additional_evidence": ""},
+    });
+    let r = a.kbs_post_attest(&cookie2, &body2).await;
+    assert_eq!(r.status(), 200);
+    let rotated = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(jwks(&a).await, jwks(&b).await, "B has not reloaded yet");
+    let r = b
+        .client
+        .get(format!("{}/kbs/v0/resource/default/disk-key/vm1", b.url))
+        .bearer_auth(&rotated)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(jwks(&a).await, jwks(&b).await);
+
     // One audit chain, written by both nodes, verifies from either.
     for s in [&a, &b] {
         let r = s

@@ -177,6 +177,9 @@ pub struct Service {
     /// an admin change's) could otherwise finish in the wrong order and put
     /// back the set read before the change.
     reloading: tokio::sync::Mutex<()>,
+    /// When (Unix seconds) a token with a kid this node did not know last
+    /// made it re-read the signing keys (see `verify_token`).
+    keys_refreshed_at: std::sync::atomic::AtomicI64,
     /// The last readiness answer and when it was found (see `ready`).
     readiness: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
     /// Set when shutdown begins: readiness then fails.
@@ -604,6 +607,7 @@ impl Service {
             open,
             metrics: Metrics::default(),
             reloading: tokio::sync::Mutex::new(()),
+            keys_refreshed_at: std::sync::atomic::AtomicI64::new(i64::MIN),
             readiness: tokio::sync::Mutex::new(None),
             draining: std::sync::atomic::AtomicBool::new(false),
             cfg,
@@ -644,6 +648,11 @@ impl Service {
                 *g = Arc::new(set);
             }
         }
+        self.refresh_keys(now).await
+    }
+
+    /// Re-reads the signing keys (the caller holds `reloading`).
+    async fn refresh_keys(&self, now: i64) -> Result<(), ServiceError> {
         let current = self.ring();
         let keep = self.cfg.token.lifetime_secs + 60;
         if let Some(ring) =
@@ -654,6 +663,41 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// Verifies a bearer token. With a shared store, another node may have
+    /// rotated to a key this node has not read yet (the periodic reload
+    /// runs every 5 s): a token with an unknown kid re-reads the keys once,
+    /// at most once a second whatever kids clients make up.
+    async fn verify_token(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<mamori_token::EarClaims, mamori_token::TokenError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let first = self.ring().verifier.verify(token, now);
+        let unknown = matches!(first, Err(mamori_token::TokenError::UnknownKid(_)));
+        if !unknown || !self.store.is_shared() {
+            return first;
+        }
+        let last = self.keys_refreshed_at.load(Relaxed);
+        if now <= last
+            || self
+                .keys_refreshed_at
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_err()
+        {
+            return first;
+        }
+        let refreshed = {
+            let _one_at_a_time = self.reloading.lock().await;
+            self.refresh_keys(now).await
+        };
+        if let Err(e) = refreshed {
+            tracing::warn!(error = %e, "re-reading the signing keys for an unknown kid failed");
+            return first;
+        }
+        self.ring().verifier.verify(token, now)
     }
 
     /// The token-signing public keys (current and recently retired).
@@ -1086,9 +1130,8 @@ impl Service {
                 }
             }
         };
-        self.ring()
-            .verifier
-            .verify(&token, now)
+        self.verify_token(&token, now)
+            .await
             .map(|c| minted::Verified {
                 claims: Arc::new(c),
                 document: None,
