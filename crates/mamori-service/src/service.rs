@@ -530,6 +530,9 @@ pub fn check(cfg: &Config, now: i64) -> Result<CheckReport, StartError> {
     cfg.validate()?;
     let inputs = Inputs::load(cfg, now)?;
     let in_use = database_in_use(cfg);
+    if cfg.store.is_shared() {
+        Store::check_postgres(&postgres_options(cfg)?)?;
+    }
     let file = cfg.kek_path().display().to_string();
     let kek = match (find_kek(cfg, in_use)?, &cfg.kek.env) {
         (Some((_, KekFrom::Env)), Some(var)) => format!("from ${var}"),

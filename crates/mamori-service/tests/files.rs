@@ -75,3 +75,46 @@ async fn a_missing_key_encryption_key_is_not_replaced() {
     svc.store().close().await;
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `check` for a shared store: it needs the operator's key and readable,
+/// well-formed store settings, and contacts no database.
+#[test]
+fn check_reads_a_shared_stores_settings_without_connecting() {
+    let root = std::env::temp_dir().join(format!("mamori-check-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let mut cfg = Config {
+        data_dir: root.join("data"),
+        ..Config::default()
+    };
+    // Nothing listens on port 1: `check` must not try.
+    cfg.store.postgres_url = "host=127.0.0.1 port=1 user=mamori dbname=mamori".into();
+    let now = 1_800_000_000;
+    let e = mamori_service::check(&cfg, now).unwrap_err().to_string();
+    assert!(e.contains("every node"), "{e}");
+
+    let kek = root.join("kek");
+    std::fs::write(&kek, [7u8; 32]).unwrap();
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).unwrap();
+    cfg.kek.file = kek;
+    let report = mamori_service::check(&cfg, now).unwrap();
+    assert!(report.database_present);
+
+    cfg.store.ca_file = Some(root.join("missing-ca.pem"));
+    let e = mamori_service::check(&cfg, now).unwrap_err().to_string();
+    assert!(e.contains("missing-ca.pem"), "{e}");
+    std::fs::write(root.join("ca.pem"), "not a certificate").unwrap();
+    cfg.store.ca_file = Some(root.join("ca.pem"));
+    let e = mamori_service::check(&cfg, now).unwrap_err().to_string();
+    assert!(e.contains("no PEM certificate"), "{e}");
+
+    cfg.store.ca_file = None;
+    cfg.store.postgres_url = "postgres://[::1".into();
+    let e = mamori_service::check(&cfg, now).unwrap_err().to_string();
+    assert!(e.contains("store.postgres_url"), "{e}");
+    assert!(
+        !root.join("data").exists(),
+        "check created the data directory"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -140,6 +140,13 @@ impl Store {
         )))
     }
 
+    /// Checks PostgreSQL settings as [`Store::open_postgres`] would read
+    /// them (the connection string, the CA certificates), without
+    /// connecting (`mamori serve --check`).
+    pub fn check_postgres(options: &PostgresOptions) -> Result<(), StoreError> {
+        pg::Pg::check(options)
+    }
+
     /// Whether the records live in a database shared with other nodes.
     pub fn is_shared(&self) -> bool {
         matches!(*self.backend, Backend::Postgres(_))

@@ -64,11 +64,17 @@ impl std::fmt::Debug for Pg {
 type Param<'a> = &'a (dyn ToSql + Sync);
 
 impl Pg {
+    /// Parses the settings and builds the TLS client, without connecting.
+    pub(crate) fn check(o: &PostgresOptions) -> Result<(), StoreError> {
+        let cfg = parse(o)?;
+        if cfg.get_ssl_mode() == SslMode::Require || o.ca_pem.is_some() {
+            tls_connector(o.ca_pem.as_deref())?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn connect(o: &PostgresOptions) -> Result<Self, StoreError> {
-        let mut cfg: tokio_postgres::Config = o
-            .url
-            .parse()
-            .map_err(|e| StoreError::Config(format!("store.postgres_url: {e}")))?;
+        let mut cfg = parse(o)?;
         if let Some(p) = &o.password {
             cfg.password(p);
         }
@@ -668,6 +674,12 @@ impl Pg {
         .await?;
         Ok(())
     }
+}
+
+fn parse(o: &PostgresOptions) -> Result<tokio_postgres::Config, StoreError> {
+    o.url
+        .parse()
+        .map_err(|e| StoreError::Config(format!("store.postgres_url: {e}")))
 }
 
 /// The TLS client: Mozilla's roots and the configured CAs, TLS 1.2 and 1.3,
