@@ -33,10 +33,11 @@ async fn postgres(name: &str) -> Option<String> {
             return None;
         }
     };
-    let schema = format!("mamori_cluster_{name}");
+    // Per process: two runs against one server do not drop each other's.
+    let schema = format!("mamori_cluster_{name}_{}", std::process::id());
     client
         .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; CREATE SCHEMA \"{schema}\""
         ))
         .await
         .unwrap();

@@ -351,6 +351,11 @@ impl Config {
                 self.shutdown_delay_secs
             )));
         }
+        if !self.store.is_shared() && self.store.ca_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "store.ca_file is set without store.postgres_url".into(),
+            ));
+        }
         if !(1..=1024).contains(&self.store.pool_size) {
             return Err(ConfigError::Invalid(format!(
                 "store.pool_size {}: expected 1 to 1024",

@@ -31,13 +31,16 @@ fn kid_for(jwk: &Jwk) -> Result<String, ServiceError> {
 
 /// Makes a new active signing key and retires the others, recording the
 /// rotation with the entry `record` makes from the new key id, if any, in
-/// the same transaction.
+/// the same transaction. With `unless_active_after`, nothing is done
+/// (`None`) if an active key made after that time exists: another node
+/// rotated first.
 pub async fn rotate(
     store: &Store,
     kek: &Kek,
     now: i64,
     record: impl FnOnce(&str) -> Option<NewAuditEntry>,
-) -> Result<String, ServiceError> {
+    unless_active_after: Option<i64>,
+) -> Result<Option<String>, ServiceError> {
     let (signer, pkcs8) = TokenSigner::generate()
         .map_err(|e| ServiceError::Internal(format!("key generation: {e}")))?;
     let kid = kid_for(signer.public_jwk())?;
@@ -53,8 +56,10 @@ pub async fn rotate(
         created_at: now,
         retired_at: None,
     };
-    store.rotate_signing_key(&key, now, record(&kid)).await?;
-    Ok(kid)
+    let rotated = store
+        .rotate_signing_key(&key, now, record(&kid), unless_active_after)
+        .await?;
+    Ok(rotated.then_some(kid))
 }
 
 /// Loads the key ring, creating the first key on first start. Retired keys
@@ -95,7 +100,8 @@ async fn current_records(
     let mut records = store.list_signing_keys().await?;
     if !records.iter().any(|r| r.retired_at.is_none()) {
         // The first key of a new store (or one whose keys all expired).
-        rotate(store, kek, now, |_| None).await?;
+        // Any active key stands (a node starting alongside made it).
+        rotate(store, kek, now, |_| None, Some(i64::MIN)).await?;
         records = store.list_signing_keys().await?;
     }
     Ok(records)
@@ -202,7 +208,18 @@ mod tests {
             .await
             .unwrap()
             .is_none());
-        let kid = rotate(&store, &kek, 1_002, |_| None).await.unwrap();
+        // Found due by two nodes: the one whose key is still the first
+        // rotates, the other (which saw a newer key) does not.
+        let kid = rotate(&store, &kek, 1_002, |_| None, Some(ring.active_created_at))
+            .await
+            .unwrap()
+            .expect("rotated");
+        assert_eq!(
+            rotate(&store, &kek, 1_002, |_| None, Some(ring.active_created_at))
+                .await
+                .unwrap(),
+            None
+        );
         let rotated = load_if_changed(&store, &kek, 1_003, 600, &ring)
             .await
             .unwrap()

@@ -142,7 +142,7 @@ pub enum StartError {
     KekMissing { path: String, env: Option<String> },
     /// A shared store's key is never made by one node: the others could
     /// not open what it sealed.
-    #[error("a store shared through PostgreSQL needs the same key-encryption key on every node, and none is configured: set ${} to 64 hex digits (for example from `openssl rand -hex 32`) or place the 32-byte key at {path} (mode 0600), the same on every node", env.as_deref().unwrap_or("MAMORI_KEK (kek.env)"))]
+    #[error("a store shared through PostgreSQL needs the same key-encryption key on every node, and none is configured: {} (for example from `openssl rand -hex 32`), or place the 32-byte key at {path} (mode 0600), the same on every node", env.as_deref().map_or_else(|| "name an environment variable in kek.env and set it to 64 hex digits".to_owned(), |v| format!("set ${v} to 64 hex digits")))]
     KekNotShared { path: String, env: Option<String> },
     #[error("admin public key {path}: {reason}")]
     AdminKey { path: String, reason: String },
@@ -516,7 +516,10 @@ pub fn postgres_options(cfg: &Config) -> Result<mamori_store::PostgresOptions, S
     };
     Ok(mamori_store::PostgresOptions {
         url: cfg.store.postgres_url.clone(),
-        password: std::env::var(&cfg.store.password_env).ok(),
+        // An empty variable is as good as unset (a template left blank).
+        password: std::env::var(&cfg.store.password_env)
+            .ok()
+            .filter(|p| !p.is_empty()),
         pool_size: cfg.store.pool_size,
         ca_pem,
     })

@@ -14,6 +14,7 @@ mod audit;
 mod db;
 mod error;
 mod pg;
+mod pg_audit;
 mod records;
 mod resources;
 mod sessions;
@@ -48,7 +49,7 @@ const PURGE_CHUNK: u32 = 500;
 const PURGE_MAX_STEPS: usize = 1_000;
 
 /// Where a PostgreSQL store is and how to reach it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PostgresOptions {
     /// A libpq-style connection string or `postgres://` URL.
     pub url: String,
@@ -61,6 +62,22 @@ pub struct PostgresOptions {
     /// the connection is TLS and the server's certificate and name are
     /// verified (see `pg.rs`).
     pub ca_pem: Option<Vec<u8>>,
+}
+
+/// Without the password (a URL's password is shown only as its length).
+impl std::fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = match self.url.parse::<tokio_postgres::Config>() {
+            Ok(c) if c.get_password().is_some() => "(a connection string with a password)".into(),
+            _ => self.url.clone(),
+        };
+        f.debug_struct("PostgresOptions")
+            .field("url", &url)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .field("pool_size", &self.pool_size)
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .finish()
+    }
 }
 
 impl Default for StoreOptions {
@@ -86,6 +103,10 @@ pub enum Completion {
     AlreadyUsed,
     Expired,
 }
+
+/// An active signing key made after a time (`Store::rotate_signing_key`).
+const NEWER_ACTIVE_KEY: &str =
+    "SELECT 1 FROM signing_keys WHERE retired_at IS NULL AND created_at > ?1 LIMIT 1";
 
 /// Answered from the partial index of unspent nonces (schema step 4): a
 /// metrics scrape reads the sessions awaiting evidence, not every recent one.
@@ -785,33 +806,50 @@ impl Store {
 
     /// Adds `k` as the active key and retires every other key at `now`, with
     /// `audit` when given, in one transaction: a rotation is never half
-    /// done, nor done without its entry.
+    /// done, nor done without its entry. With `unless_active_after`, nothing
+    /// is done (`false`) when an active key made after that time exists:
+    /// several nodes finding a rotation due, or finding no key at all on an
+    /// empty shared database, rotate once between them.
     pub async fn rotate_signing_key(
         &self,
         k: &SigningKeyRecord,
         now: i64,
         audit: Option<NewAuditEntry>,
-    ) -> Result<(), StoreError> {
+        unless_active_after: Option<i64>,
+    ) -> Result<bool, StoreError> {
         let db = match self.sqlite() {
             Ok(db) => db,
-            Err(pg) => return pg.rotate_signing_key(k, now, audit).await,
+            Err(pg) => {
+                return pg
+                    .rotate_signing_key(k, now, audit, unless_active_after)
+                    .await
+            }
         };
         let k = k.clone();
         db.write(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) VALUES (?1, ?2, ?3, ?4, NULL)",
-                )?
-                .execute(params![k.kid, k.sealed, k.public_jwk, k.created_at])?;
-                c.prepare_cached(
-                    "UPDATE signing_keys SET retired_at = ?2 WHERE kid <> ?1 AND retired_at IS NULL",
-                )?
-                .execute(params![k.kid, now])?;
-                if let Some(e) = audit {
-                    audit::append(c, vec![e])?;
+            if let Some(after) = unless_active_after {
+                let newer = c
+                    .prepare_cached(NEWER_ACTIVE_KEY)?
+                    .query_row([after], |_| Ok(()))
+                    .optional()?;
+                if newer.is_some() {
+                    return Ok(false);
                 }
-                Ok(())
-            })
-            .await
+            }
+            c.prepare_cached(
+                "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) VALUES (?1, ?2, ?3, ?4, NULL)",
+            )?
+            .execute(params![k.kid, k.sealed, k.public_jwk, k.created_at])?;
+            c.prepare_cached(
+                "UPDATE signing_keys SET retired_at = ?2 WHERE kid <> ?1 AND retired_at IS NULL",
+            )?
+            .execute(params![k.kid, now])?;
+            if let Some(e) = audit {
+                audit::append(c, vec![e])?;
+            }
+            Ok(true)
+        })
+        .await
     }
 
     /// Deletes keys retired before `before` (their tokens have expired).

@@ -22,10 +22,12 @@
 
 use crate::audit::{self, AuditEntry, NewAuditEntry, GENESIS_HASH, PRUNE_ACTION};
 use crate::error::{postgres_detail, with_causes};
+use crate::pg_audit::{AuditWriter, Outcome, Work};
 use crate::{PolicyRecord, ReferenceValue, SessionRecord, SigningKeyRecord, StoreError};
 use crate::{PostgresOptions, WriteStats};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
@@ -39,7 +41,12 @@ const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/postgres/00
 /// Advisory-lock keys (one 64-bit space per database, shared with whatever
 /// else uses it: these spell "mamori" and a purpose).
 const MIGRATION_LOCK: i64 = 0x6d61_6d6f_7269_0001;
-const AUDIT_LOCK: i64 = 0x6d61_6d6f_7269_0002;
+pub(crate) const AUDIT_LOCK: i64 = 0x6d61_6d6f_7269_0002;
+const KEYS_LOCK: i64 = 0x6d61_6d6f_7269_0003;
+
+/// Server-side bounds on a session (see `Pg::connect`), milliseconds.
+const IDLE_IN_TRANSACTION_MS: u32 = 30_000;
+const LOCK_TIMEOUT_MS: u32 = 10_000;
 
 /// How long a request waits for a pooled connection before it is answered
 /// "unavailable" (a database that stopped answering must not hold every
@@ -48,7 +55,10 @@ const POOL_WAIT: Duration = Duration::from_secs(5);
 
 pub(crate) struct Pg {
     pool: Pool,
-    stats: WriteStats,
+    stats: Arc<WriteStats>,
+    /// Attestations' and releases' audited writes, committed in groups
+    /// (`pg_audit.rs`).
+    audit: AuditWriter,
     /// What the server said of the first connection.
     encrypted: bool,
 }
@@ -84,6 +94,24 @@ impl Pg {
         if cfg.get_application_name().is_none() {
             cfg.application_name("mamori");
         }
+        // A node that dies, or is cut off, inside a transaction holding the
+        // audit lock would otherwise hold every node's audited writes until
+        // TCP gives up (two hours by default): the server ends such a
+        // session, lock waits are bounded, and dead peers are noticed.
+        let session = format!(
+            "-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} -c lock_timeout={LOCK_TIMEOUT_MS}"
+        );
+        // The operator's own settings come last, so that they win.
+        let options = match cfg.get_options() {
+            Some(given) => format!("{session} {given}"),
+            None => session,
+        };
+        cfg.options(options)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_secs(30));
         let recycling = || ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
@@ -94,6 +122,9 @@ impl Pg {
                     "store.ca_file is set but the connection string says sslmode=disable".into(),
                 ));
             }
+            // `prefer` would fall back to plain text when the server (or
+            // anyone on the path) answers that it has no TLS.
+            cfg.ssl_mode(SslMode::Require);
             Manager::from_config(cfg, tls_connector(o.ca_pem.as_deref())?, recycling())
         } else {
             Manager::from_config(cfg, NoTls, recycling())
@@ -105,9 +136,11 @@ impl Pg {
             .create_timeout(Some(POOL_WAIT))
             .build()
             .map_err(|e| StoreError::Config(format!("PostgreSQL pool: {e}")))?;
+        let stats = Arc::<WriteStats>::default();
         let mut pg = Pg {
+            audit: AuditWriter::spawn(pool.clone(), stats.clone()),
             pool,
-            stats: WriteStats::default(),
+            stats,
             encrypted: false,
         };
         pg.migrate().await?;
@@ -122,6 +155,11 @@ impl Pg {
             .map(|r| r.try_get(0))
             .transpose()?
             .unwrap_or(false);
+        if tls && !pg.encrypted {
+            return Err(StoreError::Config(
+                "TLS was required but the server reports the connection as plain".into(),
+            ));
+        }
         Ok(pg)
     }
 
@@ -144,7 +182,7 @@ impl Pg {
     /// starting together wait for the first one's migration.
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await?;
+        let tx = begin(&mut c).await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS mamori_schema (version INTEGER NOT NULL)")
@@ -203,7 +241,7 @@ impl Pg {
             return self.execute(sql, params).await;
         };
         let mut c = self.client().await?;
-        let tx = c.transaction().await?;
+        let tx = begin(&mut c).await?;
         let st = tx.prepare_cached(sql).await?;
         let n = tx.execute(&st, params).await?;
         if n > 0 {
@@ -318,16 +356,16 @@ impl Pg {
         let Some(entry) = entry else {
             return Ok((self.execute(SQL, &params).await? == 1, None));
         };
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let st = tx.prepare_cached(SQL).await?;
-        if tx.execute(&st, &params).await? != 1 {
-            return Ok((false, None));
+        let work = Work::Complete {
+            id: id.to_owned(),
+            now,
+            token: token.map(|(t, exp)| (t.to_owned(), exp)),
+            entry,
+        };
+        match self.audit.submit(work).await? {
+            Outcome::Completed(spent, record) => Ok((spent, record)),
+            Outcome::Appended(_) => Err(mismatched()),
         }
-        let record = append(&tx, vec![entry]).await?.pop();
-        commit(tx).await?;
-        self.count_commit(1);
-        Ok((true, record))
     }
 
     pub(crate) async fn burn_session(&self, id: &str) -> Result<bool, StoreError> {
@@ -371,7 +409,7 @@ impl Pg {
     pub(crate) async fn list_policies(&self, kind: &str) -> Result<Vec<PolicyRecord>, StoreError> {
         let rows = self
             .query(
-                "SELECT kind, id, source, digest, updated_at FROM policies WHERE kind = $1 ORDER BY id",
+                "SELECT kind, id, source, digest, updated_at FROM policies WHERE kind = $1 ORDER BY id COLLATE \"C\"",
                 &[&kind],
             )
             .await?;
@@ -415,7 +453,7 @@ impl Pg {
     pub(crate) async fn list_reference_values(&self) -> Result<Vec<ReferenceValue>, StoreError> {
         let rows = self
             .query(
-                "SELECT name, vals, expires_at, updated_at FROM reference_values ORDER BY name",
+                "SELECT name, vals, expires_at, updated_at FROM reference_values ORDER BY name COLLATE \"C\"",
                 &[],
             )
             .await?;
@@ -471,7 +509,10 @@ impl Pg {
 
     pub(crate) async fn list_resources(&self) -> Result<Vec<String>, StoreError> {
         let rows = self
-            .query("SELECT path FROM resources ORDER BY path", &[])
+            .query(
+                "SELECT path FROM resources ORDER BY path COLLATE \"C\"",
+                &[],
+            )
             .await?;
         Ok(rows
             .iter()
@@ -495,14 +536,30 @@ impl Pg {
         Ok(())
     }
 
+    /// `Store::rotate_signing_key`, under the key lock so that nodes
+    /// rotating together see each other's new key.
     pub(crate) async fn rotate_signing_key(
         &self,
         k: &SigningKeyRecord,
         now: i64,
         audit: Option<NewAuditEntry>,
-    ) -> Result<(), StoreError> {
+        unless_active_after: Option<i64>,
+    ) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await?;
+        let tx = begin(&mut c).await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&KEYS_LOCK])
+            .await?;
+        if let Some(after) = unless_active_after {
+            let newer = tx
+                .query_opt(
+                    "SELECT 1 FROM signing_keys WHERE retired_at IS NULL AND created_at > $1 LIMIT 1",
+                    &[&after],
+                )
+                .await?;
+            if newer.is_some() {
+                return Ok(false);
+            }
+        }
         tx.execute(
             "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) \
              VALUES ($1, $2, $3, $4, NULL)",
@@ -519,7 +576,7 @@ impl Pg {
         }
         commit(tx).await?;
         self.count_commit(1);
-        Ok(())
+        Ok(true)
     }
 
     pub(crate) async fn drop_retired_keys(&self, before: i64) -> Result<u64, StoreError> {
@@ -534,7 +591,7 @@ impl Pg {
         let rows = self
             .query(
                 "SELECT kid, sealed, public_jwk, created_at, retired_at FROM signing_keys \
-                 ORDER BY created_at, kid",
+                 ORDER BY created_at, kid COLLATE \"C\"",
                 &[],
             )
             .await?;
@@ -557,12 +614,10 @@ impl Pg {
         &self,
         entries: Vec<NewAuditEntry>,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let out = append(&tx, entries).await?;
-        commit(tx).await?;
-        self.count_commit(1);
-        Ok(out)
+        match self.audit.submit(Work::Append(entries)).await? {
+            Outcome::Appended(out) => Ok(out),
+            Outcome::Completed(..) => Err(mismatched()),
+        }
     }
 
     pub(crate) async fn list_audit(
@@ -599,7 +654,7 @@ impl Pg {
         detail: impl FnOnce(u64, i64) -> String,
     ) -> Result<u64, StoreError> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await?;
+        let tx = begin(&mut c).await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
             .await?;
         let (mut expected, mut prev) = match anchor_row(&tx).await? {
@@ -710,6 +765,22 @@ fn tls_connector(ca_pem: Option<&[u8]>) -> Result<MakeRustlsConnect, StoreError>
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
+}
+
+/// A transaction at READ COMMITTED whatever the database's default: the
+/// audit chain and the nonce rely on each statement seeing what committed
+/// before it (see the module doc).
+pub(crate) async fn begin(
+    c: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+    Ok(c.build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await?)
+}
+
+fn mismatched() -> StoreError {
+    StoreError::Corrupt("the audit writer answered another kind of write".into())
 }
 
 /// Commits, reporting a failed commit as one (nothing of it was stored).

@@ -75,16 +75,22 @@ async fn nodes_racing_for_one_nonce_have_one_winner() {
     let Some(db) = schema("race").await else {
         return;
     };
+    // The third node's sessions default to SERIALIZABLE: the store runs
+    // its transactions at READ COMMITTED regardless, so waiting writers
+    // queue instead of failing.
     let nodes = [
         Store::open_postgres(&db.options()).await.unwrap(),
         Store::open_postgres(&db.options()).await.unwrap(),
+        Store::open_postgres(&db.options_with("-c default_transaction_isolation=serializable"))
+            .await
+            .unwrap(),
     ];
     for round in 0..10 {
         let id = format!("race{round}");
         nodes[0].insert_session(&session(&id, 1_000)).await.unwrap();
         let mut tasks = Vec::new();
-        for i in 0..8 {
-            let (s, id) = (nodes[i % 2].clone(), id.clone());
+        for i in 0..9 {
+            let (s, id) = (nodes[i % 3].clone(), id.clone());
             tasks.push(tokio::spawn(async move {
                 s.complete_session_audited(&id, 10, Some(("t", 99)), entry(&id, 10))
                     .await
@@ -253,9 +259,16 @@ async fn resources_keys_and_reference_values_round_trip() {
         retired_at: None,
     };
     a.put_signing_key(&key("k1", 1)).await.unwrap();
-    b.rotate_signing_key(&key("k2", 2), 50, Some(entry("system", 50)))
+    assert!(b
+        .rotate_signing_key(&key("k2", 2), 50, Some(entry("system", 50)), None)
         .await
-        .unwrap();
+        .unwrap());
+    // A second node finding the same rotation due (its active key is k1,
+    // made at 1) leaves k2 standing.
+    assert!(!a
+        .rotate_signing_key(&key("k3", 3), 51, Some(entry("system", 51)), Some(1))
+        .await
+        .unwrap());
     let keys = a.list_signing_keys().await.unwrap();
     assert_eq!(
         keys.iter()
@@ -289,9 +302,12 @@ async fn purge_removes_dead_sessions_in_steps_and_keeps_live_tokens() {
         .await
         .unwrap();
     assert_eq!(s.purge(1_000).await.unwrap(), 1_203);
-    assert!(s.get_session("live").await.unwrap().is_some());
+    // Read through another node, which has no copy of its own.
+    let other = Store::open_postgres(&db.options()).await.unwrap();
+    assert!(other.get_session("live").await.unwrap().is_some());
+    assert!(other.get_session("s00000").await.unwrap().is_none());
     assert_eq!(s.purge(20_000).await.unwrap(), 1);
-    assert!(s.get_session("live").await.unwrap().is_none());
+    assert!(other.get_session("live").await.unwrap().is_none());
     db.drop().await;
 }
 
@@ -341,6 +357,16 @@ async fn a_newer_schema_is_refused_and_bad_settings_are_errors() {
         .await
         .unwrap();
     b.unwrap();
+    let steps = db
+        .admin
+        .query_one(
+            &format!("SELECT COUNT(*) FROM \"{}\".mamori_schema", db.schema),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(steps, 1, "the schema was migrated more than once");
     db.inject("INSERT INTO mamori_schema (version) VALUES (99)")
         .await;
     let err = Store::open_postgres(&db.options()).await.unwrap_err();
@@ -409,8 +435,9 @@ async fn tls_connections_verify_the_servers_certificate() {
     };
     let options = |mode: &str, ca: Option<Vec<u8>>| PostgresOptions {
         url: url(mode),
+        password: None,
+        pool_size: 2,
         ca_pem: ca,
-        ..db.options()
     };
     // The server's certificate as its CA: TLS, verified.
     let s = Store::open_postgres(&options("require", Some(pem.clone())))
@@ -418,6 +445,12 @@ async fn tls_connections_verify_the_servers_certificate() {
         .unwrap();
     assert_eq!(s.is_encrypted(), Some(true));
     s.insert_session(&session("over-tls", 1_000)).await.unwrap();
+    // A CA with the default sslmode (prefer) is TLS too, never a fallback
+    // to plain text.
+    let s = Store::open_postgres(&options("prefer", Some(pem.clone())))
+        .await
+        .unwrap();
+    assert_eq!(s.is_encrypted(), Some(true));
     // Required but not trusted: refused, never an unverified session.
     let err = Store::open_postgres(&options("require", None))
         .await
@@ -427,7 +460,9 @@ async fn tls_connections_verify_the_servers_certificate() {
         "{err}"
     );
     // Plain when nothing asks for TLS, and said so.
-    let plain = Store::open_postgres(&db.options()).await.unwrap();
+    let plain = Store::open_postgres(&options("prefer", None))
+        .await
+        .unwrap();
     assert_eq!(plain.is_encrypted(), Some(false));
     // A CA with TLS switched off, or a CA file without certificates: errors.
     for bad in [
@@ -439,5 +474,127 @@ async fn tls_connections_verify_the_servers_certificate() {
             StoreError::Config(_)
         ));
     }
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audited_writes_commit_in_groups_and_a_bad_one_fails_alone() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(db) = schema("groups").await else {
+        return;
+    };
+    let s = Store::open_postgres(&db.options()).await.unwrap();
+    for i in 0..40 {
+        s.insert_session(&session(&format!("g{i:02}"), 1_000))
+            .await
+            .unwrap();
+    }
+    let stats = || {
+        (
+            s.write_stats().commits.load(Relaxed),
+            s.write_stats().writes.load(Relaxed),
+        )
+    };
+    // Many at once: fewer commits than writes.
+    let before = stats();
+    let appends: Vec<_> = (0..64)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.append_audit(&entry("release", 9)).await.unwrap() })
+        })
+        .collect();
+    for t in appends {
+        t.await.unwrap();
+    }
+    let (commits, writes) = (stats().0 - before.0, stats().1 - before.1);
+    assert_eq!(writes, 64);
+    assert!(
+        commits < writes,
+        "{commits} commits for {writes} writes: no grouping"
+    );
+    // One write of a group fails: only it.
+    db.inject(
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN \
+           IF NEW.actor = 'refused' THEN RAISE EXCEPTION 'injected'; END IF; \
+           RETURN NEW; END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER refuse BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION refuse();",
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for i in 0..80 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let id = format!("g{:02}", i / 2);
+                let actor = if i == 42 {
+                    "refused".to_owned()
+                } else {
+                    format!("tee:{id}")
+                };
+                s.complete_session_audited(&id, 10, Some(("tok", 99)), entry(&actor, 10))
+                    .await
+                    .map(|(c, e)| (c == Completion::Done, e.is_some()))
+            } else {
+                s.append_audit(&entry("release", 10))
+                    .await
+                    .map(|_| (true, true))
+            }
+        }));
+    }
+    let mut failed = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(done) => assert_eq!(done, (true, true), "write {i}"),
+            Err(e) => failed.push((i, e.to_string())),
+        }
+    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, 42);
+    assert!(failed[0].1.contains("injected"), "{failed:?}");
+    // The refused completion left its nonce unspent; the 79 others are in
+    // one unbroken chain.
+    assert!(!s.get_session("g21").await.unwrap().unwrap().used);
+    let check = s.verify_audit().await.unwrap();
+    assert_eq!((check.entries, check.first_broken), (64 + 79, None));
+    db.drop().await;
+}
+
+/// A node that holds the audit lock and stops answering (here: another
+/// session holding it) makes the others' audited writes fail after the
+/// lock timeout, not hang; once it is gone, they go on and the chain holds.
+#[tokio::test]
+async fn a_held_audit_lock_times_out_instead_of_hanging() {
+    // `pg.rs`'s AUDIT_LOCK.
+    const AUDIT_LOCK: i64 = 0x6d61_6d6f_7269_0002;
+    let Some(db) = schema("lockwait").await else {
+        return;
+    };
+    let s = Store::open_postgres(&db.options_with("-c lock_timeout=300"))
+        .await
+        .unwrap();
+    s.insert_session(&session("waiting", 1_000)).await.unwrap();
+    db.admin
+        .execute("SELECT pg_advisory_lock($1)", &[&AUDIT_LOCK])
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = s
+        .complete_session_audited("waiting", 10, Some(("tok", 99)), entry("tee:waiting", 10))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("lock timeout"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Nothing of it was stored: the nonce is still unspent.
+    assert!(!s.get_session("waiting").await.unwrap().unwrap().used);
+    db.admin
+        .execute("SELECT pg_advisory_unlock($1)", &[&AUDIT_LOCK])
+        .await
+        .unwrap();
+    let (c, e) = s
+        .complete_session_audited("waiting", 10, Some(("tok", 99)), entry("tee:waiting", 10))
+        .await
+        .unwrap();
+    assert_eq!((c, e.map(|e| e.seq)), (Completion::Done, Some(1)));
+    assert_eq!(s.verify_audit().await.unwrap().first_broken, None);
     db.drop().await;
 }

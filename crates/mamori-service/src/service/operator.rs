@@ -230,7 +230,22 @@ impl Service {
     }
 
     pub async fn rotate_signing_key(&self, actor: &str, now: i64) -> Result<String, ServiceError> {
-        let kid = keys::rotate(&self.store, &self.kek, now, |kid| {
+        let kid = self
+            .rotate_key(actor, now, None)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("the rotation was not made".into()))?;
+        Ok(kid)
+    }
+
+    /// Rotates, unless an active key made after `unless_active_after`
+    /// exists (`None`: unconditionally).
+    async fn rotate_key(
+        &self,
+        actor: &str,
+        now: i64,
+        unless_active_after: Option<i64>,
+    ) -> Result<Option<String>, ServiceError> {
+        let record = |kid: &str| {
             Some(Self::admin_entry(
                 actor,
                 "signing-key.rotate",
@@ -238,8 +253,9 @@ impl Service {
                 json!({}),
                 now,
             ))
-        })
-        .await?;
+        };
+        let kid = keys::rotate(&self.store, &self.kek, now, record, unless_active_after).await?;
+        // Another node's rotation reaches this node on its reload too.
         self.admin_done(now).await?;
         Ok(kid)
     }
@@ -247,8 +263,11 @@ impl Service {
     /// Rotates the signing key when it is older than the configured age.
     pub async fn rotate_if_due(&self, now: i64) -> Result<(), ServiceError> {
         let age = self.cfg.token.rotate_after_secs;
-        if age > 0 && now - self.ring().active_created_at >= age {
-            self.rotate_signing_key("system", now).await?;
+        let active = self.ring().active_created_at;
+        if age > 0 && now - active >= age {
+            // Every node finds the rotation due at about the same time; the
+            // first one's key makes it not due for the others.
+            self.rotate_key("system", now, Some(active)).await?;
         }
         Ok(())
     }

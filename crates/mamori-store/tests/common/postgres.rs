@@ -11,7 +11,8 @@ const DEFAULT: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
 /// A fresh schema for test `name`; `None` (and a note) without a server.
 pub async fn schema(name: &str) -> Option<TestSchema> {
     let base = std::env::var("MAMORI_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT.into());
-    let schema = format!("mamori_test_{name}");
+    // Per process: two runs against one server do not drop each other's.
+    let schema = format!("mamori_test_{name}_{}", std::process::id());
     let admin = match tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
         Ok((client, conn)) => {
             tokio::spawn(conn);
@@ -27,19 +28,20 @@ pub async fn schema(name: &str) -> Option<TestSchema> {
     };
     admin
         .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; CREATE SCHEMA \"{schema}\""
         ))
         .await
         .expect("create the test schema");
     Some(TestSchema {
-        url: format!("{base} options='-c search_path={schema}'"),
+        base,
         schema,
         admin,
     })
 }
 
 pub struct TestSchema {
-    pub url: String,
+    /// The server's connection string, without the schema.
+    pub base: String,
     pub schema: String,
     /// A connection outside the store, for what an attacker or another
     /// program would do behind its back.
@@ -48,8 +50,16 @@ pub struct TestSchema {
 
 impl TestSchema {
     pub fn options(&self) -> PostgresOptions {
+        self.options_with("")
+    }
+
+    /// With more server settings (`-c name=value …`) for the sessions.
+    pub fn options_with(&self, settings: &str) -> PostgresOptions {
         PostgresOptions {
-            url: self.url.clone(),
+            url: format!(
+                "{} options='-c search_path={} {settings}'",
+                self.base, self.schema
+            ),
             password: None,
             pool_size: 8,
             ca_pem: None,
@@ -59,7 +69,7 @@ impl TestSchema {
     /// Runs SQL in the test's schema behind the store's back.
     pub async fn inject(&self, sql: &str) {
         self.admin
-            .batch_execute(&format!("SET search_path = {}; {sql}", self.schema))
+            .batch_execute(&format!("SET search_path = \"{}\"; {sql}", self.schema))
             .await
             .expect("inject SQL");
     }
@@ -67,7 +77,10 @@ impl TestSchema {
     pub async fn drop(self) {
         let _ = self
             .admin
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema))
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                self.schema
+            ))
             .await;
     }
 }
