@@ -191,6 +191,15 @@ async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
         assert_eq!(check["first_broken"], Value::Null, "{check}");
         assert!(check["entries"].as_u64().unwrap() >= 4, "{check}");
     }
+    // The nodes' pools on /metrics.
+    let metrics = a.metrics().await;
+    for gauge in [
+        "mamori_store_pool_max 16",
+        "mamori_store_pool_open ",
+        "mamori_store_pool_waiting ",
+    ] {
+        assert!(metrics.contains(gauge), "{gauge} missing");
+    }
     a.stop().await;
     b.stop().await;
 }

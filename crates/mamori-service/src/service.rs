@@ -504,6 +504,40 @@ fn database_in_use(cfg: &Config) -> bool {
     cfg.store.is_shared() || std::fs::metadata(cfg.database_path()).is_ok_and(|m| m.len() > 0)
 }
 
+/// `/metrics` gauges of a PostgreSQL store's connection pool: a pool that
+/// stays full with requests waiting wants a larger `store.pool_size`, or
+/// a database that answers faster.
+fn pool_probes(metrics: &crate::metrics::Metrics, store: &Store) {
+    use crate::metrics::ProbeKind::Gauge;
+    type Read = fn(&mamori_store::PoolStatus) -> usize;
+    let gauges: [(&'static str, &'static str, Read); 4] = [
+        ("mamori_store_pool_max", "store.pool_size in force.", |p| {
+            p.max
+        }),
+        (
+            "mamori_store_pool_open",
+            "Connections to PostgreSQL open.",
+            |p| p.open,
+        ),
+        (
+            "mamori_store_pool_idle",
+            "Connections to PostgreSQL open and not in use.",
+            |p| p.idle,
+        ),
+        (
+            "mamori_store_pool_waiting",
+            "Requests waiting for a connection to PostgreSQL.",
+            |p| p.waiting,
+        ),
+    ];
+    for (name, help, read) in gauges {
+        let store = store.clone();
+        metrics.add_probe(name, help, Gauge, move || {
+            store.pool_status().map(|p| read(&p) as f64)
+        });
+    }
+}
+
 /// The configured PostgreSQL store's settings, with the password from
 /// `store.password_env` when that variable is set and the CA file read.
 pub fn postgres_options(cfg: &Config) -> Result<mamori_store::PostgresOptions, StartError> {
@@ -566,13 +600,16 @@ impl Service {
                 }
             })?;
             let store = Store::open_postgres(&postgres_options(&cfg)?).await?;
+            let svc_store = store.clone();
             match store.is_encrypted() {
                 Some(true) => tracing::info!("PostgreSQL store: TLS, server certificate verified"),
                 _ => tracing::warn!(
                     "PostgreSQL store: the connection is not encrypted (put sslmode=require in store.postgres_url unless the database is on this host)"
                 ),
             }
-            return Self::with_parts(cfg, store, kek, now).await;
+            let svc = Self::with_parts(cfg, store, kek, now).await?;
+            pool_probes(&svc.metrics, &svc_store);
+            return Ok(svc);
         }
         private_data_dir(&cfg.data_dir, &cfg.database_path())?;
         let kek = match find_kek(&cfg, in_use)? {

@@ -48,6 +48,19 @@ const PURGE_CHUNK: u32 = 500;
 /// over several rounds instead of holding up the others.
 const PURGE_MAX_STEPS: usize = 1_000;
 
+/// A PostgreSQL store's connections (for `/metrics`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// `pool_size`.
+    pub max: usize,
+    /// Connections open.
+    pub open: usize,
+    /// Open and not in use.
+    pub idle: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+}
+
 /// Where a PostgreSQL store is and how to reach it.
 #[derive(Clone)]
 pub struct PostgresOptions {
@@ -171,6 +184,14 @@ impl Store {
     /// Whether the records live in a database shared with other nodes.
     pub fn is_shared(&self) -> bool {
         matches!(*self.backend, Backend::Postgres(_))
+    }
+
+    /// For a PostgreSQL store, its connection pool now; `None` for SQLite.
+    pub fn pool_status(&self) -> Option<PoolStatus> {
+        match &*self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pg) => Some(pg.pool_status()),
+        }
     }
 
     /// For a PostgreSQL store, whether its connections are TLS (as the

@@ -167,6 +167,16 @@ impl Pg {
         self.encrypted
     }
 
+    pub(crate) fn pool_status(&self) -> crate::PoolStatus {
+        let s = self.pool.status();
+        crate::PoolStatus {
+            max: s.max_size,
+            open: s.size,
+            idle: s.available,
+            waiting: s.waiting,
+        }
+    }
+
     pub(crate) fn write_stats(&self) -> &WriteStats {
         &self.stats
     }
