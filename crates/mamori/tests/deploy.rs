@@ -34,6 +34,43 @@ fn example_configurations_load_and_validate() {
 }
 
 #[test]
+fn the_cluster_example_shares_one_database_and_one_key() {
+    let cfg = mamori_service::Config::from_file(&deploy("kubernetes/cluster/mamori.toml")).unwrap();
+    cfg.validate().unwrap();
+    assert!(cfg.store.is_shared());
+    assert!(cfg.store.postgres_url.contains("sslmode=require"));
+    assert_eq!(cfg.kek.env.as_deref(), Some("MAMORI_KEK"));
+    assert!(cfg.tls.is_some());
+    let manifest = std::fs::read_to_string(deploy("kubernetes/cluster/mamori.yaml")).unwrap();
+    for wired in [
+        "name: MAMORI_KEK",
+        &format!("name: {}", cfg.store.password_env),
+        "/readyz",
+        "/healthz",
+        "--check",
+        "kind: PodDisruptionBudget",
+    ] {
+        assert!(
+            manifest.contains(wired),
+            "{wired} missing from the manifest"
+        );
+    }
+    let ca = cfg.store.ca_file.as_ref().unwrap();
+    let ca_dir = ca.parent().unwrap().display().to_string();
+    assert!(
+        manifest.contains(&format!("mountPath: {ca_dir}")),
+        "the database CA is not mounted at {ca_dir}"
+    );
+    let replicas: u32 = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replicas: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(replicas >= 2, "{replicas} replicas");
+}
+
+#[test]
 fn the_systemd_unit_verifies() {
     let Ok(found) = Command::new("systemd-analyze").arg("--version").output() else {
         eprintln!("systemd-analyze is not installed: the unit is not verified");
