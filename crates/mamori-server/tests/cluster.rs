@@ -191,6 +191,26 @@ async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
         assert_eq!(check["first_broken"], Value::Null, "{check}");
         assert!(check["entries"].as_u64().unwrap() >= 4, "{check}");
     }
+    // A resource deleted through A is no longer released by B once B has
+    // reloaded (it keeps a sealed copy until then).
+    let r = a
+        .client
+        .delete(format!("{}/v1/admin/resource/default/disk-key/vm1", a.url))
+        .bearer_auth(a.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    b.svc.reload(mamori_server::now()).await.unwrap();
+    let r = b
+        .client
+        .get(format!("{}/kbs/v0/resource/default/disk-key/vm1", b.url))
+        .bearer_auth(&rotated)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "{}", r.text().await.unwrap());
+
     // The nodes' pools on /metrics.
     let metrics = a.metrics().await;
     for gauge in [

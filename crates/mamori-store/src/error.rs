@@ -14,6 +14,8 @@ pub enum StoreError {
     #[error("database schema: {0}")]
     Migration(String),
     /// The write's transaction did not commit (nothing of it was stored).
+    /// On PostgreSQL, a connection lost after the commit was sent leaves it
+    /// unknown whether the server committed: the next read tells.
     #[error("database commit: {0}")]
     Commit(String),
     #[error("stored record is corrupt: {0}")]
