@@ -11,38 +11,10 @@ mod common;
 
 use common::{temp_dir, Guest, TestServer};
 use mamori_service::{Service, StartError};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::Path;
 
 const SECRET: &[u8] = b"cluster-disk-key-0123456789abcdef";
-
-/// A fresh schema for `name` and its connection string, or `None`.
-async fn postgres(name: &str) -> Option<String> {
-    let base = std::env::var("MAMORI_TEST_POSTGRES")
-        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".into());
-    let client = match tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
-        Ok((client, conn)) => {
-            tokio::spawn(conn);
-            client
-        }
-        Err(e) => {
-            if std::env::var("MAMORI_TEST_POSTGRES_REQUIRED").as_deref() == Ok("1") {
-                panic!("no PostgreSQL at {base:?}: {e}");
-            }
-            eprintln!("skipped: no PostgreSQL at {base:?} ({e}); set MAMORI_TEST_POSTGRES");
-            return None;
-        }
-    };
-    // Per process: two runs against one server do not drop each other's.
-    let schema = format!("mamori_cluster_{name}_{}", std::process::id());
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; CREATE SCHEMA \"{schema}\""
-        ))
-        .await
-        .unwrap();
-    Some(format!("{base} options='-c search_path={schema}'"))
-}
 
 /// The key-encryption key both nodes are given (an operator distributes it).
 fn shared_kek(dir: &Path) -> std::path::PathBuf {
@@ -84,9 +56,10 @@ async fn node(dir: &Path, name: &str, url: &str, kek: &Path) -> TestServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
-    let Some(url) = postgres("kbs").await else {
+    let Some(db) = mamori_store::testing::postgres_schema("cluster_kbs").await else {
         return;
     };
+    let url = db.url();
     let dir = temp_dir("cluster");
     let kek = shared_kek(&dir);
     let a = node(&dir, "a", &url, &kek).await;
@@ -115,11 +88,7 @@ async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
     // auth on A, attest on B, the resource from A with the cookie.
     let g = Guest::new();
     let (cookie, nonce) = a.kbs_auth("snp").await;
-    let body = json!({
-        "init-data": null,
-        "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
-        "tee-evidence": {"primary_evidence": g.kbs_evidence(&nonce), "additional_evidence": ""},
-    });
+    let body = g.kbs_attest_body(&nonce);
     let r = b.kbs_post_attest(&cookie, &body).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let token = r.json::<Value>().await.unwrap()["token"]
@@ -131,12 +100,8 @@ async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
     assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
     // The token B issued is honoured by A as a bearer token.
     let r = a
-        .client
-        .get(format!("{}/kbs/v0/resource/default/disk-key/vm1", a.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .kbs_resource_with_token(&token, "default/disk-key/vm1")
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
 
@@ -155,12 +120,9 @@ async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let (cookie2, nonce2) = a.kbs_auth("snp").await;
-    let body2 = json!({
-        "init-data": null,
-        "runtime-data": {"nonce": nonce2, "tee-pubkey": g.jwk()},
-        "tee-evidence": {"primary_evidence": g.kbs_evidence(&nonce2), "additional_evidence": ""},
-    });
-    let r = a.kbs_post_attest(&cookie2, &body2).await;
+    let r = a
+        .kbs_post_attest(&cookie2, &g.kbs_attest_body(&nonce2))
+        .await;
     assert_eq!(r.status(), 200);
     let rotated = r.json::<Value>().await.unwrap()["token"]
         .as_str()
@@ -168,12 +130,8 @@ async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
         .to_owned();
     assert_ne!(jwks(&a).await, jwks(&b).await, "B has not reloaded yet");
     let r = b
-        .client
-        .get(format!("{}/kbs/v0/resource/default/disk-key/vm1", b.url))
-        .bearer_auth(&rotated)
-        .send()
-        .await
-        .unwrap();
+        .kbs_resource_with_token(&rotated, "default/disk-key/vm1")
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     assert_eq!(jwks(&a).await, jwks(&b).await);
 
@@ -203,12 +161,8 @@ async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     b.svc.reload(mamori_server::now()).await.unwrap();
     let r = b
-        .client
-        .get(format!("{}/kbs/v0/resource/default/disk-key/vm1", b.url))
-        .bearer_auth(&rotated)
-        .send()
-        .await
-        .unwrap();
+        .kbs_resource_with_token(&rotated, "default/disk-key/vm1")
+        .await;
     assert_eq!(r.status(), 404, "{}", r.text().await.unwrap());
 
     // The nodes' pools on /metrics.
@@ -222,13 +176,15 @@ async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
     }
     a.stop().await;
     b.stop().await;
+    db.drop().await;
 }
 
 #[tokio::test]
 async fn a_shared_store_needs_the_key_from_the_operator() {
-    let Some(url) = postgres("nokek").await else {
+    let Some(db) = mamori_store::testing::postgres_schema("cluster_nokek").await else {
         return;
     };
+    let url = db.url();
     let dir = temp_dir("cluster-nokek");
     let mut cfg = mamori_service::Config {
         data_dir: dir.join("data"),
@@ -243,4 +199,5 @@ async fn a_shared_store_needs_the_key_from_the_operator() {
     assert!(err.to_string().contains("every node"), "{err}");
     // Nothing was created in its place.
     assert!(!dir.join("data").join("kek").exists());
+    db.drop().await;
 }

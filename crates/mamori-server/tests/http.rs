@@ -25,12 +25,7 @@ async fn kbs_attest(s: &TestServer, g: &Guest) -> (String, reqwest::Response) {
     assert_eq!(challenge["extra-params"], "");
     let nonce = challenge["nonce"].as_str().unwrap().to_owned();
     assert_eq!(nonce.len(), 44, "32 bytes, standard base64");
-    let body = json!({
-        "init-data": null,
-        "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
-        "tee-evidence": {"primary_evidence": g.kbs_evidence(&nonce), "additional_evidence": ""},
-    });
-    let r = s.kbs_post_attest(&cookie, &body).await;
+    let r = s.kbs_post_attest(&cookie, &g.kbs_attest_body(&nonce)).await;
     (cookie, r)
 }
 

@@ -18,6 +18,8 @@ mod pg_audit;
 mod records;
 mod resources;
 mod sessions;
+#[doc(hidden)]
+pub mod testing;
 
 pub use audit::{
     anchor_subject, AuditCheck, AuditEntry, NewAuditEntry, GENESIS_HASH, PRUNE_ACTION,

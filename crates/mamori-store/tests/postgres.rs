@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::postgres::schema;
 use common::session;
+use mamori_store::testing::postgres_schema as schema;
 use mamori_store::{
     Completion, NewAuditEntry, PolicyRecord, PostgresOptions, ReferenceValue, SigningKeyRecord,
     Store, StoreError,

@@ -167,6 +167,16 @@ impl TestServer {
             .unwrap()
     }
 
+    /// `GET /kbs/v0/resource/{path}` with the token as a bearer.
+    pub async fn kbs_resource_with_token(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}/kbs/v0/resource/{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn kbs_post_attest(&self, cookie: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(format!("{}/kbs/v0/attest", self.url))
@@ -252,6 +262,16 @@ impl Guest {
         self.source()
             .evidence(&self.report_data(nonce, true), true)
             .unwrap()
+    }
+
+    /// The body of `POST /kbs/v0/attest` as the stock KBS client sends it
+    /// for `nonce`.
+    pub fn kbs_attest_body(&self, nonce: &str) -> Value {
+        json!({
+            "init-data": null,
+            "runtime-data": {"nonce": nonce, "tee-pubkey": self.jwk()},
+            "tee-evidence": {"primary_evidence": self.kbs_evidence(nonce), "additional_evidence": ""},
+        })
     }
 
     /// Mamori's native evidence form.

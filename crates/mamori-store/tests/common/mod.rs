@@ -1,8 +1,6 @@
 //! Helpers shared by the store's integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
-pub mod postgres;
-
 use mamori_store::SessionRecord;
 use std::path::{Path, PathBuf};
 

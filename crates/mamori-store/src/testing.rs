@@ -1,17 +1,23 @@
-//! A PostgreSQL schema of its own per test, on the server named by
-//! `MAMORI_TEST_POSTGRES` (a libpq connection string), by default the
-//! local one this project's machines run. Without a server the tests say
-//! so and pass, unless `MAMORI_TEST_POSTGRES_REQUIRED=1` (CI) makes that a
-//! failure.
+//! Test support, not API: a PostgreSQL schema of its own per test, on the
+//! server named by `MAMORI_TEST_POSTGRES` (a libpq connection string), by
+//! default the local one this project's machines run. Without a server the
+//! tests say so and pass, unless `MAMORI_TEST_POSTGRES_REQUIRED=1` (CI)
+//! makes that a failure. Used by this crate's and the server's tests.
 
-use mamori_store::PostgresOptions;
+use crate::PostgresOptions;
 
 const DEFAULT: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
 
-/// A fresh schema for test `name`; `None` (and a note) without a server.
-pub async fn schema(name: &str) -> Option<TestSchema> {
+/// A fresh schema for test `name` (per process, so that two runs against
+/// one server do not drop each other's); `None`, with a note, without a
+/// server.
+///
+/// # Panics
+/// Without a server when `MAMORI_TEST_POSTGRES_REQUIRED=1`, or when the
+/// schema cannot be made.
+#[allow(clippy::expect_used)]
+pub async fn postgres_schema(name: &str) -> Option<TestSchema> {
     let base = std::env::var("MAMORI_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT.into());
-    // Per process: two runs against one server do not drop each other's.
     let schema = format!("mamori_test_{name}_{}", std::process::id());
     let admin = match tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
         Ok((client, conn)) => {
@@ -19,9 +25,10 @@ pub async fn schema(name: &str) -> Option<TestSchema> {
             client
         }
         Err(e) => {
-            if std::env::var("MAMORI_TEST_POSTGRES_REQUIRED").as_deref() == Ok("1") {
-                panic!("no PostgreSQL at {base:?}: {e}");
-            }
+            assert!(
+                std::env::var("MAMORI_TEST_POSTGRES_REQUIRED").as_deref() != Ok("1"),
+                "no PostgreSQL at {base:?}: {e}"
+            );
             eprintln!("skipped: no PostgreSQL at {base:?} ({e}); set MAMORI_TEST_POSTGRES");
             return None;
         }
@@ -49,24 +56,37 @@ pub struct TestSchema {
 }
 
 impl TestSchema {
+    /// The connection string of a node working in this schema.
+    pub fn url(&self) -> String {
+        self.url_with("")
+    }
+
+    /// [`TestSchema::url`] with more server settings (`-c name=value …`).
+    pub fn url_with(&self, settings: &str) -> String {
+        format!(
+            "{} options='-c search_path={} {settings}'",
+            self.base, self.schema
+        )
+    }
+
     pub fn options(&self) -> PostgresOptions {
         self.options_with("")
     }
 
-    /// With more server settings (`-c name=value …`) for the sessions.
     pub fn options_with(&self, settings: &str) -> PostgresOptions {
         PostgresOptions {
-            url: format!(
-                "{} options='-c search_path={} {settings}'",
-                self.base, self.schema
-            ),
+            url: self.url_with(settings),
             password: None,
             pool_size: 8,
             ca_pem: None,
         }
     }
 
-    /// Runs SQL in the test's schema behind the store's back.
+    /// Runs SQL in this schema behind the store's back.
+    ///
+    /// # Panics
+    /// When the SQL fails.
+    #[allow(clippy::expect_used)]
     pub async fn inject(&self, sql: &str) {
         self.admin
             .batch_execute(&format!("SET search_path = \"{}\"; {sql}", self.schema))
