@@ -79,12 +79,14 @@ pub struct PostgresOptions {
     pub ca_pem: Option<Vec<u8>>,
 }
 
-/// Without the password (a URL's password is shown only as its length).
+/// Without the password: a connection string holding one (or one that
+/// does not parse, which may) is not shown.
 impl std::fmt::Debug for PostgresOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let url = match self.url.parse::<tokio_postgres::Config>() {
-            Ok(c) if c.get_password().is_some() => "(a connection string with a password)".into(),
-            _ => self.url.clone(),
+            Ok(c) if c.get_password().is_none() => self.url.clone(),
+            Ok(_) => "(a connection string with a password)".into(),
+            Err(_) => "(a connection string that does not parse)".into(),
         };
         f.debug_struct("PostgresOptions")
             .field("url", &url)

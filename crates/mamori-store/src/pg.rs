@@ -76,8 +76,7 @@ type Param<'a> = &'a (dyn ToSql + Sync);
 impl Pg {
     /// Parses the settings and builds the TLS client, without connecting.
     pub(crate) fn check(o: &PostgresOptions) -> Result<(), StoreError> {
-        let cfg = parse(o)?;
-        if cfg.get_ssl_mode() == SslMode::Require || o.ca_pem.is_some() {
+        if wants_tls(&parse(o)?, o)? {
             tls_connector(o.ca_pem.as_deref())?;
         }
         Ok(())
@@ -98,30 +97,35 @@ impl Pg {
         // audit lock would otherwise hold every node's audited writes until
         // TCP gives up (two hours by default): the server ends such a
         // session, lock waits are bounded, and dead peers are noticed.
+        // Single statements run at READ COMMITTED too (see `begin`).
         let session = format!(
-            "-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} -c lock_timeout={LOCK_TIMEOUT_MS}"
+            "-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} \
+             -c lock_timeout={LOCK_TIMEOUT_MS} -c default_transaction_isolation=read\\ committed"
         );
         // The operator's own settings come last, so that they win.
         let options = match cfg.get_options() {
             Some(given) => format!("{session} {given}"),
             None => session,
         };
-        cfg.options(options)
-            .keepalives(true)
-            .keepalives_idle(Duration::from_secs(30))
-            .keepalives_interval(Duration::from_secs(10))
-            .keepalives_retries(3)
-            .tcp_user_timeout(Duration::from_secs(30));
+        cfg.options(options).keepalives(true);
+        // Where the connection string leaves them at their defaults.
+        if cfg.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            cfg.keepalives_idle(Duration::from_secs(30));
+        }
+        if cfg.get_keepalives_interval().is_none() {
+            cfg.keepalives_interval(Duration::from_secs(10));
+        }
+        if cfg.get_keepalives_retries().is_none() {
+            cfg.keepalives_retries(3);
+        }
+        if cfg.get_tcp_user_timeout().is_none() {
+            cfg.tcp_user_timeout(Duration::from_secs(30));
+        }
         let recycling = || ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let tls = cfg.get_ssl_mode() == SslMode::Require || o.ca_pem.is_some();
+        let tls = wants_tls(&cfg, o)?;
         let manager = if tls {
-            if cfg.get_ssl_mode() == SslMode::Disable {
-                return Err(StoreError::Config(
-                    "store.ca_file is set but the connection string says sslmode=disable".into(),
-                ));
-            }
             // `prefer` would fall back to plain text when the server (or
             // anyone on the path) answers that it has no TLS.
             cfg.ssl_mode(SslMode::Require);
@@ -155,11 +159,9 @@ impl Pg {
             .map(|r| r.try_get(0))
             .transpose()?
             .unwrap_or(false);
-        if tls && !pg.encrypted {
-            return Err(StoreError::Config(
-                "TLS was required but the server reports the connection as plain".into(),
-            ));
-        }
+        // With `require`, tokio-postgres refuses a plain connection; the
+        // server's view may still say plain behind a pooler that ends TLS.
+        pg.encrypted |= tls;
         Ok(pg)
     }
 
@@ -191,8 +193,27 @@ impl Pg {
     /// Applies the steps this database lacks, one node at a time: nodes
     /// starting together wait for the first one's migration.
     async fn migrate(&self) -> Result<(), StoreError> {
+        let latest = MIGRATIONS.last().map_or(0, |m| m.0);
         let mut c = self.client().await?;
+        // Up to date: no DDL at all, so that a role without CREATE (granted
+        // only for the first start and upgrades) starts.
+        let exists: bool = c
+            .query_one("SELECT to_regclass('mamori_schema') IS NOT NULL", &[])
+            .await?
+            .try_get(0)?;
+        let found: Option<i32> = if exists {
+            c.query_one("SELECT MAX(version) FROM mamori_schema", &[])
+                .await?
+                .try_get(0)?
+        } else {
+            None
+        };
+        if found == Some(latest) {
+            return Ok(());
+        }
         let tx = begin(&mut c).await?;
+        // Another node's migration may take longer than the lock timeout.
+        tx.batch_execute("SET LOCAL lock_timeout = 0").await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS mamori_schema (version INTEGER NOT NULL)")
@@ -201,7 +222,6 @@ impl Pg {
             .query_one("SELECT COALESCE(MAX(version), 0) FROM mamori_schema", &[])
             .await?
             .try_get(0)?;
-        let latest = MIGRATIONS.last().map_or(0, |m| m.0);
         if version > latest {
             return Err(StoreError::Migration(format!(
                 "the database has schema version {version}, newer than this build's {latest}: \
@@ -262,7 +282,14 @@ impl Pg {
         Ok(n)
     }
 
+    /// A statement on a pooled connection, and a writer that still takes
+    /// audited writes.
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        if !self.audit.is_running() {
+            return Err(StoreError::Unavailable(
+                "the audited-write writer has stopped".into(),
+            ));
+        }
         self.client().await?.simple_query("SELECT 1").await?;
         Ok(())
     }
@@ -739,6 +766,17 @@ impl Pg {
         .await?;
         Ok(())
     }
+}
+
+/// Whether the settings ask for TLS: `sslmode=require`, or a CA given.
+fn wants_tls(cfg: &tokio_postgres::Config, o: &PostgresOptions) -> Result<bool, StoreError> {
+    let tls = cfg.get_ssl_mode() == SslMode::Require || o.ca_pem.is_some();
+    if tls && cfg.get_ssl_mode() == SslMode::Disable {
+        return Err(StoreError::Config(
+            "store.ca_file is set but the connection string says sslmode=disable".into(),
+        ));
+    }
+    Ok(tls)
 }
 
 fn parse(o: &PostgresOptions) -> Result<tokio_postgres::Config, StoreError> {

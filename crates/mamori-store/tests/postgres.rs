@@ -367,6 +367,32 @@ async fn a_newer_schema_is_refused_and_bad_settings_are_errors() {
         .unwrap()
         .get::<_, i64>(0);
     assert_eq!(steps, 1, "the schema was migrated more than once");
+    // A role that may only read and write the tables starts on the
+    // migrated schema (it runs no DDL then).
+    let role = format!("mamori_dml_{}", std::process::id());
+    db.admin
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; \
+             GRANT USAGE ON SCHEMA \"{s}\" TO {role}; \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{s}\" TO {role}",
+            s = db.schema
+        ))
+        .await
+        .unwrap();
+    let limited = PostgresOptions {
+        url: format!("{} user={role}", db.url()),
+        ..db.options()
+    };
+    let started = async {
+        let s = Store::open_postgres(&limited).await?;
+        s.insert_session(&session("dml-only", 1_000)).await
+    }
+    .await;
+    db.admin
+        .batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .await
+        .unwrap();
+    started.unwrap();
     db.inject("INSERT INTO mamori_schema (version) VALUES (99)")
         .await;
     let err = Store::open_postgres(&db.options()).await.unwrap_err();

@@ -255,8 +255,13 @@ impl Service {
             ))
         };
         let kid = keys::rotate(&self.store, &self.kek, now, record, unless_active_after).await?;
-        // Another node's rotation reaches this node on its reload too.
-        self.admin_done(now).await?;
+        if kid.is_some() {
+            self.admin_done(now).await?;
+        } else {
+            // Another node rotated first: take its key up now rather than at
+            // the next reload.
+            self.reload(now).await?;
+        }
         Ok(kid)
     }
 
