@@ -152,12 +152,31 @@ async fn jwks(State(s): State<AppState>) -> impl IntoResponse {
 
 /// Runs periodic housekeeping until the process ends: purge expired
 /// sessions, pick up other nodes' changes, rotate the signing key when due.
+/// With a shared store, another node's announced change is picked up at
+/// once rather than at the next tick.
 pub fn spawn_housekeeping(svc: Arc<Service>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        let mut changes = svc.store().changes();
         let mut n: u64 = 0;
         loop {
-            tick.tick().await;
+            let announced = async {
+                match changes.as_mut() {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => {}
+                ok = announced => {
+                    if !ok {
+                        changes = None;
+                    } else if let Err(e) = svc.reload(now()).await {
+                        tracing::warn!(error = %e, "reload after another node's change failed");
+                    }
+                    continue;
+                }
+            }
             n += 1;
             let t = now();
             if let Err(e) = svc.reload(t).await {

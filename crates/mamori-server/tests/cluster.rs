@@ -149,8 +149,15 @@ async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
         assert_eq!(check["first_broken"], Value::Null, "{check}");
         assert!(check["entries"].as_u64().unwrap() >= 4, "{check}");
     }
-    // A resource deleted through A is no longer released by B once B has
-    // reloaded (it keeps a sealed copy until then).
+    // A resource deleted through A is no longer released by B as soon as
+    // A's announcement reaches B's housekeeping, well before its 5 s timer.
+    let housekeeping = mamori_server::spawn_housekeeping(b.svc.clone());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Released once after the timer's first reload: B now has its copy.
+    let r = b
+        .kbs_resource_with_token(&rotated, "default/disk-key/vm1")
+        .await;
+    assert_eq!(r.status(), 200);
     let r = a
         .client
         .delete(format!("{}/v1/admin/resource/default/disk-key/vm1", a.url))
@@ -159,11 +166,22 @@ async fn a_guest_attests_and_fetches_its_key_across_two_nodes() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    b.svc.reload(mamori_server::now()).await.unwrap();
-    let r = b
-        .kbs_resource_with_token(&rotated, "default/disk-key/vm1")
-        .await;
-    assert_eq!(r.status(), 404, "{}", r.text().await.unwrap());
+    let deleted = std::time::Instant::now();
+    loop {
+        let r = b
+            .kbs_resource_with_token(&rotated, "default/disk-key/vm1")
+            .await;
+        if r.status() == 404 {
+            break;
+        }
+        assert_eq!(r.status(), 200);
+        assert!(
+            deleted.elapsed() < std::time::Duration::from_secs(3),
+            "B still releases a resource deleted through A"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    housekeeping.abort();
 
     // The nodes' pools on /metrics.
     let metrics = a.metrics().await;

@@ -15,6 +15,7 @@ mod db;
 mod error;
 mod pg;
 mod pg_audit;
+mod pg_changes;
 mod records;
 mod resources;
 mod sessions;
@@ -188,6 +189,16 @@ impl Store {
     /// Whether the records live in a database shared with other nodes.
     pub fn is_shared(&self) -> bool {
         matches!(*self.backend, Backend::Postgres(_))
+    }
+
+    /// For a PostgreSQL store, a counter bumped whenever another node
+    /// announces a change to policies, reference values, resources or keys
+    /// (`None` for SQLite, where no other node writes).
+    pub fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match &*self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pg) => Some(pg.changes()),
+        }
     }
 
     /// For a PostgreSQL store, its connection pool now; `None` for SQLite.

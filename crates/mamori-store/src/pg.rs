@@ -61,6 +61,10 @@ pub(crate) struct Pg {
     audit: AuditWriter,
     /// What the server said of the first connection.
     encrypted: bool,
+    /// Bumped when another node announces a change (`pg_changes.rs`).
+    changes: tokio::sync::watch::Sender<u64>,
+    /// The change listener runs while this is held.
+    _alive: Arc<()>,
 }
 
 impl std::fmt::Debug for Pg {
@@ -125,12 +129,27 @@ impl Pg {
             recycling_method: RecyclingMethod::Fast,
         };
         let tls = wants_tls(&cfg, o)?;
+        let (changes, _) = tokio::sync::watch::channel(0u64);
+        let alive = Arc::new(());
         let manager = if tls {
             // `prefer` would fall back to plain text when the server (or
             // anyone on the path) answers that it has no TLS.
             cfg.ssl_mode(SslMode::Require);
-            Manager::from_config(cfg, tls_connector(o.ca_pem.as_deref())?, recycling())
+            let connector = tls_connector(o.ca_pem.as_deref())?;
+            crate::pg_changes::spawn_listener(
+                cfg.clone(),
+                connector.clone(),
+                changes.clone(),
+                Arc::downgrade(&alive),
+            );
+            Manager::from_config(cfg, connector, recycling())
         } else {
+            crate::pg_changes::spawn_listener(
+                cfg.clone(),
+                NoTls,
+                changes.clone(),
+                Arc::downgrade(&alive),
+            );
             Manager::from_config(cfg, NoTls, recycling())
         };
         let pool = Pool::builder(manager)
@@ -146,6 +165,8 @@ impl Pg {
             pool,
             stats,
             encrypted: false,
+            changes,
+            _alive: alive,
         };
         pg.migrate().await?;
         pg.encrypted = pg
@@ -167,6 +188,30 @@ impl Pg {
 
     pub(crate) fn encrypted(&self) -> bool {
         self.encrypted
+    }
+
+    /// Bumped whenever another node announces a change.
+    pub(crate) fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Tells the other nodes that policies, reference values, resources or
+    /// keys changed. After the commit: a node that misses it (this one
+    /// dying in between) still has its timer.
+    async fn announce(&self) {
+        let sent = async {
+            self.client()
+                .await?
+                .execute(
+                    "SELECT pg_notify($1, current_schema())",
+                    &[&crate::pg_changes::CHANNEL],
+                )
+                .await?;
+            Ok::<_, StoreError>(())
+        };
+        if let Err(e) = sent.await {
+            tracing::warn!(error = %e, "telling the other nodes of a change failed; they see it at their next reload");
+        }
     }
 
     pub(crate) fn pool_status(&self) -> crate::PoolStatus {
@@ -268,7 +313,11 @@ impl Pg {
         audit: Option<NewAuditEntry>,
     ) -> Result<u64, StoreError> {
         let Some(entry) = audit else {
-            return self.execute(sql, params).await;
+            let n = self.execute(sql, params).await?;
+            if n > 0 {
+                self.announce().await;
+            }
+            return Ok(n);
         };
         let mut c = self.client().await?;
         let tx = begin(&mut c).await?;
@@ -279,6 +328,9 @@ impl Pg {
         }
         commit(tx).await?;
         self.count_commit(1);
+        if n > 0 {
+            self.announce().await;
+        }
         Ok(n)
     }
 
@@ -435,9 +487,10 @@ impl Pg {
 
     pub(crate) async fn delete_policy(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
         Ok(self
-            .execute(
+            .recorded(
                 "DELETE FROM policies WHERE kind = $1 AND id = $2",
                 &[&kind, &id],
+                None,
             )
             .await?
             == 1)
@@ -482,7 +535,11 @@ impl Pg {
 
     pub(crate) async fn delete_reference_value(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self
-            .execute("DELETE FROM reference_values WHERE name = $1", &[&name])
+            .recorded(
+                "DELETE FROM reference_values WHERE name = $1",
+                &[&name],
+                None,
+            )
             .await?
             == 1)
     }
@@ -558,7 +615,7 @@ impl Pg {
     }
 
     pub(crate) async fn put_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
-        self.execute(
+        self.recorded(
             "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) \
              VALUES ($1, $2, $3, $4, $5)",
             &[
@@ -568,6 +625,7 @@ impl Pg {
                 &k.created_at,
                 &k.retired_at,
             ],
+            None,
         )
         .await?;
         Ok(())
@@ -613,6 +671,7 @@ impl Pg {
         }
         commit(tx).await?;
         self.count_commit(1);
+        self.announce().await;
         Ok(true)
     }
 

@@ -624,3 +624,73 @@ async fn a_held_audit_lock_times_out_instead_of_hanging() {
     assert_eq!(s.verify_audit().await.unwrap().first_broken, None);
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_through_one_node_is_announced_to_the_others() {
+    let Some(db) = schema("notify").await else {
+        return;
+    };
+    let a = Store::open_postgres(&db.options()).await.unwrap();
+    let b = Store::open_postgres(&db.options()).await.unwrap();
+    let mut changes = b.changes().expect("a shared store announces changes");
+    // The listening connection is set up in the background.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    changes.mark_unchanged();
+    let within = std::time::Duration::from_secs(3);
+    a.put_resource("repo/key/1", b"sealed", 1).await.unwrap();
+    tokio::time::timeout(within, changes.changed())
+        .await
+        .expect("announced")
+        .unwrap();
+    // Sessions and audit entries are not announced: every attestation
+    // would wake every node.
+    changes.mark_unchanged();
+    a.insert_session(&session("quiet", 1_000)).await.unwrap();
+    a.append_audit(&entry("release", 2)).await.unwrap();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), changes.changed())
+            .await
+            .is_err(),
+        "a session or an audit entry woke the other nodes"
+    );
+    assert!(a.delete_reference_value("none").await.is_ok_and(|d| !d));
+    a.put_policy_recorded(
+        &PolicyRecord {
+            kind: "resource".into(),
+            id: "p".into(),
+            source: "package x".into(),
+            digest: "d".into(),
+            updated_at: 3,
+        },
+        Some(entry("admin:k", 3)),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(within, changes.changed())
+        .await
+        .expect("announced")
+        .unwrap();
+    // The listening connection is cut: it comes back, counts as a change
+    // (announcements may have been missed meanwhile), and hears the next.
+    changes.mark_unchanged();
+    db.admin
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE query = 'LISTEN mamori_changes' AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(within, changes.changed())
+        .await
+        .expect("the reconnect counts as a change")
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    changes.mark_unchanged();
+    a.delete_resource("repo/key/1").await.unwrap();
+    tokio::time::timeout(within, changes.changed())
+        .await
+        .expect("announced after the reconnect")
+        .unwrap();
+    assert!(Store::open_in_memory().await.unwrap().changes().is_none());
+    db.drop().await;
+}
