@@ -80,6 +80,13 @@ async fn store_counters(http: &reqwest::Client, url: &str) -> Option<(u64, u64)>
     ))
 }
 
+/// 32 random bytes from the operating system.
+fn rand_key() -> Result<[u8; 32], String> {
+    let mut k = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut k).map_err(|_| "no randomness".to_owned())?;
+    Ok(k)
+}
+
 fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
@@ -88,6 +95,7 @@ fn free_port() -> Result<u16, String> {
 async fn start_server(
     chain: &SnpSimChain,
     sample: bool,
+    postgres_url: Option<&str>,
 ) -> Result<(String, Child, String), String> {
     let dir = std::env::temp_dir().join(format!(
         "mamori-bench-{}-{}",
@@ -113,6 +121,16 @@ async fn start_server(
         .stdout(std::process::Stdio::null());
     if sample {
         cmd.arg("--insecure-allow-sample-tee");
+    }
+    if let Some(url) = postgres_url {
+        // A shared store takes its key from the operator: a fresh one, in
+        // the data directory the server would otherwise keep its file in.
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+        let key: [u8; 32] = rand_key()?;
+        mamori_service::kek::write_private(&data.join("kek.key"), &key)
+            .map_err(|e| format!("the bench's key-encryption key: {e}"))?;
+        cmd.args(["--postgres-url", url]);
     }
     let proc = cmd
         .spawn()
@@ -193,7 +211,7 @@ async fn run_async(a: &BenchArgs) -> Result<(), String> {
             (u.clone(), None)
         }
         None => {
-            let (u, c, k) = start_server(&chain, sample).await?;
+            let (u, c, k) = start_server(&chain, sample, a.postgres_url.as_deref()).await?;
             provision(&u, &k, sample).await?;
             (u, Some(c))
         }

@@ -256,6 +256,12 @@ pub struct BenchArgs {
     /// root the server trusts (with --url).
     #[arg(long)]
     pub platform: Option<PathBuf>,
+    /// Run the in-process server on this PostgreSQL database instead of
+    /// the embedded store (an empty database or schema: the server is
+    /// given a key-encryption key of its own). PostgreSQL's own CPU is not
+    /// in the server CPU figure.
+    #[arg(long, value_name = "URL", conflicts_with = "url")]
+    pub postgres_url: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
