@@ -469,7 +469,7 @@ impl Store {
                     }
                     check_link(&e, expected, &prev)
                         .map_err(|reason| broken_for_retention(e.seq, &reason))?;
-                    expected = e.seq + 1;
+                    expected = e.seq.saturating_add(1);
                     prev = e.hash.clone();
                     last = Some(e.seq);
                 }

@@ -8,8 +8,9 @@
 //! extended under a transaction-scoped advisory lock taken before its head
 //! is read: appends from different nodes queue behind each other instead of
 //! forking the chain, and the lock goes with the transaction whatever way it
-//! ends. Statements run in PostgreSQL's default READ COMMITTED isolation, so
-//! the head read after the lock is the one the previous holder committed.
+//! ends. Statements run at READ COMMITTED (set for every session and every
+//! transaction, whatever the database's default), so the head read after
+//! the lock is the one the previous holder committed.
 //!
 //! TLS: with `sslmode=require` in the connection string, or a CA file
 //! configured, connections are TLS (rustls on aws-lc-rs) and the server's
@@ -125,9 +126,6 @@ impl Pg {
         if cfg.get_tcp_user_timeout().is_none() {
             cfg.tcp_user_timeout(Duration::from_secs(30));
         }
-        let recycling = || ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
         let tls = wants_tls(&cfg, o)?;
         let (changes, _) = tokio::sync::watch::channel(0u64);
         let alive = Arc::new(());
@@ -136,21 +134,9 @@ impl Pg {
             // anyone on the path) answers that it has no TLS.
             cfg.ssl_mode(SslMode::Require);
             let connector = tls_connector(o.ca_pem.as_deref())?;
-            crate::pg_changes::spawn_listener(
-                cfg.clone(),
-                connector.clone(),
-                changes.clone(),
-                Arc::downgrade(&alive),
-            );
-            Manager::from_config(cfg, connector, recycling())
+            listening_manager(cfg, connector, &changes, &alive)
         } else {
-            crate::pg_changes::spawn_listener(
-                cfg.clone(),
-                NoTls,
-                changes.clone(),
-                Arc::downgrade(&alive),
-            );
-            Manager::from_config(cfg, NoTls, recycling())
+            listening_manager(cfg, NoTls, &changes, &alive)
         };
         let pool = Pool::builder(manager)
             .max_size(o.pool_size.max(1))
@@ -324,7 +310,7 @@ impl Pg {
         let st = tx.prepare_cached(sql).await?;
         let n = tx.execute(&st, params).await?;
         if n > 0 {
-            append(&tx, vec![entry]).await?;
+            append(&tx, std::slice::from_ref(&entry)).await?;
         }
         commit(tx).await?;
         self.count_commit(1);
@@ -667,7 +653,7 @@ impl Pg {
         )
         .await?;
         if let Some(e) = audit {
-            append(&tx, vec![e]).await?;
+            append(&tx, std::slice::from_ref(&e)).await?;
         }
         commit(tx).await?;
         self.count_commit(1);
@@ -785,7 +771,7 @@ impl Pg {
             }
             audit::check_link(&e, expected, &prev)
                 .map_err(|reason| audit::broken_for_retention(e.seq, &reason))?;
-            expected = e.seq + 1;
+            expected = e.seq.saturating_add(1);
             prev = e.hash.clone();
             last = Some(e.seq);
         }
@@ -799,7 +785,7 @@ impl Pg {
             )
             .await?;
         let record = audit::prune_record(at, actor, through, &prev, detail(removed, through));
-        let recorded_by = append(&tx, vec![record])
+        let recorded_by = append(&tx, std::slice::from_ref(&record))
             .await?
             .pop()
             .map(|e| e.seq)
@@ -825,6 +811,32 @@ impl Pg {
         .await?;
         Ok(())
     }
+}
+
+/// The pool's connection manager over `tls`, with the change listener
+/// (`pg_changes.rs`) started on a connection of its own made the same way.
+fn listening_manager<T>(
+    cfg: tokio_postgres::Config,
+    tls: T,
+    changes: &tokio::sync::watch::Sender<u64>,
+    alive: &Arc<()>,
+) -> Manager
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send + 'static,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
+    crate::pg_changes::spawn_listener(
+        cfg.clone(),
+        tls.clone(),
+        changes.clone(),
+        Arc::downgrade(alive),
+    );
+    let recycling = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    Manager::from_config(cfg, tls, recycling)
 }
 
 /// Whether the settings ask for TLS: `sslmode=require`, or a CA given.
@@ -898,10 +910,10 @@ async fn commit(tx: deadpool_postgres::Transaction<'_>) -> Result<(), StoreError
 }
 
 /// Appends `entries` after the chain's head, inside `tx`, holding the audit
-/// lock until `tx` ends (see the module doc).
-async fn append(
+/// lock until `tx` ends (see the module doc), in one `INSERT`.
+pub(crate) async fn append(
     tx: &deadpool_postgres::Transaction<'_>,
-    entries: Vec<NewAuditEntry>,
+    entries: &[NewAuditEntry],
 ) -> Result<Vec<AuditEntry>, StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
         .await?;
@@ -911,34 +923,38 @@ async fn append(
         .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
         .transpose()?;
     let (mut seq, mut prev): (i64, String) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
-    let insert = tx
-        .prepare_cached(&format!(
-            "INSERT INTO audit ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            audit::COLUMNS
-        ))
-        .await?;
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         seq = audit::next_seq(seq)?;
-        let a = AuditEntry::chained(seq, e, prev);
-        tx.execute(
-            &insert,
-            &[
-                &a.seq,
-                &a.at,
-                &a.actor,
-                &a.action,
-                &a.subject,
-                &a.outcome,
-                &a.detail,
-                &a.prev_hash,
-                &a.hash,
-            ],
-        )
-        .await?;
+        let a = AuditEntry::chained(seq, e.clone(), std::mem::take(&mut prev));
         prev = a.hash.clone();
         out.push(a);
     }
+    let column = |f: fn(&AuditEntry) -> &str| out.iter().map(f).collect::<Vec<_>>();
+    let seqs: Vec<i64> = out.iter().map(|e| e.seq).collect();
+    let ats: Vec<i64> = out.iter().map(|e| e.at).collect();
+    let insert = tx
+        .prepare_cached(&format!(
+            "INSERT INTO audit ({}) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], \
+             $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])",
+            audit::COLUMNS
+        ))
+        .await?;
+    tx.execute(
+        &insert,
+        &[
+            &seqs,
+            &ats,
+            &column(|e| &e.actor),
+            &column(|e| &e.action),
+            &column(|e| &e.subject),
+            &column(|e| &e.outcome),
+            &column(|e| &e.detail),
+            &column(|e| &e.prev_hash),
+            &column(|e| &e.hash),
+        ],
+    )
+    .await?;
     Ok(out)
 }
 

@@ -16,7 +16,7 @@
 //! acknowledged only after its transaction committed, and runs to the end
 //! even if its caller stopped waiting.
 
-use crate::audit::{self, AuditEntry, NewAuditEntry, GENESIS_HASH};
+use crate::audit::{AuditEntry, NewAuditEntry};
 use crate::{StoreError, WriteStats};
 use deadpool_postgres::Pool;
 use futures_util::FutureExt;
@@ -119,27 +119,19 @@ impl Failed {
     }
 }
 
-impl From<tokio_postgres::Error> for Failed {
-    fn from(e: tokio_postgres::Error) -> Self {
+impl<E: Into<StoreError>> From<E> for Failed {
+    fn from(e: E) -> Self {
+        let error = e.into();
         // Data exceptions, integrity violations and PL/pgSQL's RAISE: the
         // server refused what one write carried.
-        let one_write = e.code().is_some_and(|c| {
-            let c = c.code();
-            c.starts_with("22") || c.starts_with("23") || c.starts_with("P0")
-        });
-        Failed::Before {
-            error: e.into(),
-            one_write,
-        }
-    }
-}
-
-impl From<StoreError> for Failed {
-    fn from(error: StoreError) -> Self {
-        Failed::Before {
-            error,
-            one_write: false,
-        }
+        let one_write = match &error {
+            StoreError::Postgres(e) => e.code().is_some_and(|c| {
+                let c = c.code();
+                c.starts_with("22") || c.starts_with("23") || c.starts_with("P0")
+            }),
+            _ => false,
+        };
+        Failed::Before { error, one_write }
     }
 }
 
@@ -223,55 +215,34 @@ async fn commit(pool: &Pool, works: &[&Work]) -> Result<Vec<Outcome>, Failed> {
     })?;
     let tx = super::pg::begin(&mut client).await?;
     let spent = spend_nonces(&tx, works).await?;
-    let records = works.iter().enumerate().any(|(i, w)| match w {
-        Work::Complete { .. } => spent[i],
-        Work::Append(entries) => !entries.is_empty(),
-    });
-    if !records {
-        // Nothing to record: no lock, no head.
-        tx.commit().await.map_err(at_commit)?;
-        return Ok(works
-            .iter()
-            .map(|w| match w {
-                Work::Complete { .. } => Outcome::Completed(false, None),
-                Work::Append(_) => Outcome::Appended(Vec::new()),
-            })
-            .collect());
+    // What is to be recorded, in the order of the group.
+    let mut to_record = Vec::new();
+    for (i, w) in works.iter().enumerate() {
+        match w {
+            Work::Complete { entry, .. } if spent[i] => to_record.push(entry.clone()),
+            Work::Complete { .. } => {}
+            Work::Append(entries) => to_record.extend(entries.iter().cloned()),
+        }
     }
-    // The chain, under the lock (see `pg.rs`).
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1)",
-        &[&super::pg::AUDIT_LOCK],
-    )
-    .await?;
-    let head = tx
-        .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
-        .await?;
-    let (mut seq, mut prev): (i64, String) = match head {
-        Some(r) => (r.try_get(0)?, r.try_get(1)?),
-        None => (0, GENESIS_HASH.to_owned()),
-    };
-    let mut chained = Vec::new();
-    let mut chain = |e: &NewAuditEntry| -> Result<AuditEntry, StoreError> {
-        seq = audit::next_seq(seq)?;
-        let a = AuditEntry::chained(seq, e.clone(), std::mem::take(&mut prev));
-        prev = a.hash.clone();
-        chained.push(a.clone());
-        Ok(a)
-    };
+    // The chain, under the lock (see `pg.rs`); nothing to record, no lock.
+    let mut chained = if to_record.is_empty() {
+        Vec::new()
+    } else {
+        super::pg::append(&tx, &to_record).await?
+    }
+    .into_iter();
     let mut outcomes = Vec::with_capacity(works.len());
     for (i, w) in works.iter().enumerate() {
         outcomes.push(match w {
-            Work::Complete { entry, .. } if spent[i] => {
-                Outcome::Completed(true, Some(chain(entry)?))
+            Work::Complete { .. } if spent[i] => {
+                Outcome::Completed(true, Some(chained.next().ok_or_else(nothing)?))
             }
             Work::Complete { .. } => Outcome::Completed(false, None),
             Work::Append(entries) => {
-                Outcome::Appended(entries.iter().map(&mut chain).collect::<Result<_, _>>()?)
+                Outcome::Appended(chained.by_ref().take(entries.len()).collect::<Vec<_>>())
             }
         });
     }
-    insert(&tx, &chained).await?;
     tx.commit().await.map_err(at_commit)?;
     Ok(outcomes)
 }
@@ -321,37 +292,4 @@ async fn spend_nonces(
 
 fn at_commit(e: tokio_postgres::Error) -> Failed {
     Failed::AtCommit(StoreError::Commit(crate::error::postgres_detail(&e)))
-}
-
-/// Inserts `entries` in one statement.
-async fn insert(
-    tx: &deadpool_postgres::Transaction<'_>,
-    entries: &[AuditEntry],
-) -> Result<(), Failed> {
-    let column = |f: fn(&AuditEntry) -> &str| entries.iter().map(f).collect::<Vec<_>>();
-    let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
-    let ats: Vec<i64> = entries.iter().map(|e| e.at).collect();
-    let st = tx
-        .prepare_cached(&format!(
-            "INSERT INTO audit ({}) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], \
-             $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])",
-            audit::COLUMNS
-        ))
-        .await?;
-    tx.execute(
-        &st,
-        &[
-            &seqs,
-            &ats,
-            &column(|e| &e.actor),
-            &column(|e| &e.action),
-            &column(|e| &e.subject),
-            &column(|e| &e.outcome),
-            &column(|e| &e.detail),
-            &column(|e| &e.prev_hash),
-            &column(|e| &e.hash),
-        ],
-    )
-    .await?;
-    Ok(())
 }
