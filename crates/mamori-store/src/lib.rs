@@ -549,11 +549,13 @@ impl Store {
         p: &PolicyRecord,
         audit: Option<NewAuditEntry>,
     ) -> Result<(), StoreError> {
-        if let Err(pg) = self.sqlite() {
-            return pg.put_policy(p, audit).await;
-        }
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.put_policy(p, audit).await,
+        };
         let p = p.clone();
-        self.write_recorded(
+        Self::write_recorded(
+            db,
             move |c| {
                 c.prepare_cached(
                     "INSERT INTO policies (kind, id, source, digest, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -577,7 +579,7 @@ impl Store {
     /// `f` must be one statement when `audit` is `None`. `after` runs on the
     /// writer thread once the outcome is known (`Db::write_then`).
     async fn write_recorded<T: Send + 'static>(
-        &self,
+        db: &db::Db,
         f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
         audit: Option<NewAuditEntry>,
         changed: fn(&T) -> bool,
@@ -586,9 +588,6 @@ impl Store {
         // Two changes need a savepoint, so that a failing append takes the
         // first back out; one statement undoes itself.
         let savepoint = audit.is_some();
-        let db = self.sqlite().map_err(|_| {
-            StoreError::Corrupt("write_recorded is SQLite's; PostgreSQL has pg.rs".into())
-        })?;
         db.write_then(
             move |c| {
                 let out = f(c)?;
@@ -647,11 +646,13 @@ impl Store {
         audit: Option<NewAuditEntry>,
     ) -> Result<(), StoreError> {
         let vals = serde_json::to_string(&v.values)?;
-        if let Err(pg) = self.sqlite() {
-            return pg.put_reference_value(v, &vals, audit).await;
-        }
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.put_reference_value(v, &vals, audit).await,
+        };
         let (name, expires_at, updated_at) = (v.name.clone(), v.expires_at, v.updated_at);
-        self.write_recorded(
+        Self::write_recorded(
+            db,
             move |c| {
                 c.prepare_cached(
                     "INSERT INTO reference_values (name, vals, expires_at, updated_at) VALUES (?1, ?2, ?3, ?4) \
@@ -718,12 +719,16 @@ impl Store {
         now: i64,
         audit: Option<NewAuditEntry>,
     ) -> Result<(), StoreError> {
-        if let Err(pg) = self.sqlite() {
-            let _forget = ForgetOnDrop(Some(self.forget_resource_after(path)));
-            return pg.put_resource(path, sealed, now, audit).await;
-        }
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => {
+                let _forget = ForgetOnDrop(Some(self.forget_resource_after(path)));
+                return pg.put_resource(path, sealed, now, audit).await;
+            }
+        };
         let (p, sealed) = (path.to_owned(), sealed.to_vec());
-        self.write_recorded(
+        Self::write_recorded(
+            db,
                 move |c| {
                     c.prepare_cached(
                         "INSERT INTO resources (path, sealed, updated_at) VALUES (?1, ?2, ?3) \
@@ -793,12 +798,16 @@ impl Store {
         path: &str,
         audit: Option<NewAuditEntry>,
     ) -> Result<bool, StoreError> {
-        if let Err(pg) = self.sqlite() {
-            let _forget = ForgetOnDrop(Some(self.forget_resource_after(path)));
-            return pg.delete_resource(path, audit).await;
-        }
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => {
+                let _forget = ForgetOnDrop(Some(self.forget_resource_after(path)));
+                return pg.delete_resource(path, audit).await;
+            }
+        };
         let p = path.to_owned();
-        self.write_recorded(
+        Self::write_recorded(
+            db,
             move |c| {
                 Ok(c.prepare_cached("DELETE FROM resources WHERE path = ?1")?
                     .execute([p])?
