@@ -80,13 +80,6 @@ async fn store_counters(http: &reqwest::Client, url: &str) -> Option<(u64, u64)>
     ))
 }
 
-/// 32 random bytes from the operating system.
-fn rand_key() -> Result<[u8; 32], String> {
-    let mut k = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut k).map_err(|_| "no randomness".to_owned())?;
-    Ok(k)
-}
-
 fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
@@ -127,8 +120,7 @@ async fn start_server(
         // the data directory the server would otherwise keep its file in.
         let data = dir.join("data");
         std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
-        let key: [u8; 32] = rand_key()?;
-        mamori_service::kek::write_private(&data.join("kek.key"), &key)
+        mamori_service::kek::Kek::load_or_create(&data.join("kek.key"))
             .map_err(|e| format!("the bench's key-encryption key: {e}"))?;
         cmd.args(["--postgres-url", url]);
     }
