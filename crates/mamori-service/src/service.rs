@@ -485,15 +485,20 @@ fn find_kek(cfg: &Config, database_in_use: bool) -> Result<Option<(Kek, KekFrom)
     }
     match Kek::load_existing(&cfg.kek_path())? {
         Some(k) => Ok(Some((k, KekFrom::File))),
-        None if cfg.store.is_shared() => Err(StartError::KekNotShared {
-            path: cfg.kek_path().display().to_string(),
-            env: cfg.kek.env.clone(),
-        }),
+        None if cfg.store.is_shared() => Err(kek_not_shared(cfg)),
         None if database_in_use => Err(StartError::KekMissing {
             path: cfg.kek_path().display().to_string(),
             env: cfg.kek.env.clone(),
         }),
         None => Ok(None),
+    }
+}
+
+/// A shared store found without the operator's key-encryption key.
+fn kek_not_shared(cfg: &Config) -> StartError {
+    StartError::KekNotShared {
+        path: cfg.kek_path().display().to_string(),
+        env: cfg.kek.env.clone(),
     }
 }
 
@@ -593,12 +598,9 @@ impl Service {
         if cfg.store.is_shared() {
             // Nothing is written to the data directory: the key comes from
             // the operator (`find_kek`), the records from PostgreSQL.
-            let kek = find_kek(&cfg, in_use)?.map(|(k, _)| k).ok_or_else(|| {
-                StartError::KekNotShared {
-                    path: cfg.kek_path().display().to_string(),
-                    env: cfg.kek.env.clone(),
-                }
-            })?;
+            let kek = find_kek(&cfg, in_use)?
+                .map(|(k, _)| k)
+                .ok_or_else(|| kek_not_shared(&cfg))?;
             let store = Store::open_postgres(&postgres_options(&cfg)?).await?;
             let svc_store = store.clone();
             match store.is_encrypted() {
