@@ -8,6 +8,7 @@ pub mod claims;
 pub mod container;
 pub mod endorsement;
 pub mod inspect;
+pub mod kds;
 pub mod report;
 pub mod sev_json;
 pub mod trust;

@@ -1150,3 +1150,46 @@ fn a_flipped_byte_in_the_hcl_container_runtime_json_breaks_the_binding() {
     .expect("the SNP report itself is intact");
     assert!(!h.binding_holds(v.report().report_data()));
 }
+
+/// What the service would fetch from AMD's KDS for a report that came
+/// without its VCEK names exactly the certificate that verifies it: for
+/// each positive vector, the VCEK whose chain verifies the report is among
+/// the report's KDS candidates, and a VLEK-signed report is refused as not
+/// fetchable.
+#[test]
+fn kds_names_the_vcek_that_verifies_each_report() {
+    use tee_snp::endorsement::EndorsementInfo;
+    use tee_snp::kds::{KdsError, VcekId};
+    let mut checked = 0;
+    for case in POSITIVES {
+        let Some((ev, all)) = load(case, true) else {
+            return;
+        };
+        let report = Report::parse(&ev.report).unwrap();
+        let candidates = VcekId::candidates(&report);
+        if case.signing_key == SigningKey::Vlek {
+            assert_eq!(candidates, Err(KdsError::NotVcek("VLEK")), "{}", case.id);
+            continue;
+        }
+        let candidates = candidates.unwrap_or_else(|e| panic!("{}: {e}", case.id));
+        let signer = all
+            .iter()
+            .filter_map(|c| EndorsementInfo::from_certificate(c).ok())
+            .filter_map(|info| VcekId::of_certificate(&info))
+            .find(|id| candidates.iter().any(|c| c.same_key(id)))
+            .unwrap_or_else(|| panic!("{}: no certificate is a KDS candidate", case.id));
+        assert_eq!(signer.product, case.product, "{}", case.id);
+        let path = candidates
+            .iter()
+            .find(|c| c.same_key(&signer))
+            .unwrap()
+            .path();
+        assert!(
+            path.starts_with(&format!("vcek/v1/{}/", case.product.amd_name())),
+            "{}: {path}",
+            case.id
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} VCEK-signed vectors checked");
+}
