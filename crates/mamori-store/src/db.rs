@@ -67,6 +67,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/0006_audit_anchor_record.sql"),
     ),
+    (7, include_str!("../migrations/0007_collateral.sql")),
 ];
 
 /// A write as the writer thread runs it: the operation, handed the

@@ -107,7 +107,9 @@ impl Default for StoreOptions {
     }
 }
 pub use error::StoreError;
-pub use records::{PolicyRecord, ReferenceValue, SessionRecord, SigningKeyRecord};
+pub use records::{
+    CollateralRecord, PolicyRecord, ReferenceValue, SessionRecord, SigningKeyRecord,
+};
 
 use rusqlite::{params, OptionalExtension};
 use std::path::Path;
@@ -829,6 +831,56 @@ impl Store {
             let mut st = c.prepare_cached("SELECT path FROM resources ORDER BY path")?;
             let rows = st.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Cached vendor collateral under `key`, as [`Store::put_collateral`]
+    /// left it.
+    pub async fn get_collateral(&self, key: &str) -> Result<Option<CollateralRecord>, StoreError> {
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.get_collateral(key).await,
+        };
+        let key = key.to_owned();
+        db.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT body, fetched_at FROM collateral WHERE key = ?1")?
+                    .query_row([key], |r| {
+                        Ok(CollateralRecord {
+                            body: r.get(0)?,
+                            fetched_at: r.get(1)?,
+                        })
+                    })
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    /// Caches vendor collateral under `key`, replacing an entry fetched no
+    /// later (a slower node's older copy never overwrites a newer one).
+    /// Not audited: it is a cache of public, signed vendor data, verified
+    /// wherever it is used.
+    pub async fn put_collateral(
+        &self,
+        key: &str,
+        body: &[u8],
+        fetched_at: i64,
+    ) -> Result<(), StoreError> {
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.put_collateral(key, body, fetched_at).await,
+        };
+        let (key, body) = (key.to_owned(), body.to_vec());
+        db.write_statement(move |c| {
+            c.prepare_cached(
+                "INSERT INTO collateral (key, body, fetched_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at \
+                 WHERE collateral.fetched_at <= excluded.fetched_at",
+            )?
+            .execute(params![key, body, fetched_at])?;
+            Ok(())
         })
         .await
     }

@@ -37,7 +37,13 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The schema, in order; a database records the last step applied in
 /// `mamori_schema`.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_collateral.sql"),
+    ),
+];
 
 /// Advisory-lock keys (one 64-bit space per database, shared with whatever
 /// else uses it: these spell "mamori" and a purpose).
@@ -598,6 +604,44 @@ impl Pg {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) async fn get_collateral(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::CollateralRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT body, fetched_at FROM collateral WHERE key = $1",
+                &[&key],
+            )
+            .await?;
+        rows.first()
+            .map(|r| {
+                Ok(crate::CollateralRecord {
+                    body: r.try_get(0)?,
+                    fetched_at: r.try_get(1)?,
+                })
+            })
+            .transpose()
+    }
+
+    pub(crate) async fn put_collateral(
+        &self,
+        key: &str,
+        body: &[u8],
+        fetched_at: i64,
+    ) -> Result<(), StoreError> {
+        // Not announced: other nodes read the cache when they miss, and
+        // have nothing to reload.
+        self.execute(
+            "INSERT INTO collateral (key, body, fetched_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body, fetched_at = EXCLUDED.fetched_at \
+             WHERE collateral.fetched_at <= EXCLUDED.fetched_at",
+            &[&key, &body, &fetched_at],
+        )
+        .await?;
+        Ok(())
     }
 
     pub(crate) async fn put_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {

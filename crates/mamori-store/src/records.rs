@@ -102,3 +102,11 @@ impl SigningKeyRecord {
         })
     }
 }
+
+/// Vendor collateral as cached: the bytes as served, and when (Unix
+/// seconds) they were fetched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollateralRecord {
+    pub body: Vec<u8>,
+    pub fetched_at: i64,
+}

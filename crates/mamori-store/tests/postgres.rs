@@ -285,6 +285,25 @@ async fn resources_keys_and_reference_values_round_trip() {
     db.drop().await;
 }
 
+/// Collateral one node fetched is read by another; an older fetch never
+/// replaces a newer one.
+#[tokio::test]
+async fn collateral_is_shared_and_keeps_the_newest_fetch() {
+    let Some(db) = schema("collateral").await else {
+        return;
+    };
+    let a = Store::open_postgres(&db.options()).await.unwrap();
+    let b = Store::open_postgres(&db.options()).await.unwrap();
+    assert_eq!(b.get_collateral("kds:x").await.unwrap(), None);
+    a.put_collateral("kds:x", b"second", 20).await.unwrap();
+    b.put_collateral("kds:x", b"first", 10).await.unwrap();
+    let got = b.get_collateral("kds:x").await.unwrap().unwrap();
+    assert_eq!((got.body.as_slice(), got.fetched_at), (&b"second"[..], 20));
+    b.put_collateral("kds:x", b"third", 30).await.unwrap();
+    let got = a.get_collateral("kds:x").await.unwrap().unwrap();
+    assert_eq!((got.body.as_slice(), got.fetched_at), (&b"third"[..], 30));
+}
+
 #[tokio::test]
 async fn purge_removes_dead_sessions_in_steps_and_keeps_live_tokens() {
     let Some(db) = schema("purge").await else {

@@ -500,3 +500,23 @@ async fn an_admin_change_commits_with_its_audit_entry_or_not_at_all() {
     assert!(s.list_reference_values().await.unwrap().is_empty());
     assert_eq!(s.list_audit(0, 100).await.unwrap().len(), 1);
 }
+
+/// The collateral cache keeps the newest fetch, is shared by stores on one
+/// file and survives reopening.
+#[tokio::test]
+async fn collateral_keeps_the_newest_fetch_across_stores_and_restarts() {
+    let dir = TempDir::new("collateral");
+    let a = Store::open(&dir.db()).await.unwrap();
+    let b = Store::open(&dir.db()).await.unwrap();
+    assert_eq!(a.get_collateral("kds:x").await.unwrap(), None);
+    a.put_collateral("kds:x", b"second", 20).await.unwrap();
+    // An older fetch finishing later does not replace the newer one.
+    b.put_collateral("kds:x", b"first", 10).await.unwrap();
+    let got = b.get_collateral("kds:x").await.unwrap().unwrap();
+    assert_eq!((got.body.as_slice(), got.fetched_at), (&b"second"[..], 20));
+    a.put_collateral("kds:x", b"third", 30).await.unwrap();
+    drop((a, b));
+    let c = Store::open(&dir.db()).await.unwrap();
+    let got = c.get_collateral("kds:x").await.unwrap().unwrap();
+    assert_eq!((got.body.as_slice(), got.fetched_at), (&b"third"[..], 30));
+}
