@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 const NOW: i64 = 1_000;
 /// The schema version this build writes (the last migration's number).
-const LATEST_SCHEMA: i64 = 6;
+const LATEST_SCHEMA: i64 = 7;
 
 const MIGRATION_1: &str = include_str!("../migrations/0001_init.sql");
 const MIGRATION_2: &str = include_str!("../migrations/0002_session_evidence.sql");
