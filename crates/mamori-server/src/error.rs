@@ -58,7 +58,9 @@ impl ApiError {
             E::Denied { .. } => StatusCode::FORBIDDEN,
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            E::Busy(_) | E::Store(_) | E::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            E::Busy(_) | E::Store(_) | E::CollateralUnavailable(_) | E::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() && !matches!(e, E::ShuttingDown) {

@@ -149,6 +149,14 @@ pub struct SnpConfig {
     /// past its nextUpdate makes the chains it covers fail as stale until a
     /// current one is installed (and the server restarted).
     pub crls: Vec<PathBuf>,
+    /// AMD's Key Distribution Service, or a caching proxy serving its
+    /// paths (e.g. `https://kdsintf.amd.com`). When set, a report that
+    /// comes without its VCEK (hosts that provide no certificates) is
+    /// verified with the VCEK fetched from there: fetched once per chip
+    /// and TCB, kept in the store, verified to AMD's pinned roots like any
+    /// certificate a guest sends. Unset (the default), nothing is fetched
+    /// and such a report is refused, saying so.
+    pub kds_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -350,6 +358,10 @@ impl Config {
                 "shutdown_delay_secs {}: expected at most {MAX_SHUTDOWN_DELAY_SECS}",
                 self.shutdown_delay_secs
             )));
+        }
+        if let Some(url) = &self.snp.kds_url {
+            crate::kds::check_url(url)
+                .map_err(|e| ConfigError::Invalid(format!("snp.kds_url {e}")))?;
         }
         if !self.store.is_shared() && self.store.ca_file.is_some() {
             return Err(ConfigError::Invalid(

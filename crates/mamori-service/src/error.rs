@@ -48,6 +48,11 @@ pub enum ServiceError {
     /// A limit on open sessions was reached; the client may try again later.
     #[error("busy: {0}")]
     Busy(String),
+    /// Vendor collateral the evidence needs could not be fetched (the
+    /// vendor's service is unreachable or refusing); the client may try
+    /// again later.
+    #[error("collateral unavailable: {0}")]
+    CollateralUnavailable(String),
     #[error("storage unavailable: {0}")]
     Store(#[from] mamori_store::StoreError),
     /// The server is shutting down: `/readyz` says so while requests are
@@ -78,6 +83,7 @@ impl ServiceError {
             ServiceError::Policy(_) => "InvalidPolicy",
             ServiceError::TooLarge(_) => "TooLarge",
             ServiceError::Busy(_) => "Busy",
+            ServiceError::CollateralUnavailable(_) => "CollateralUnavailable",
             ServiceError::Store(_) => "StoreUnavailable",
             ServiceError::ShuttingDown => "ShuttingDown",
             ServiceError::Internal(_) => "Internal",

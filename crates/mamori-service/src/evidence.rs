@@ -13,6 +13,7 @@ use mamori_x509::{Certificate, Crl};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use tee_snp::kds::{KdsError, VcekId};
 use tee_snp::{EndorsementInfo, Report, SnpError, TrustStore, VerifiedSigner};
 
 /// Evidence that verified: the claims for appraisal and what it binds.
@@ -121,6 +122,45 @@ pub struct SnpVerifier {
     /// Shared, not cloned per request: a signer holds its chain's subjects
     /// and parsed key.
     signers: RwLock<HashMap<[u8; 32], Arc<VerifiedSigner>>>,
+    /// The same chains by the VCEK they certify (chip and TCB), for
+    /// reports that come without certificates: a VCEK validated once,
+    /// sent by a guest or fetched from AMD's KDS, serves them all.
+    by_vcek: RwLock<HashMap<VcekId, Arc<VerifiedSigner>>>,
+}
+
+/// Why SEV-SNP evidence did not verify.
+#[derive(Debug)]
+pub enum SnpFailure {
+    Rejected(ServiceError),
+    /// No endorsement key came with the report and none known here
+    /// certifies it: the VCEKs that may have (to fetch from AMD's KDS), or
+    /// why none can be named, and the report's REPORT_DATA, so that the
+    /// binding can be checked before anything is fetched.
+    NoEndorsementKey {
+        vcek: Result<Vec<VcekId>, KdsError>,
+        report_data: Vec<u8>,
+    },
+}
+
+impl From<ServiceError> for SnpFailure {
+    fn from(e: ServiceError) -> Self {
+        SnpFailure::Rejected(e)
+    }
+}
+
+impl From<SnpFailure> for ServiceError {
+    fn from(f: SnpFailure) -> Self {
+        match f {
+            SnpFailure::Rejected(e) => e,
+            SnpFailure::NoEndorsementKey { vcek, .. } => rejected(
+                "endorsement-key",
+                match vcek {
+                    Err(why) => format!("no VCEK or VLEK came with the report, and {why}"),
+                    Ok(_) => "no VCEK came with the report, and fetching it from AMD's KDS is off (set [snp] kds_url)".into(),
+                },
+            ),
+        }
+    }
 }
 
 /// Bound on cached chains: one per VCEK/VLEK (chip and TCB) in the fleet.
@@ -184,6 +224,7 @@ impl SnpVerifier {
             crls,
             crls_current_until,
             signers: RwLock::new(HashMap::new()),
+            by_vcek: RwLock::new(HashMap::new()),
         }
     }
 
@@ -198,12 +239,15 @@ impl SnpVerifier {
 
     /// Decodes and verifies SNP evidence in either wire shape:
     /// the KBS `{"attestation_report": {...}, "cert_chain": [...]}` or
-    /// Mamori's `{"report": "<base64|hex>", "certificates": ["<PEM|base64 DER>"]}`.
+    /// Mamori's `{"report": "<base64|hex>", "certificates": ["<PEM|base64 DER>"]}`,
+    /// with `fetched` (DER certificates from AMD's KDS) besides what the
+    /// evidence carries.
     pub fn verify(
         &self,
         evidence: &Value,
+        fetched: &[Vec<u8>],
         now: UnixTime,
-    ) -> Result<VerifiedEvidence, ServiceError> {
+    ) -> Result<VerifiedEvidence, SnpFailure> {
         let (report, certs) = if let Some(r) = evidence.get("attestation_report") {
             let bytes = tee_snp::sev_json::report_bytes(r).map_err(|e| bad(e.to_string()))?;
             let chain =
@@ -228,7 +272,8 @@ impl SnpVerifier {
                     return Err(bad(format!(
                         "certificates: {} given, at most {MAX_CERTIFICATES} accepted",
                         list.len()
-                    )));
+                    ))
+                    .into());
                 }
                 for (i, c) in list.iter().enumerate() {
                     let s = c
@@ -261,14 +306,21 @@ impl SnpVerifier {
         } else {
             return Err(bad(
                 "snp evidence: expected {\"attestation_report\", \"cert_chain\"} or {\"report\", \"certificates\"}",
-            ));
+            )
+            .into());
         };
         if certs.len() > MAX_CERTIFICATES {
             return Err(bad(format!(
                 "{} certificates given, at most {MAX_CERTIFICATES} accepted",
                 certs.len()
-            )));
+            ))
+            .into());
         }
+        let mut certs = certs;
+        certs.extend(fetched.iter().map(|der| ReceivedCert {
+            der: der.clone(),
+            text_key: None,
+        }));
         let parsed =
             Report::parse(&report).map_err(|e| rejected("parse", format!("report: {e}")))?;
         let verified = self.verify_report(parsed, &certs, now)?;
@@ -320,7 +372,7 @@ impl SnpVerifier {
         report: Report<'a>,
         received: &[ReceivedCert],
         now: UnixTime,
-    ) -> Result<tee_snp::VerifiedReport<'a>, ServiceError> {
+    ) -> Result<tee_snp::VerifiedReport<'a>, SnpFailure> {
         let mut last: Option<SnpError> = None;
         // Each certificate once, however often it was sent, with the hash
         // its chain is cached under.
@@ -346,10 +398,14 @@ impl SnpVerifier {
             .filter_map(|r| Certificate::from_der(&r.1.der).ok().map(|c| (r, c)))
             .collect();
         let certs: Vec<Certificate> = parsed.iter().map(|(_, c)| c.clone()).collect();
-        let candidates = parsed
+        let candidates: Vec<_> = parsed
             .iter()
             .filter(|(_, cert)| EndorsementInfo::is_endorsement_key(cert))
-            .take(MAX_ENDORSEMENT_CANDIDATES);
+            .take(MAX_ENDORSEMENT_CANDIDATES)
+            .collect();
+        if candidates.is_empty() && last.is_none() {
+            return self.verify_by_vcek(report, now);
+        }
         for ((der_key, received), cert) in candidates {
             let signer = match VerifiedSigner::validate(cert, &certs, &self.crls, &self.trust, now)
             {
@@ -375,9 +431,10 @@ impl SnpVerifier {
                     }
                     m.insert(*der_key, signer.clone());
                     if let Some(key) = received.text_key {
-                        m.insert(key, signer);
+                        m.insert(key, signer.clone());
                     }
                 }
+                self.remember_vcek(&signer);
             }
             match outcome {
                 Ok(v) => return Ok(v),
@@ -390,7 +447,55 @@ impl SnpVerifier {
                 _ => "VCEK",
             },
         });
-        Err(rejected(e.check(), e.to_string()))
+        Err(rejected(e.check(), e.to_string()).into())
+    }
+
+    /// A report that came without an endorsement key: verified with a
+    /// VCEK validated before for its chip and TCB, or refused naming the
+    /// VCEKs to fetch.
+    fn verify_by_vcek<'a>(
+        &self,
+        report: Report<'a>,
+        now: UnixTime,
+    ) -> Result<tee_snp::VerifiedReport<'a>, SnpFailure> {
+        let vcek = VcekId::candidates(&report);
+        if let Ok(ids) = &vcek {
+            if self.crls_current_until.is_none_or(|until| now <= until) {
+                let known: Vec<Arc<VerifiedSigner>> = {
+                    let m = self.by_vcek.read().unwrap_or_else(|p| p.into_inner());
+                    ids.iter().filter_map(|id| m.get(id).cloned()).collect()
+                };
+                let mut last = None;
+                for signer in known {
+                    match signer.verify_report(report, now) {
+                        Ok(v) => return Ok(v),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                if let Some(e) = last {
+                    return Err(rejected(e.check(), e.to_string()).into());
+                }
+            }
+        }
+        Err(SnpFailure::NoEndorsementKey {
+            vcek,
+            report_data: report.report_data().to_vec(),
+        })
+    }
+
+    /// Files a validated VCEK under the chip and TCB it certifies.
+    fn remember_vcek(&self, signer: &Arc<VerifiedSigner>) {
+        let Some(id) = VcekId::of_certificate(signer.info()) else {
+            return;
+        };
+        let mut m = self.by_vcek.write().unwrap_or_else(|p| p.into_inner());
+        while m.len() >= MAX_CACHED_SIGNERS {
+            let Some(k) = m.keys().next().cloned() else {
+                break;
+            };
+            m.remove(&k);
+        }
+        m.insert(id, signer.clone());
     }
 }
 
@@ -449,6 +554,18 @@ mod tests {
 
     const NOW: UnixTime = UnixTime(1_800_000_000);
 
+    /// Verification with nothing fetched, failures as the service reports
+    /// them.
+    trait Check {
+        fn check(&self, ev: &Value, now: UnixTime) -> Result<VerifiedEvidence, ServiceError>;
+    }
+
+    impl Check for SnpVerifier {
+        fn check(&self, ev: &Value, now: UnixTime) -> Result<VerifiedEvidence, ServiceError> {
+            self.verify(ev, &[], now).map_err(Into::into)
+        }
+    }
+
     fn verifier(chains: &[&SnpSimChain]) -> SnpVerifier {
         let mut trust = TrustStore::amd();
         for c in chains {
@@ -479,7 +596,7 @@ mod tests {
     fn snp_claims_convert_and_serialize_as_their_json_does() {
         let a = SnpSimChain::generate(SimChainOptions::default()).unwrap();
         let claims = verifier(&[&a])
-            .verify(&evidence(&a, 7, pem_chain(&a)), NOW)
+            .check(&evidence(&a, 7, pem_chain(&a)), NOW)
             .unwrap()
             .claims;
         assert!(matches!(claims, Claims::Snp(_)));
@@ -512,16 +629,16 @@ mod tests {
         let a = SnpSimChain::generate(SimChainOptions::default()).unwrap();
         let v = verifier(&[&a]);
         let ev = evidence(&a, 1, pem_chain(&a));
-        let first = v.verify(&ev, NOW).unwrap();
+        let first = v.check(&ev, NOW).unwrap();
         assert!(v
             .signers
             .read()
             .unwrap()
             .contains_key(&text_key(&a.vcek_pem())));
-        let second = v.verify(&ev, NOW).unwrap();
+        let second = v.check(&ev, NOW).unwrap();
         assert_eq!(first.claims, second.claims);
         assert_eq!(first.report_data, second.report_data);
-        let other = v.verify(&evidence(&a, 2, pem_chain(&a)), NOW).unwrap();
+        let other = v.check(&evidence(&a, 2, pem_chain(&a)), NOW).unwrap();
         assert_ne!(first.claims, other.claims);
     }
 
@@ -530,17 +647,96 @@ mod tests {
         let a = SnpSimChain::generate(SimChainOptions::default()).unwrap();
         let b = SnpSimChain::generate(SimChainOptions::default()).unwrap();
         let v = verifier(&[&a, &b]);
-        v.verify(&evidence(&a, 1, pem_chain(&a)), NOW).unwrap();
+        v.check(&evidence(&a, 1, pem_chain(&a)), NOW).unwrap();
         // B's report with A's (cached) certificates: refused by the
         // signature check, on the cached path and on the full one.
         let mut forged = evidence(&b, 1, pem_chain(&a));
         assert!(matches!(
-            v.verify(&forged, NOW),
+            v.check(&forged, NOW),
             Err(ServiceError::EvidenceRejected { .. })
         ));
         // With its own chain it verifies.
         forged["certificates"] = json!(pem_chain(&b));
-        v.verify(&forged, NOW).unwrap();
+        v.check(&forged, NOW).unwrap();
+    }
+
+    /// A report without certificates names the VCEK to fetch; verified
+    /// with what was fetched, its chip and TCB are then known, and the next
+    /// report from that chip needs nothing fetched. Another chip's fetched
+    /// VCEK does not verify it.
+    #[test]
+    fn a_report_without_certificates_names_its_vcek_and_is_then_known() {
+        let a = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let b = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let v = verifier(&[&a, &b]);
+        let bare = evidence(&a, 1, vec![]);
+        let Err(SnpFailure::NoEndorsementKey { vcek, report_data }) = v.verify(&bare, &[], NOW)
+        else {
+            panic!("expected the VCEK to be named");
+        };
+        assert_eq!(report_data, vec![0; 64]);
+        let ids = vcek.unwrap();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids[0].hwid, a.chip_id().to_vec());
+        assert!(ids[0].path().starts_with("vcek/v1/Milan/"));
+        // Without the service's fetcher, the refusal says how to fix it.
+        let e = v.check(&bare, NOW).unwrap_err();
+        assert!(e.to_string().contains("kds_url"), "{e}");
+        // Another chip's chain does not verify it.
+        let wrong = [
+            b.vcek_der().to_vec(),
+            b.ask_der().to_vec(),
+            b.ark_der().to_vec(),
+        ];
+        assert!(matches!(
+            v.verify(&bare, &wrong, NOW),
+            Err(SnpFailure::Rejected(ServiceError::EvidenceRejected { .. }))
+        ));
+        let fetched = [
+            a.vcek_der().to_vec(),
+            a.ask_der().to_vec(),
+            a.ark_der().to_vec(),
+        ];
+        v.verify(&bare, &fetched, NOW).unwrap();
+        // Known now: another report of that chip verifies with nothing.
+        v.check(&evidence(&a, 2, vec![]), NOW).unwrap();
+        // A known chip's signer does not vouch for a forged report.
+        let mut tampered = base64::engine::general_purpose::STANDARD
+            .decode(bare["report"].as_str().unwrap())
+            .unwrap();
+        tampered[0x90] ^= 1; // MEASUREMENT
+        let forged = json!({"report": base64::engine::general_purpose::STANDARD.encode(&tampered)});
+        assert!(matches!(
+            v.verify(&forged, &[], NOW),
+            Err(SnpFailure::Rejected(ServiceError::EvidenceRejected { .. }))
+        ));
+    }
+
+    /// VLEKs and masked chip ids cannot be looked up: refused, saying that
+    /// the key must come with the evidence.
+    #[test]
+    fn vlek_and_masked_reports_cannot_be_looked_up() {
+        let vlek = SnpSimChain::generate(SimChainOptions {
+            signing_key: tee_snp::SigningKey::Vlek,
+            ..SimChainOptions::default()
+        })
+        .unwrap();
+        let v = verifier(&[&vlek]);
+        let e = v.check(&evidence(&vlek, 1, vec![]), NOW).unwrap_err();
+        assert!(e.to_string().contains("does not publish"), "{e}");
+        let a = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let v = verifier(&[&a]);
+        let masked = a
+            .report(&ReportOptions {
+                mask_chip_id: true,
+                ..ReportOptions::default()
+            })
+            .unwrap();
+        let ev = json!({"report": base64::engine::general_purpose::STANDARD.encode(masked)});
+        let Err(SnpFailure::NoEndorsementKey { vcek, .. }) = v.verify(&ev, &[], NOW) else {
+            panic!("expected a refusal naming no VCEK");
+        };
+        assert_eq!(vcek, Err(KdsError::ChipIdMasked));
     }
 
     #[test]
@@ -550,7 +746,7 @@ mod tests {
         let junk = base64::engine::general_purpose::STANDARD.encode([0x30, 0x03, 1, 2, 3]);
         let mut certs = vec![junk];
         certs.extend(pem_chain(&a));
-        v.verify(&evidence(&a, 1, certs), NOW).unwrap();
+        v.check(&evidence(&a, 1, certs), NOW).unwrap();
         // The chain was cached under the VCEK's own DER and text.
         let m = v.signers.read().unwrap();
         assert!(m.contains_key(&sha256(a.vcek_der())));
@@ -567,14 +763,14 @@ mod tests {
         // parsed or validated.
         let many = vec![b.vcek_pem(); MAX_CERTIFICATES + 1];
         assert!(matches!(
-            v.verify(&evidence(&a, 1, many), NOW),
+            v.check(&evidence(&a, 1, many), NOW),
             Err(ServiceError::BadRequest(m)) if m.contains("at most")
         ));
         // The same (wrong) endorsement key repeated is validated once, and
         // does not push the right one out of the candidates.
         let mut certs = vec![b.vcek_pem(); MAX_ENDORSEMENT_CANDIDATES + 2];
         certs.extend(pem_chain(&a));
-        v.verify(&evidence(&a, 1, certs), NOW).unwrap();
+        v.check(&evidence(&a, 1, certs), NOW).unwrap();
         // Different wrong endorsement keys beyond the cap: the right one
         // after them is not reached.
         let c = SnpSimChain::generate(SimChainOptions::default()).unwrap();
@@ -583,7 +779,7 @@ mod tests {
         let fresh = verifier(&[&a]);
         let mut certs: Vec<String> = others.iter().map(|o| o.vcek_pem()).collect();
         certs.extend(pem_chain(&a));
-        assert!(fresh.verify(&evidence(&a, 1, certs), NOW).is_err());
+        assert!(fresh.check(&evidence(&a, 1, certs), NOW).is_err());
     }
 
     #[test]
@@ -600,17 +796,17 @@ mod tests {
             vec![crl(&[tee_sim::snp::VCEK_SERIAL], NOW.0 + 3_600)],
         );
         assert!(matches!(
-            revoked.verify(&ev, NOW),
+            revoked.check(&ev, NOW),
             Err(ServiceError::EvidenceRejected { .. })
         ));
         // Other serials listed: accepted and cached, until the CRL's
         // nextUpdate; after it the chain is validated again, and refused
         // while no current CRL is installed.
         let current = SnpVerifier::with_crls(trust(), vec![crl(&[77], NOW.0 + 60)]);
-        current.verify(&ev, NOW).unwrap();
-        current.verify(&ev, UnixTime(NOW.0 + 60)).unwrap();
+        current.check(&ev, NOW).unwrap();
+        current.check(&ev, UnixTime(NOW.0 + 60)).unwrap();
         assert!(matches!(
-            current.verify(&ev, UnixTime(NOW.0 + 61)),
+            current.check(&ev, UnixTime(NOW.0 + 61)),
             Err(ServiceError::EvidenceRejected { .. })
         ));
     }

@@ -167,6 +167,8 @@ pub struct Metrics {
     /// Completed attestations by TEE kind and overall `ear.status`: how
     /// much of a fleet the appraisal policies find affirming.
     appraisals: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Collateral asked of AMD's KDS by item and outcome.
+    collateral_fetches: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 fn bump(
@@ -236,6 +238,12 @@ impl Metrics {
         bump(&self.appraisals, (tee, status));
     }
 
+    /// Counts one fetch of collateral (`vcek`, `cert_chain`) by outcome
+    /// (`fetched`, `not_found`, `unreachable`, …).
+    pub fn collateral_fetch(&self, item: &'static str, outcome: &'static str) {
+        bump(&self.collateral_fetches, (item, outcome));
+    }
+
     pub fn render(&self, open_sessions: i64, store: &mamori_store::WriteStats) -> String {
         let mut o = String::new();
         let counter = |o: &mut String, name: &str, help: &str, v: &AtomicU64| {
@@ -272,6 +280,13 @@ impl Metrics {
             "Rejected attestations by reason and, for evidence, the verification check that failed.",
             ("reason", "check"),
             &self.rejections,
+        );
+        render_pairs(
+            &mut o,
+            "mamori_collateral_fetches_total",
+            "Collateral fetched from AMD's KDS (cache misses) by item and outcome.",
+            ("item", "outcome"),
+            &self.collateral_fetches,
         );
         render_pairs(
             &mut o,

@@ -6,7 +6,7 @@ use crate::admin::{self, AdminKey};
 use crate::config::Config;
 use crate::dcap::DcapVerifier;
 use crate::error::ServiceError;
-use crate::evidence::{verify_sample, SnpVerifier, VerifiedEvidence};
+use crate::evidence::{verify_sample, SnpFailure, SnpVerifier, VerifiedEvidence};
 use crate::kek::Kek;
 use crate::keys::{self, KeyRing};
 use crate::metrics::Metrics;
@@ -59,6 +59,13 @@ fn token_document(claims: &mut EarClaims, submod: &str, annotated: Document) -> 
     )
     .ok()?;
     Some(doc)
+}
+
+/// SNP, TDX and SGX report data: the 48-byte digest, zero-padded to the
+/// 64-byte REPORT_DATA / REPORTDATA field.
+fn padded_equal(report_data: &[u8], expected: &[u8]) -> bool {
+    report_data.get(..expected.len()) == Some(expected)
+        && report_data.iter().skip(expected.len()).all(|b| *b == 0)
 }
 
 /// A challenge: a session with a single-use nonce.
@@ -166,6 +173,8 @@ pub struct Service {
     store: Store,
     kek: Kek,
     snp: SnpVerifier,
+    /// AMD's KDS, when `[snp] kds_url` is set.
+    kds: Option<crate::kds::Kds>,
     dcap: DcapVerifier,
     admin_keys: Vec<AdminKey>,
     keys: RwLock<Arc<KeyRing>>,
@@ -642,8 +651,22 @@ impl Service {
         let policies = PolicySet::load(&store).await?;
         let open = open_sessions::OpenSessions::default();
         open.counted(store.count_open_sessions(now).await?, now);
+        let kds = match &cfg.snp.kds_url {
+            Some(url) => {
+                let kds = crate::kds::Kds::new(url, store.clone()).map_err(|e| {
+                    StartError::Config(crate::ConfigError::Invalid(format!("snp.kds_url {e}")))
+                })?;
+                tracing::info!(
+                    url = kds.base(),
+                    "SEV-SNP reports without their VCEK: fetched from this KDS"
+                );
+                Some(kds)
+            }
+            None => None,
+        };
         Ok(Arc::new(Service {
             snp: SnpVerifier::with_crls(trust, snp_crls),
+            kds,
             dcap,
             admin_keys,
             keys: RwLock::new(Arc::new(ring)),
@@ -951,6 +974,55 @@ impl Service {
         }
     }
 
+    /// SEV-SNP evidence, verified with the certificates it carries or,
+    /// when it carries no endorsement key, with its VCEK from AMD's KDS
+    /// (`[snp] kds_url`). Nothing is fetched for a report that does not
+    /// bind this session's nonce and key: fetching costs a request to AMD,
+    /// which an unauthenticated caller must not be able to buy freely.
+    async fn verify_snp(
+        &self,
+        evidence: &Value,
+        expected: &[u8],
+        now: i64,
+    ) -> Result<VerifiedEvidence, ServiceError> {
+        let (ids, report_data) = match self.snp.verify(evidence, &[], UnixTime(now)) {
+            Ok(v) => return Ok(v),
+            Err(SnpFailure::NoEndorsementKey {
+                vcek: Ok(ids),
+                report_data,
+            }) if self.kds.is_some() => (ids, report_data),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(kds) = &self.kds else {
+            return Err(ServiceError::Internal("KDS vanished".into()));
+        };
+        if !padded_equal(&report_data, expected) {
+            return Err(ServiceError::Binding(
+                "report data is not SHA-384 of the canonical runtime data (nonce and TEE public key); its VCEK was not fetched".into(),
+            ));
+        }
+        let mut failure = None;
+        for id in &ids {
+            match kds.vcek_chain(id, now, &self.metrics).await {
+                Ok(ders) => return Ok(self.snp.verify(evidence, &ders, UnixTime(now))?),
+                Err(e) => failure = Some(e),
+            }
+        }
+        match failure {
+            Some(e) if e.is_not_found() => Err(crate::evidence::rejected(
+                "endorsement-key",
+                format!("no VCEK came with the report, and {e}"),
+            )),
+            Some(e) => Err(ServiceError::CollateralUnavailable(format!(
+                "the report's VCEK could not be fetched: {e}"
+            ))),
+            None => Err(crate::evidence::rejected(
+                "endorsement-key",
+                "no VCEK came with the report",
+            )),
+        }
+    }
+
     /// Everything between reading the session and spending its nonce:
     /// verification, binding, appraisal and the token.
     async fn attest_session(
@@ -964,29 +1036,20 @@ impl Service {
         }
         let (jwk, recipient) = tee_key(&req.tee_pubkey)?;
         self.supports_tee(&session.tee)?;
-        let verified: VerifiedEvidence = match session.tee.as_str() {
-            "snp" => self.snp.verify(&req.evidence, UnixTime(now))?,
-            "tdx" => self.dcap.verify("tdx", &req.evidence, UnixTime(now))?,
-            "sgx" => self.dcap.verify("sgx", &req.evidence, UnixTime(now))?,
-            "sample" => verify_sample(&req.evidence)?,
-            other => return Err(ServiceError::UnknownTee(other.into())),
-        };
         let expected = expected_report_data(
             &session.nonce,
             &req.tee_pubkey,
             req.additional_evidence.as_deref(),
         )?;
+        let verified: VerifiedEvidence = match session.tee.as_str() {
+            "snp" => self.verify_snp(&req.evidence, &expected, now).await?,
+            "tdx" => self.dcap.verify("tdx", &req.evidence, UnixTime(now))?,
+            "sgx" => self.dcap.verify("sgx", &req.evidence, UnixTime(now))?,
+            "sample" => verify_sample(&req.evidence)?,
+            other => return Err(ServiceError::UnknownTee(other.into())),
+        };
         let bound = match verified.tee {
-            // SNP, TDX and SGX: the 48-byte digest, zero-padded to the
-            // 64-byte REPORT_DATA / REPORTDATA field.
-            "snp" | "tdx" | "sgx" => {
-                verified.report_data.get(..expected.len()) == Some(expected.as_slice())
-                    && verified
-                        .report_data
-                        .iter()
-                        .skip(expected.len())
-                        .all(|b| *b == 0)
-            }
+            "snp" | "tdx" | "sgx" => padded_equal(&verified.report_data, &expected),
             _ => verified.report_data == expected,
         };
         if !bound {
