@@ -1,0 +1,260 @@
+//! SEV-SNP guests whose host provides no certificates (`cert_chain: null`,
+//! as the Confidential Containers attester sends it then) attest with the
+//! VCEK fetched from AMD's Key Distribution Service. A KDS stand-in on
+//! loopback serves the simulated chip's VCEK at the path AMD's KDS uses,
+//! counts what it is asked, and can be made to fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use common::{chain_arc, temp_dir, Guest, TestServer};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use tee_sim::SnpSimChain;
+
+const SECRET: &[u8] = b"model-key-0123456789";
+
+/// What the stand-in answers: 200 with the item, or this status.
+struct FakeKds {
+    chain: Arc<SnpSimChain>,
+    /// Serve this chain's VCEK instead (a KDS, or a proxy, gone wrong).
+    vcek_of: Mutex<Option<Arc<SnpSimChain>>>,
+    status: AtomicU16,
+    asked: Mutex<Vec<String>>,
+}
+
+impl FakeKds {
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+async fn kds_handler(State(k): State<Arc<FakeKds>>, req: Request) -> Response {
+    let uri = req.uri().clone();
+    k.asked.lock().unwrap().push(uri.to_string());
+    let status = k.status.load(Ordering::SeqCst);
+    if status != 200 {
+        let mut r = (StatusCode::from_u16(status).unwrap(), "no").into_response();
+        if status == 429 {
+            r.headers_mut()
+                .insert("retry-after", "120".parse().unwrap());
+        }
+        return r;
+    }
+    let c = &k.chain;
+    if uri.path() == "/vcek/v1/Milan/cert_chain" {
+        return format!("{}{}", c.ask_pem(), c.ark_pem()).into_response();
+    }
+    // The VCEK: the chip id in hex, the TCB as AMD's KDS spells it.
+    let tcb = &c.options().tcb;
+    let expected_query = format!(
+        "blSPL={:02}&teeSPL={:02}&snpSPL={:02}&ucodeSPL={:02}",
+        tcb.bootloader, tcb.tee, tcb.snp, tcb.microcode
+    );
+    if uri.path() == format!("/vcek/v1/Milan/{}", hex::encode(c.chip_id()))
+        && uri.query() == Some(expected_query.as_str())
+    {
+        let served = k
+            .vcek_of
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| c.clone());
+        return served.vcek_der().to_vec().into_response();
+    }
+    StatusCode::NOT_FOUND.into_response()
+}
+
+async fn fake_kds() -> (String, Arc<FakeKds>) {
+    let k = Arc::new(FakeKds {
+        chain: chain_arc(),
+        vcek_of: Mutex::new(None),
+        status: AtomicU16::new(200),
+        asked: Mutex::new(Vec::new()),
+    });
+    let app = axum::Router::new()
+        .fallback(kds_handler)
+        .with_state(k.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, k)
+}
+
+async fn server_with_kds(dir: std::path::PathBuf, kds: Option<&str>) -> TestServer {
+    let kds = kds.map(str::to_owned);
+    let s = TestServer::start_in(dir, move |c| c.snp.kds_url = kds).await;
+    s.provision("default/key/1", SECRET).await;
+    s
+}
+
+/// KBS RCAR with the SNP evidence as a guest sends it when its host has no
+/// certificates; `bind` false puts another nonce in REPORT_DATA.
+async fn attest_without_certs(
+    s: &TestServer,
+    g: &Guest,
+    bind: bool,
+) -> (String, reqwest::Response) {
+    let (cookie, nonce) = s.kbs_auth("snp").await;
+    let mut body = g.kbs_attest_body(&nonce);
+    if !bind {
+        body = g.kbs_attest_body(&format!("{}x", &nonce[1..]));
+        body["runtime-data"]["nonce"] = json!(nonce);
+    }
+    let evidence = &mut body["tee-evidence"]["primary_evidence"];
+    assert!(evidence["cert_chain"].is_array());
+    evidence["cert_chain"] = Value::Null;
+    let r = s.kbs_post_attest(&cookie, &body).await;
+    (cookie, r)
+}
+
+async fn error_of(r: reqwest::Response) -> (u16, String, String) {
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    (
+        status,
+        v["type"]
+            .as_str()
+            .unwrap_or_default()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned(),
+        v["detail"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_without_certificates_gets_its_secret_with_the_vcek_from_kds() {
+    let (url, kds) = fake_kds().await;
+    let dir = temp_dir("kds-ok");
+    let s = server_with_kds(dir.clone(), Some(&url)).await;
+    let g = Guest::new();
+    let (cookie, r) = attest_without_certs(&s, &g, true).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = s.kbs_resource(&cookie, "default/key/1").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(g.decrypt(&r.text().await.unwrap()), SECRET);
+    let asked = kds.asked();
+    assert_eq!(
+        asked.len(),
+        2,
+        "the VCEK and the chain, once each: {asked:?}"
+    );
+    assert!(asked.iter().any(|a| a == "/vcek/v1/Milan/cert_chain"));
+    // Known now: more guests on that chip, nothing more asked.
+    for _ in 0..3 {
+        let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(kds.asked().len(), 2);
+    let m = s.metrics().await;
+    assert!(
+        m.contains(r#"mamori_collateral_fetches_total{item="vcek",outcome="fetched"} 1"#),
+        "{m}"
+    );
+    s.stop().await;
+
+    // After a restart the VCEK comes from the store: KDS may be down.
+    kds.status.store(503, Ordering::SeqCst);
+    let s = TestServer::start_in(dir, |c| c.snp.kds_url = Some(url)).await;
+    let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(kds.asked().len(), 2, "nothing fetched after the restart");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_kds_or_with_it_failing_the_guest_is_refused_clearly() {
+    // Fetching is off by default: refused, saying how to turn it on.
+    let s = server_with_kds(temp_dir("kds-off"), None).await;
+    let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    let (status, kind, detail) = error_of(r).await;
+    assert_eq!((status, kind.as_str()), (401, "EvidenceRejected"));
+    assert!(detail.contains("kds_url"), "{detail}");
+    s.stop().await;
+
+    // A report that does not bind the session costs no request to AMD.
+    let (url, kds) = fake_kds().await;
+    let s = server_with_kds(temp_dir("kds-fail"), Some(&url)).await;
+    let (_, r) = attest_without_certs(&s, &Guest::new(), false).await;
+    let (status, kind, _) = error_of(r).await;
+    assert_eq!((status, kind.as_str()), (401, "BindingFailed"));
+    assert!(kds.asked().is_empty());
+
+    // KDS failing: 503, then not asked again for a while.
+    kds.status.store(500, Ordering::SeqCst);
+    let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    let (status, kind, detail) = error_of(r).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (503, "CollateralUnavailable"),
+        "{detail}"
+    );
+    assert!(detail.contains("HTTP 500"), "{detail}");
+    let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        kds.asked().len(),
+        1,
+        "a remembered failure is not retried at once"
+    );
+    let m = s.metrics().await;
+    assert!(
+        m.contains(r#"mamori_collateral_fetches_total{item="vcek",outcome="http_error"} 1"#)
+            && m.contains(
+                r#"mamori_collateral_fetches_total{item="vcek",outcome="remembered_failure"} 1"#
+            ),
+        "{m}"
+    );
+    s.stop().await;
+
+    // KDS knowing no such chip: the evidence is refused (401, not 503).
+    let (url, kds) = fake_kds().await;
+    kds.status.store(404, Ordering::SeqCst);
+    let s = server_with_kds(temp_dir("kds-404"), Some(&url)).await;
+    let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    let (status, kind, detail) = error_of(r).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (401, "EvidenceRejected"),
+        "{detail}"
+    );
+    assert!(detail.contains("404"), "{detail}");
+    s.stop().await;
+
+    // Rate limited: 503, and Retry-After is honoured.
+    let (url, kds) = fake_kds().await;
+    kds.status.store(429, Ordering::SeqCst);
+    let s = server_with_kds(temp_dir("kds-429"), Some(&url)).await;
+    let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    let (status, _, detail) = error_of(r).await;
+    assert_eq!(status, 503);
+    assert!(detail.contains("120 s"), "{detail}");
+    s.stop().await;
+}
+
+/// A KDS (or proxy) serving another chip's VCEK cannot make a report
+/// verify: what is fetched is verified like what a guest sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_vcek_from_kds_is_refused() {
+    let other = Arc::new(SnpSimChain::generate(tee_sim::SimChainOptions::default()).unwrap());
+    let (url, kds) = fake_kds().await;
+    *kds.vcek_of.lock().unwrap() = Some(other);
+    let s = server_with_kds(temp_dir("kds-wrong"), Some(&url)).await;
+    let (cookie, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    let (status, kind, detail) = error_of(r).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (401, "EvidenceRejected"),
+        "{detail}"
+    );
+    // No token, so no secret.
+    let r = s.kbs_resource(&cookie, "default/key/1").await;
+    assert_eq!(r.status(), 401);
+    s.stop().await;
+}
