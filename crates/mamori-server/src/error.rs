@@ -84,11 +84,17 @@ impl IntoResponse for ApiError {
         // A store outage is usually brief, and at the open-session limit a
         // place opens as soon as any open session is attested or expires
         // (the limit is checked again at most once a second): both are
-        // worth retrying soon. A node shutting down is not.
+        // worth retrying soon. A node shutting down is not. A vendor
+        // service that failed is not asked again for 30 s (see kds.rs).
         if self.status == StatusCode::SERVICE_UNAVAILABLE && self.kind != "ShuttingDown" {
+            let secs = if self.kind == "CollateralUnavailable" {
+                "30"
+            } else {
+                "1"
+            };
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
+                axum::http::HeaderValue::from_static(secs),
             );
         }
         response

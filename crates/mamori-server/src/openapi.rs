@@ -29,7 +29,7 @@ pub async fn document() -> Json<Value> {
                 "Error": {"type": "object", "required": ["error", "detail"], "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}},
                 "Jwk": {"type": "object", "required": ["kty"], "properties": {"kty": {"enum": ["EC", "RSA"]}, "crv": {"enum": ["P-256", "P-384", "P-521"]}, "x": {"type": "string"}, "y": {"type": "string"}, "n": {"type": "string"}, "e": {"type": "string"}, "alg": {"enum": ["ECDH-ES+A256KW", "RSA-OAEP-256"]}}},
                 "Jwe": {"type": "object", "required": ["protected", "encrypted_key", "iv", "ciphertext", "tag"], "properties": {"protected": {"type": "string"}, "encrypted_key": {"type": "string"}, "iv": {"type": "string"}, "ciphertext": {"type": "string"}, "tag": {"type": "string"}}},
-                "Evidence": {"description": "TDX: {\"quote\": base64, \"cc_eventlog\": base64 CCEL or null}; SGX: {\"quote\": base64}; SEV-SNP: {\"report\": base64|hex of the report or an HCL report, \"certificates\": [PEM or base64 DER]} or the KBS form {\"attestation_report\": {...}, \"cert_chain\": [...]}; sample: {\"svn\", \"report_data\"}.", "type": "object"},
+                "Evidence": {"description": "TDX: {\"quote\": base64, \"cc_eventlog\": base64 CCEL or null}; SGX: {\"quote\": base64}; SEV-SNP: {\"report\": base64|hex of the report or an HCL report, \"certificates\": [PEM or base64 DER]} or the KBS form {\"attestation_report\": {...}, \"cert_chain\": [...]}; without a VCEK among the certificates it is fetched from AMD's KDS when [snp] kds_url is set; sample: {\"svn\", \"report_data\"}.", "type": "object"},
                 "AttestRequest": {"type": "object", "required": ["session_id", "nonce", "tee_pubkey", "evidence"], "properties": {"session_id": {"type": "string"}, "nonce": {"type": "string"}, "tee_pubkey": {"$ref": "#/components/schemas/Jwk"}, "evidence": {"$ref": "#/components/schemas/Evidence"}}}
             }
         },
@@ -62,13 +62,13 @@ pub async fn document() -> Json<Value> {
     doc["paths"]["/readyz"] = json!({"get": {"summary": "Readiness: the store's writer answers within 2 s (one probe a second, its answer shared)", "responses": {"200": {"description": "ready"}, "503": unavailable("the store did not answer, or the node is shutting down (`ShuttingDown`, without Retry-After)")}}});
     doc["paths"]["/v1/challenge"]["post"]["responses"]["503"] =
         unavailable("session.max_open sessions await evidence, or the store is unavailable");
-    for (path, method) in [
-        ("/v1/attest", "post"),
-        ("/v1/release/{path}", "post"),
-        ("/v1/resource/{path}", "get"),
+    for (path, method, why) in [
+        ("/v1/attest", "post", "the store is unavailable, or (`CollateralUnavailable`) the SEV-SNP VCEK the evidence did not carry could not be fetched from [snp] kds_url"),
+        ("/v1/release/{path}", "post", "the store is unavailable, or (`CollateralUnavailable`) the SEV-SNP VCEK the evidence did not carry could not be fetched from [snp] kds_url"),
+        ("/v1/resource/{path}", "get", "the store is unavailable"),
     ] {
         if let Some(responses) = doc["paths"][path][method]["responses"].as_object_mut() {
-            responses.insert("503".into(), unavailable("the store is unavailable"));
+            responses.insert("503".into(), unavailable(why));
         }
     }
     // Every operation that takes a body gives it limits.body_timeout_secs.

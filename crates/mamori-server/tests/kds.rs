@@ -189,6 +189,7 @@ async fn without_kds_or_with_it_failing_the_guest_is_refused_clearly() {
     // KDS failing: 503, then not asked again for a while.
     kds.status.store(500, Ordering::SeqCst);
     let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    assert_eq!(r.headers()["retry-after"], "30");
     let (status, kind, detail) = error_of(r).await;
     assert_eq!(
         (status, kind.as_str()),
