@@ -156,6 +156,20 @@ async fn jwks(State(s): State<AppState>) -> impl IntoResponse {
 /// once rather than at the next tick.
 pub fn spawn_housekeeping(svc: Arc<Service>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        // AMD's CRLs apart from the rest: a slow KDS must not hold up
+        // purges and reloads. The first round runs at start; the task
+        // ends with this one (its set is dropped when this is aborted).
+        let mut crls = tokio::task::JoinSet::new();
+        if svc.fetches_from_kds() {
+            let svc = svc.clone();
+            crls.spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    svc.refresh_snp_crls(now()).await;
+                }
+            });
+        }
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
         let mut changes = svc.store().changes();
         let mut n: u64 = 0;

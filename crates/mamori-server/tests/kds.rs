@@ -25,6 +25,8 @@ struct FakeKds {
     vcek_of: Mutex<Option<Arc<SnpSimChain>>>,
     status: AtomicU16,
     asked: Mutex<Vec<String>>,
+    /// The Milan CRL served, if any.
+    crl: Mutex<Option<Vec<u8>>>,
 }
 
 impl FakeKds {
@@ -46,6 +48,12 @@ async fn kds_handler(State(k): State<Arc<FakeKds>>, req: Request) -> Response {
         return r;
     }
     let c = &k.chain;
+    if uri.path() == "/vcek/v1/Milan/crl" {
+        return match k.crl.lock().unwrap().clone() {
+            Some(der) => der.into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        };
+    }
     if uri.path() == "/vcek/v1/Milan/cert_chain" {
         return format!("{}{}", c.ask_pem(), c.ark_pem()).into_response();
     }
@@ -75,6 +83,7 @@ async fn fake_kds() -> (String, Arc<FakeKds>) {
         vcek_of: Mutex::new(None),
         status: AtomicU16::new(200),
         asked: Mutex::new(Vec::new()),
+        crl: Mutex::new(None),
     });
     let app = axum::Router::new()
         .fallback(kds_handler)
@@ -256,6 +265,76 @@ async fn a_wrong_vcek_from_kds_is_refused() {
     );
     // No token, so no secret.
     let r = s.kbs_resource(&cookie, "default/key/1").await;
+    assert_eq!(r.status(), 401);
+    s.stop().await;
+}
+
+/// AMD's CRLs come from KDS too: installed when signed by the trusted
+/// root, applied to every chain (a revoked ASK refuses its chips' reports,
+/// whether their VCEK came from the guest or from KDS), kept in the store
+/// for a restart while KDS is down; one signed by anyone else is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crls_from_kds_are_verified_applied_and_kept() {
+    let chain = chain_arc();
+    let t0 = mamori_server::now();
+    let week = 7 * 86_400;
+    let (url, kds) = fake_kds().await;
+    *kds.crl.lock().unwrap() = Some(chain.crl(false, &[77], t0 - 60, t0 + week).unwrap());
+    let dir = temp_dir("kds-crl");
+    let s = server_with_kds(dir.clone(), Some(&url)).await;
+    assert_eq!(
+        s.svc.refresh_snp_crls(t0).await,
+        1,
+        "Milan's (the others 404)"
+    );
+    let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Not due yet: nothing asked.
+    let asked = kds.asked().len();
+    s.svc.refresh_snp_crls(t0 + 60).await;
+    assert_eq!(kds.asked().len(), asked);
+
+    // A CRL revoking the ASK, but signed by another ARK of the same name:
+    // ignored when due.
+    let impostor = SnpSimChain::generate(tee_sim::SimChainOptions::default()).unwrap();
+    *kds.crl.lock().unwrap() = Some(
+        impostor
+            .crl(false, &[tee_sim::snp::ASK_SERIAL], t0, t0 + week)
+            .unwrap(),
+    );
+    let later = t0 + 7 * 3600;
+    s.svc.refresh_snp_crls(later).await;
+    let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    // The real ARK revokes the ASK: every report under it is refused, with
+    // certificates sent by the guest or fetched.
+    *kds.crl.lock().unwrap() = Some(
+        chain
+            .crl(false, &[tee_sim::snp::ASK_SERIAL], t0, t0 + week)
+            .unwrap(),
+    );
+    s.svc.refresh_snp_crls(later + 7 * 3600).await;
+    let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    let (status, kind, detail) = error_of(r).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (401, "EvidenceRejected"),
+        "{detail}"
+    );
+    assert!(detail.contains("revoked"), "{detail}");
+    let (cookie, nonce) = s.kbs_auth("snp").await;
+    let r = s
+        .kbs_post_attest(&cookie, &Guest::new().kbs_attest_body(&nonce))
+        .await;
+    assert_eq!(r.status(), 401);
+    s.stop().await;
+
+    // Restarted while KDS is down: the revocation still holds.
+    kds.status.store(503, Ordering::SeqCst);
+    let s = TestServer::start_in(dir, |c| c.snp.kds_url = Some(url)).await;
+    assert_eq!(s.svc.refresh_snp_crls(mamori_server::now()).await, 1);
+    let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
     assert_eq!(r.status(), 401);
     s.stop().await;
 }

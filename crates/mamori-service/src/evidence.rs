@@ -113,12 +113,11 @@ impl serde::Serialize for Members<'_> {
 /// PEM is not even decoded again.
 pub struct SnpVerifier {
     trust: TrustStore,
-    /// AMD CRLs applied to every chain (`[snp] crls`).
-    crls: Vec<Crl>,
-    /// A cached chain was checked against `crls` when it was validated, and
-    /// stands for no longer than the earliest of their nextUpdate times:
-    /// then it is validated again (and refused while a CRL is stale).
-    crls_current_until: Option<UnixTime>,
+    /// AMD CRLs from the configuration (`[snp] crls`).
+    configured: Vec<Crl>,
+    /// The CRLs applied to every chain: the configured ones and those
+    /// fetched from AMD's KDS, the newest per issuer. Replaced whole.
+    crls: RwLock<Arc<CrlSet>>,
     /// Shared, not cloned per request: a signer holds its chain's subjects
     /// and parsed key.
     signers: RwLock<HashMap<[u8; 32], Arc<VerifiedSigner>>>,
@@ -126,6 +125,32 @@ pub struct SnpVerifier {
     /// reports that come without certificates: a VCEK validated once,
     /// sent by a guest or fetched from AMD's KDS, serves them all.
     by_vcek: RwLock<HashMap<VcekId, Arc<VerifiedSigner>>>,
+}
+
+/// CRLs applied together. A cached chain was checked against them when it
+/// was validated, and stands for no longer than the earliest of their
+/// nextUpdate times: then it is validated again (and refused while a CRL
+/// is stale).
+struct CrlSet {
+    crls: Vec<Crl>,
+    current_until: Option<UnixTime>,
+}
+
+impl CrlSet {
+    fn new(crls: Vec<Crl>) -> Self {
+        let current_until = crls
+            .iter()
+            .map(|c| c.next_update().unwrap_or(UnixTime(i64::MIN)))
+            .min();
+        CrlSet {
+            crls,
+            current_until,
+        }
+    }
+
+    fn current_at(&self, now: UnixTime) -> bool {
+        self.current_until.is_none_or(|until| now <= until)
+    }
 }
 
 /// Why SEV-SNP evidence did not verify.
@@ -215,23 +240,66 @@ impl SnpVerifier {
 
     /// A verifier that applies `crls` to every chain.
     pub fn with_crls(trust: TrustStore, crls: Vec<Crl>) -> Self {
-        let crls_current_until = crls
-            .iter()
-            .map(|c| c.next_update().unwrap_or(UnixTime(i64::MIN)))
-            .min();
         SnpVerifier {
             trust,
-            crls,
-            crls_current_until,
+            crls: RwLock::new(Arc::new(CrlSet::new(crls.clone()))),
+            configured: crls,
             signers: RwLock::new(HashMap::new()),
             by_vcek: RwLock::new(HashMap::new()),
         }
     }
 
+    fn crl_set(&self) -> Arc<CrlSet> {
+        self.crls.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Whether `crl` is signed by a root or signing key this verifier
+    /// trusts: a fetched CRL is installed only then (one that is not would
+    /// make every chain under its issuer fail).
+    pub fn trusts_crl_issuer(&self, crl: &Crl) -> bool {
+        self.trust
+            .anchor_certificates()
+            .iter()
+            .chain(self.trust.intermediates())
+            .filter(|c| c.subject_raw() == crl.issuer_raw())
+            .any(|c| crl.verify_signed_by(c).is_ok())
+    }
+
+    /// Applies `fetched` CRLs besides the configured ones, keeping the
+    /// newest (by thisUpdate) per issuer, and forgets every validated
+    /// chain: each is validated again against the new set when next used.
+    pub fn install_fetched_crls(&self, fetched: Vec<Crl>) {
+        let mut newest: Vec<Crl> = Vec::new();
+        for crl in self.configured.iter().cloned().chain(fetched) {
+            match newest
+                .iter_mut()
+                .find(|c| c.issuer_raw() == crl.issuer_raw())
+            {
+                Some(have) if have.this_update() >= crl.this_update() => {}
+                Some(have) => *have = crl,
+                None => newest.push(crl),
+            }
+        }
+        *self.crls.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(CrlSet::new(newest));
+        self.signers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.by_vcek
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// The CRLs applied now.
+    pub fn crls(&self) -> Vec<Crl> {
+        self.crl_set().crls.clone()
+    }
+
     /// A cached chain for `key`, unless the CRLs it was checked against may
     /// no longer be current.
     fn cached(&self, key: &[u8; 32], now: UnixTime) -> Option<Arc<VerifiedSigner>> {
-        if self.crls_current_until.is_some_and(|until| now > until) {
+        if !self.crl_set().current_at(now) {
             return None;
         }
         self.signers.read().ok().and_then(|m| m.get(key).cloned())
@@ -407,7 +475,8 @@ impl SnpVerifier {
             return self.verify_by_vcek(report, now);
         }
         for ((der_key, received), cert) in candidates {
-            let signer = match VerifiedSigner::validate(cert, &certs, &self.crls, &self.trust, now)
+            let crls = self.crl_set();
+            let signer = match VerifiedSigner::validate(cert, &certs, &crls.crls, &self.trust, now)
             {
                 Ok(s) => s,
                 Err(e) => {
@@ -460,7 +529,7 @@ impl SnpVerifier {
     ) -> Result<tee_snp::VerifiedReport<'a>, SnpFailure> {
         let vcek = VcekId::candidates(&report);
         if let Ok(ids) = &vcek {
-            if self.crls_current_until.is_none_or(|until| now <= until) {
+            if self.crl_set().current_at(now) {
                 let known: Vec<Arc<VerifiedSigner>> = {
                     let m = self.by_vcek.read().unwrap_or_else(|p| p.into_inner());
                     ids.iter().filter_map(|id| m.get(id).cloned()).collect()

@@ -1,7 +1,7 @@
 //! Fetching SEV-SNP collateral from AMD's Key Distribution Service (or a
 //! caching proxy that serves the same paths): the VCEK a report was signed
-//! with, when the evidence does not carry it, and the product's signing
-//! chain.
+//! with, when the evidence does not carry it, the product's signing chain,
+//! and the product's CRL.
 //!
 //! Everything fetched is public, signed vendor data: it is verified to the
 //! pinned AMD roots wherever it is used, exactly like a certificate a guest
@@ -17,7 +17,7 @@ use mamori_store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tee_snp::kds::{cert_chain_path, VcekId};
+use tee_snp::kds::{cert_chain_path, crl_path, VcekId};
 use tee_snp::Product;
 
 /// Requests to KDS in flight at once, over all items.
@@ -85,6 +85,7 @@ impl FetchError {
 enum Item {
     Vcek,
     CertChain,
+    Crl,
 }
 
 impl Item {
@@ -92,6 +93,7 @@ impl Item {
         match self {
             Item::Vcek => "vcek",
             Item::CertChain => "cert_chain",
+            Item::Crl => "crl",
         }
     }
 
@@ -99,7 +101,14 @@ impl Item {
         match self {
             Item::Vcek => Shape::DerCertificate,
             Item::CertChain => Shape::PemChain,
+            Item::Crl => Shape::DerCrl,
         }
+    }
+
+    /// Immutable items are served from the cache whenever it has them;
+    /// a CRL is fetched again whenever it is asked for.
+    fn immutable(self) -> bool {
+        !matches!(self, Item::Crl)
     }
 }
 
@@ -110,6 +119,8 @@ enum Shape {
     DerCertificate,
     /// PEM certificates, at least two (ASK then ARK).
     PemChain,
+    /// One DER CRL.
+    DerCrl,
 }
 
 impl Shape {
@@ -117,6 +128,10 @@ impl Shape {
         match self {
             Shape::DerCertificate => {
                 mamori_x509::Certificate::from_der(body).map_err(|_| "a DER certificate")?;
+                Ok(vec![body.to_vec()])
+            }
+            Shape::DerCrl => {
+                mamori_x509::Crl::from_der(body).map_err(|_| "a DER CRL")?;
                 Ok(vec![body.to_vec()])
             }
             Shape::PemChain => {
@@ -220,6 +235,31 @@ impl Kds {
             .await
     }
 
+    /// The product's CRL (DER), fetched now; the fetch is cached.
+    ///
+    /// # Errors
+    /// It could not be had (see [`FetchError`]).
+    pub async fn crl(
+        &self,
+        product: Product,
+        now: i64,
+        metrics: &Metrics,
+    ) -> Result<Vec<u8>, FetchError> {
+        let mut ders = self
+            .item(Item::Crl, &crl_path(product), now, metrics)
+            .await?;
+        Ok(ders.pop().unwrap_or_default())
+    }
+
+    /// The product's CRL as last fetched (by any node), and when.
+    pub async fn cached_crl(&self, product: Product) -> Option<(Vec<u8>, i64)> {
+        let key = format!("kds:{}", crl_path(product));
+        match self.store.get_collateral(&key).await {
+            Ok(Some(rec)) => Some((rec.body, rec.fetched_at)),
+            _ => None,
+        }
+    }
+
     /// One item: from the store when cached, else fetched (once, however
     /// many ask at the same moment) and cached. Items are immutable: a
     /// VCEK names one chip and TCB, and a product's chain changes only
@@ -233,8 +273,10 @@ impl Kds {
         metrics: &Metrics,
     ) -> Result<Vec<Vec<u8>>, FetchError> {
         let key = format!("kds:{path}");
-        if let Some(ders) = self.cached(&key, item.shape()).await {
-            return Ok(ders);
+        if item.immutable() {
+            if let Some(ders) = self.cached(&key, item.shape()).await {
+                return Ok(ders);
+            }
         }
         let gate = {
             let mut m = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
@@ -263,8 +305,10 @@ impl Kds {
     ) -> Result<Vec<Vec<u8>>, FetchError> {
         let (what, shape) = (item.name(), item.shape());
         // Whoever held the gate before may have cached it, or failed.
-        if let Some(ders) = self.cached(key, shape).await {
-            return Ok(ders);
+        if item.immutable() {
+            if let Some(ders) = self.cached(key, shape).await {
+                return Ok(ders);
+            }
         }
         if let Some(e) = self.remembered(key, now) {
             metrics.collateral_fetch(what, e.outcome());

@@ -1,6 +1,7 @@
 mod minted;
 mod open_sessions;
 mod operator;
+mod snp_crls;
 
 use crate::admin::{self, AdminKey};
 use crate::config::Config;
@@ -175,6 +176,8 @@ pub struct Service {
     snp: SnpVerifier,
     /// AMD's KDS, when `[snp] kds_url` is set.
     kds: Option<crate::kds::Kds>,
+    /// AMD CRLs fetched from the KDS.
+    snp_crls: tokio::sync::Mutex<snp_crls::FetchedCrls>,
     dcap: DcapVerifier,
     admin_keys: Vec<AdminKey>,
     keys: RwLock<Arc<KeyRing>>,
@@ -667,6 +670,7 @@ impl Service {
         Ok(Arc::new(Service {
             snp: SnpVerifier::with_crls(trust, snp_crls),
             kds,
+            snp_crls: Default::default(),
             dcap,
             admin_keys,
             keys: RwLock::new(Arc::new(ring)),
