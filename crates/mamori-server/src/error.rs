@@ -24,6 +24,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub kind: &'static str,
     pub detail: String,
+    /// For a 503: seconds before a retry can help (1 when unset).
+    pub retry_after_secs: Option<i64>,
 }
 
 impl ApiError {
@@ -38,6 +40,7 @@ impl ApiError {
             status,
             kind,
             detail: detail.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -58,7 +61,7 @@ impl ApiError {
             E::Denied { .. } => StatusCode::FORBIDDEN,
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            E::Busy(_) | E::Store(_) | E::CollateralUnavailable(_) | E::ShuttingDown => {
+            E::Busy(_) | E::Store(_) | E::CollateralUnavailable { .. } | E::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -68,7 +71,16 @@ impl ApiError {
         } else {
             tracing::info!(error = %e, "request refused");
         }
-        ApiError::new(api, status, e.kind(), e.to_string())
+        let retry_after_secs = match &e {
+            E::CollateralUnavailable {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
+        ApiError {
+            retry_after_secs,
+            ..ApiError::new(api, status, e.kind(), e.to_string())
+        }
     }
 }
 
@@ -85,16 +97,13 @@ impl IntoResponse for ApiError {
         // place opens as soon as any open session is attested or expires
         // (the limit is checked again at most once a second): both are
         // worth retrying soon. A node shutting down is not. A vendor
-        // service that failed is not asked again for 30 s (see kds.rs).
+        // service that failed is not asked again for a while (kds.rs
+        // says how long).
         if self.status == StatusCode::SERVICE_UNAVAILABLE && self.kind != "ShuttingDown" {
-            let secs = if self.kind == "CollateralUnavailable" {
-                "30"
-            } else {
-                "1"
-            };
+            let secs = self.retry_after_secs.unwrap_or(1).clamp(1, 3_600);
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static(secs),
+                axum::http::HeaderValue::from(secs),
             );
         }
         response

@@ -24,6 +24,8 @@ struct FakeKds {
     /// Serve this chain's VCEK instead (a KDS, or a proxy, gone wrong).
     vcek_of: Mutex<Option<Arc<SnpSimChain>>>,
     status: AtomicU16,
+    /// The status of the Milan VCEK path alone (200: serve it).
+    vcek_status: AtomicU16,
     asked: Mutex<Vec<String>>,
     /// The Milan CRL served, if any.
     crl: Mutex<Option<Vec<u8>>>,
@@ -66,6 +68,10 @@ async fn kds_handler(State(k): State<Arc<FakeKds>>, req: Request) -> Response {
     if uri.path() == format!("/vcek/v1/Milan/{}", hex::encode(c.chip_id()))
         && uri.query() == Some(expected_query.as_str())
     {
+        let status = k.vcek_status.load(Ordering::SeqCst);
+        if status != 200 {
+            return StatusCode::from_u16(status).unwrap().into_response();
+        }
         let served = k
             .vcek_of
             .lock()
@@ -82,6 +88,7 @@ async fn fake_kds() -> (String, Arc<FakeKds>) {
         chain: chain_arc(),
         vcek_of: Mutex::new(None),
         status: AtomicU16::new(200),
+        vcek_status: AtomicU16::new(200),
         asked: Mutex::new(Vec::new()),
         crl: Mutex::new(None),
     });
@@ -242,14 +249,16 @@ async fn without_kds_or_with_it_failing_the_guest_is_refused_clearly() {
     kds.status.store(429, Ordering::SeqCst);
     let s = server_with_kds(temp_dir("kds-429"), Some(&url)).await;
     let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    assert_eq!(r.headers()["retry-after"], "120");
     let (status, _, detail) = error_of(r).await;
     assert_eq!(status, 503);
     assert!(detail.contains("120 s"), "{detail}");
     s.stop().await;
 }
 
-/// A KDS (or proxy) serving another chip's VCEK cannot make a report
-/// verify: what is fetched is verified like what a guest sends.
+/// A KDS (or proxy) serving another chip's VCEK at this chip's path: the
+/// answer is refused before it is kept or used (503: the KDS is at fault,
+/// and may be fixed), and nothing is released.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_vcek_from_kds_is_refused() {
     let other = Arc::new(SnpSimChain::generate(tee_sim::SimChainOptions::default()).unwrap());
@@ -260,12 +269,43 @@ async fn a_wrong_vcek_from_kds_is_refused() {
     let (status, kind, detail) = error_of(r).await;
     assert_eq!(
         (status, kind.as_str()),
-        (401, "EvidenceRejected"),
+        (503, "CollateralUnavailable"),
         "{detail}"
     );
-    // No token, so no secret.
+    assert!(
+        detail.contains("the VCEK of the chip and TCB asked for"),
+        "{detail}"
+    );
+    let chip = hex::encode(chain_arc().chip_id());
+    assert!(
+        kds.asked().iter().any(|a| a.contains(&chip)),
+        "{:?}",
+        kds.asked()
+    );
     let r = s.kbs_resource(&cookie, "default/key/1").await;
     assert_eq!(r.status(), 401);
+    s.stop().await;
+}
+
+/// The housekeeping of `mamori serve` fetches the CRLs at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housekeeping_fetches_the_crls_at_start() {
+    let chain = chain_arc();
+    let t0 = mamori_server::now();
+    let (url, kds) = fake_kds().await;
+    *kds.crl.lock().unwrap() = Some(chain.crl(false, &[77], t0 - 60, t0 + 86_400 * 7).unwrap());
+    let s = server_with_kds(temp_dir("kds-housekeeping"), Some(&url)).await;
+    let task = mamori_server::spawn_housekeeping(s.svc.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !kds.asked().iter().any(|a| a == "/vcek/v1/Milan/crl") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no CRL asked for: {:?}",
+            kds.asked()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    task.abort();
     s.stop().await;
 }
 
@@ -328,6 +368,12 @@ async fn crls_from_kds_are_verified_applied_and_kept() {
         .kbs_post_attest(&cookie, &Guest::new().kbs_attest_body(&nonce))
         .await;
     assert_eq!(r.status(), 401);
+    // An impostor's newer CRL that revokes nothing is neither applied nor
+    // kept in place of the real one.
+    *kds.crl.lock().unwrap() = Some(impostor.crl(false, &[77], t0 + 1, t0 + week).unwrap());
+    s.svc.refresh_snp_crls(later + 14 * 3600).await;
+    let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
+    assert_eq!(r.status(), 401);
     s.stop().await;
 
     // Restarted while KDS is down: the revocation still holds.
@@ -336,5 +382,60 @@ async fn crls_from_kds_are_verified_applied_and_kept() {
     assert_eq!(s.svc.refresh_snp_crls(mamori_server::now()).await, 1);
     let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
     assert_eq!(r.status(), 401);
+    s.stop().await;
+}
+
+/// The KBS attest body of a v2 report from the simulated chip, sent
+/// without certificates.
+fn v2_body(g: &Guest, nonce: &str) -> Value {
+    let v2 = mamori_agent::SimulatedSnp {
+        chain: chain_arc(),
+        options: tee_sim::ReportOptions {
+            version: 2,
+            measurement: common::MEASUREMENT,
+            ..tee_sim::ReportOptions::default()
+        },
+    };
+    let mut evidence =
+        mamori_agent::EvidenceSource::evidence(&v2, &g.report_data(nonce, true), true).unwrap();
+    evidence["cert_chain"] = Value::Null;
+    let mut body = g.kbs_attest_body(nonce);
+    body["tee-evidence"]["primary_evidence"] = evidence;
+    body
+}
+
+/// A v2 report names no product, so Milan and Genoa are both asked for: a
+/// Milan outage is reported as one (503), not hidden behind Genoa's 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_report_reports_an_outage_not_the_other_products_404() {
+    let (url, kds) = fake_kds().await;
+    kds.vcek_status.store(500, Ordering::SeqCst);
+    let s = server_with_kds(temp_dir("kds-v2"), Some(&url)).await;
+    let g = Guest::new();
+    let (cookie, nonce) = s.kbs_auth("snp").await;
+    let r = s.kbs_post_attest(&cookie, &v2_body(&g, &nonce)).await;
+    let (status, kind, detail) = error_of(r).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (503, "CollateralUnavailable"),
+        "{detail}"
+    );
+    let asked = kds.asked();
+    assert!(
+        asked.iter().any(|a| a.starts_with("/vcek/v1/Milan/")),
+        "{asked:?}"
+    );
+    assert!(
+        asked.iter().any(|a| a.starts_with("/vcek/v1/Genoa/")),
+        "{asked:?}"
+    );
+    s.stop().await;
+    // Milan's back: the v2 report verifies (on a node that remembers no
+    // failure).
+    kds.vcek_status.store(200, Ordering::SeqCst);
+    let s = server_with_kds(temp_dir("kds-v2b"), Some(&url)).await;
+    let (cookie, nonce) = s.kbs_auth("snp").await;
+    let r = s.kbs_post_attest(&cookie, &v2_body(&g, &nonce)).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     s.stop().await;
 }

@@ -51,8 +51,12 @@ pub enum ServiceError {
     /// Vendor collateral the evidence needs could not be fetched (the
     /// vendor's service is unreachable or refusing); the client may try
     /// again later.
-    #[error("collateral unavailable: {0}")]
-    CollateralUnavailable(String),
+    #[error("collateral unavailable: {message}")]
+    CollateralUnavailable {
+        message: String,
+        /// Seconds before a retry can help.
+        retry_after_secs: i64,
+    },
     #[error("storage unavailable: {0}")]
     Store(#[from] mamori_store::StoreError),
     /// The server is shutting down: `/readyz` says so while requests are
@@ -83,7 +87,7 @@ impl ServiceError {
             ServiceError::Policy(_) => "InvalidPolicy",
             ServiceError::TooLarge(_) => "TooLarge",
             ServiceError::Busy(_) => "Busy",
-            ServiceError::CollateralUnavailable(_) => "CollateralUnavailable",
+            ServiceError::CollateralUnavailable { .. } => "CollateralUnavailable",
             ServiceError::Store(_) => "StoreUnavailable",
             ServiceError::ShuttingDown => "ShuttingDown",
             ServiceError::Internal(_) => "Internal",

@@ -120,12 +120,19 @@ pub struct SnpVerifier {
     crls: RwLock<Arc<CrlSet>>,
     /// Shared, not cloned per request: a signer holds its chain's subjects
     /// and parsed key.
-    signers: RwLock<HashMap<[u8; 32], Arc<VerifiedSigner>>>,
+    /// Each with the generation of the CRL set it was checked against: an
+    /// entry of another generation is not used (a chain validated while
+    /// new CRLs were installed may be filed after the caches were cleared).
+    signers: RwLock<HashMap<[u8; 32], Filed>>,
     /// The same chains by the VCEK they certify (chip and TCB), for
     /// reports that come without certificates: a VCEK validated once,
     /// sent by a guest or fetched from AMD's KDS, serves them all.
-    by_vcek: RwLock<HashMap<VcekId, Arc<VerifiedSigner>>>,
+    by_vcek: RwLock<HashMap<VcekId, Filed>>,
 }
+
+/// A validated chain and the generation of the CRL set it was checked
+/// against.
+type Filed = (Arc<VerifiedSigner>, u64);
 
 /// CRLs applied together. A cached chain was checked against them when it
 /// was validated, and stands for no longer than the earliest of their
@@ -134,10 +141,11 @@ pub struct SnpVerifier {
 struct CrlSet {
     crls: Vec<Crl>,
     current_until: Option<UnixTime>,
+    generation: u64,
 }
 
 impl CrlSet {
-    fn new(crls: Vec<Crl>) -> Self {
+    fn new(crls: Vec<Crl>, generation: u64) -> Self {
         let current_until = crls
             .iter()
             .map(|c| c.next_update().unwrap_or(UnixTime(i64::MIN)))
@@ -145,6 +153,7 @@ impl CrlSet {
         CrlSet {
             crls,
             current_until,
+            generation,
         }
     }
 
@@ -242,7 +251,7 @@ impl SnpVerifier {
     pub fn with_crls(trust: TrustStore, crls: Vec<Crl>) -> Self {
         SnpVerifier {
             trust,
-            crls: RwLock::new(Arc::new(CrlSet::new(crls.clone()))),
+            crls: RwLock::new(Arc::new(CrlSet::new(crls.clone(), 0))),
             configured: crls,
             signers: RwLock::new(HashMap::new()),
             by_vcek: RwLock::new(HashMap::new()),
@@ -253,34 +262,30 @@ impl SnpVerifier {
         self.crls.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Whether `crl` is signed by a root or signing key this verifier
-    /// trusts: a fetched CRL is installed only then (one that is not would
-    /// make every chain under its issuer fail).
-    pub fn trusts_crl_issuer(&self, crl: &Crl) -> bool {
+    /// Whether `crl` is issued and signed by a trusted root of `product`
+    /// (`ARK-{product}`), as the CRL KDS serves for that product is: a
+    /// fetched CRL is applied only then (one signed by anyone else would
+    /// make every chain under its issuer fail, and another product's would
+    /// stand in for this one's).
+    pub fn is_product_root_crl(&self, crl: &Crl, product: tee_snp::Product) -> bool {
+        let root = format!("ARK-{}", product.amd_name());
         self.trust
             .anchor_certificates()
             .iter()
-            .chain(self.trust.intermediates())
             .filter(|c| c.subject_raw() == crl.issuer_raw())
+            .filter(|c| c.subject_cn() == Some(root.as_str()))
             .any(|c| crl.verify_signed_by(c).is_ok())
     }
 
-    /// Applies `fetched` CRLs besides the configured ones, keeping the
-    /// newest (by thisUpdate) per issuer, and forgets every validated
-    /// chain: each is validated again against the new set when next used.
+    /// Applies `fetched` CRLs (one per product, replacing those installed
+    /// before) together with the configured ones, which always apply, and
+    /// retires every validated chain: each is validated again against the
+    /// new set when next used.
     pub fn install_fetched_crls(&self, fetched: Vec<Crl>) {
-        let mut newest: Vec<Crl> = Vec::new();
-        for crl in self.configured.iter().cloned().chain(fetched) {
-            match newest
-                .iter_mut()
-                .find(|c| c.issuer_raw() == crl.issuer_raw())
-            {
-                Some(have) if have.this_update() >= crl.this_update() => {}
-                Some(have) => *have = crl,
-                None => newest.push(crl),
-            }
-        }
-        *self.crls.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(CrlSet::new(newest));
+        let mut set = self.crls.write().unwrap_or_else(|p| p.into_inner());
+        let all = self.configured.iter().cloned().chain(fetched).collect();
+        *set = Arc::new(CrlSet::new(all, set.generation.wrapping_add(1)));
+        drop(set);
         self.signers
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -299,10 +304,14 @@ impl SnpVerifier {
     /// A cached chain for `key`, unless the CRLs it was checked against may
     /// no longer be current.
     fn cached(&self, key: &[u8; 32], now: UnixTime) -> Option<Arc<VerifiedSigner>> {
-        if !self.crl_set().current_at(now) {
+        let crls = self.crl_set();
+        if !crls.current_at(now) {
             return None;
         }
-        self.signers.read().ok().and_then(|m| m.get(key).cloned())
+        let m = self.signers.read().ok()?;
+        m.get(key)
+            .filter(|(_, generation)| *generation == crls.generation)
+            .map(|(s, _)| s.clone())
     }
 
     /// Decodes and verifies SNP evidence in either wire shape:
@@ -498,12 +507,12 @@ impl SnpVerifier {
                         };
                         m.remove(&k);
                     }
-                    m.insert(*der_key, signer.clone());
+                    m.insert(*der_key, (signer.clone(), crls.generation));
                     if let Some(key) = received.text_key {
-                        m.insert(key, signer.clone());
+                        m.insert(key, (signer.clone(), crls.generation));
                     }
                 }
-                self.remember_vcek(&signer);
+                self.remember_vcek(&signer, crls.generation);
             }
             match outcome {
                 Ok(v) => return Ok(v),
@@ -528,11 +537,16 @@ impl SnpVerifier {
         now: UnixTime,
     ) -> Result<tee_snp::VerifiedReport<'a>, SnpFailure> {
         let vcek = VcekId::candidates(&report);
+        let crls = self.crl_set();
         if let Ok(ids) = &vcek {
-            if self.crl_set().current_at(now) {
+            if crls.current_at(now) {
                 let known: Vec<Arc<VerifiedSigner>> = {
                     let m = self.by_vcek.read().unwrap_or_else(|p| p.into_inner());
-                    ids.iter().filter_map(|id| m.get(id).cloned()).collect()
+                    ids.iter()
+                        .filter_map(|id| m.get(id))
+                        .filter(|(_, generation)| *generation == crls.generation)
+                        .map(|(s, _)| s.clone())
+                        .collect()
                 };
                 let mut last = None;
                 for signer in known {
@@ -553,7 +567,7 @@ impl SnpVerifier {
     }
 
     /// Files a validated VCEK under the chip and TCB it certifies.
-    fn remember_vcek(&self, signer: &Arc<VerifiedSigner>) {
+    fn remember_vcek(&self, signer: &Arc<VerifiedSigner>, generation: u64) {
         let Some(id) = VcekId::of_certificate(signer.info()) else {
             return;
         };
@@ -564,7 +578,7 @@ impl SnpVerifier {
             };
             m.remove(&k);
         }
-        m.insert(id, signer.clone());
+        m.insert(id, (signer.clone(), generation));
     }
 }
 
@@ -779,6 +793,26 @@ mod tests {
             v.verify(&forged, &[], NOW),
             Err(SnpFailure::Rejected(ServiceError::EvidenceRejected { .. }))
         ));
+    }
+
+    /// A chain validated against an older CRL set and filed after new
+    /// CRLs were installed (a validation racing the install) is not used.
+    #[test]
+    fn chains_filed_under_older_crls_are_not_used() {
+        let a = SnpSimChain::generate(SimChainOptions::default()).unwrap();
+        let v = verifier(&[&a]);
+        v.check(&evidence(&a, 1, pem_chain(&a)), NOW).unwrap();
+        let key = sha256(a.vcek_der());
+        let filed = v.signers.read().unwrap().get(&key).cloned().unwrap();
+        assert!(v.cached(&key, NOW).is_some());
+        v.install_fetched_crls(Vec::new());
+        assert!(v.cached(&key, NOW).is_none());
+        // Filed late, under the old generation: still not used.
+        v.signers.write().unwrap().insert(key, filed);
+        assert!(v.cached(&key, NOW).is_none());
+        // Validated again, it is filed under the current one.
+        v.check(&evidence(&a, 1, pem_chain(&a)), NOW).unwrap();
+        assert!(v.cached(&key, NOW).is_some());
     }
 
     /// VLEKs and masked chip ids cannot be looked up: refused, saying that

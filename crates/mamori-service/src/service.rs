@@ -667,7 +667,7 @@ impl Service {
             }
             None => None,
         };
-        Ok(Arc::new(Service {
+        let svc = Arc::new(Service {
             snp: SnpVerifier::with_crls(trust, snp_crls),
             kds,
             snp_crls: Default::default(),
@@ -685,7 +685,11 @@ impl Service {
             cfg,
             store,
             kek,
-        }))
+        });
+        // Before the first request: a node restarted while KDS is down
+        // still applies the revocations fetched before.
+        svc.apply_kept_snp_crls(now).await;
+        Ok(svc)
     }
 
     pub fn config(&self) -> &Config {
@@ -1005,22 +1009,55 @@ impl Service {
                 "report data is not SHA-384 of the canonical runtime data (nonce and TEE public key); its VCEK was not fetched".into(),
             ));
         }
+        // Every candidate product (two for a v2 report) until one
+        // verifies; a temporary failure is reported as such even when
+        // another candidate was simply not found.
+        let mut not_found = None;
         let mut failure = None;
         for id in &ids {
-            match kds.vcek_chain(id, now, &self.metrics).await {
-                Ok(ders) => return Ok(self.snp.verify(evidence, &ders, UnixTime(now))?),
-                Err(e) => failure = Some(e),
-            }
+            let vcek = match kds.vcek(id, now, &self.metrics).await {
+                Ok(der) => der,
+                Err(e) if e.is_not_found() => {
+                    not_found = Some(e);
+                    continue;
+                }
+                Err(e) => {
+                    let stop = e.stops_fetching();
+                    failure = Some(e);
+                    if stop {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            // AMD's signing keys are compiled in; the product's chain from
+            // KDS is asked for only when they do not complete the path
+            // (another root, such as a development chain).
+            let first = match self
+                .snp
+                .verify(evidence, std::slice::from_ref(&vcek), UnixTime(now))
+            {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let chain = match kds.cert_chain(id.product, now, &self.metrics).await {
+                Ok(chain) => chain,
+                Err(_) => return Err(first.into()),
+            };
+            let mut ders = vec![vcek];
+            ders.extend(chain);
+            return Ok(self.snp.verify(evidence, &ders, UnixTime(now))?);
         }
-        match failure {
-            Some(e) if e.is_not_found() => Err(crate::evidence::rejected(
+        match (failure, not_found) {
+            (Some(e), _) => Err(ServiceError::CollateralUnavailable {
+                message: format!("the report's VCEK could not be fetched: {e}"),
+                retry_after_secs: e.retry_after_secs(),
+            }),
+            (None, Some(e)) => Err(crate::evidence::rejected(
                 "endorsement-key",
                 format!("no VCEK came with the report, and {e}"),
             )),
-            Some(e) => Err(ServiceError::CollateralUnavailable(format!(
-                "the report's VCEK could not be fetched: {e}"
-            ))),
-            None => Err(crate::evidence::rejected(
+            (None, None) => Err(crate::evidence::rejected(
                 "endorsement-key",
                 "no VCEK came with the report",
             )),

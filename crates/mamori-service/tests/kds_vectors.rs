@@ -71,14 +71,25 @@ fn real_reports_without_certificates_verify_with_the_vcek_kds_serves() {
             panic!("{report}: expected the VCEK to be named");
         };
         let ids = vcek.unwrap();
+        // The path asked for is the one of the certificate that verifies.
+        let cert = mamori_x509::Certificate::from_der(&vceks[i]).unwrap();
+        let info = tee_snp::EndorsementInfo::from_certificate(&cert).unwrap();
+        let own = tee_snp::kds::VcekId::of_certificate(&info).unwrap();
         assert!(
-            ids.iter().all(|id| id.path().starts_with("vcek/v1/")),
-            "{report}: {ids:?}"
+            ids.iter().any(|id| id.path() == own.path()),
+            "{report}: {ids:?} does not name {}",
+            own.path()
         );
-        // Another chip's VCEK (what a wrong KDS answer would be) fails.
+        // Another chip's VCEK (what a wrong KDS answer would be) fails
+        // verification, rather than being taken for a missing key.
         let other = &vceks[(i + 1) % vceks.len()];
         assert!(
-            v.verify(&ev, std::slice::from_ref(other), now).is_err(),
+            matches!(
+                v.verify(&ev, std::slice::from_ref(other), now),
+                Err(SnpFailure::Rejected(
+                    mamori_service::ServiceError::EvidenceRejected { .. }
+                ))
+            ),
             "{report}"
         );
         // The right one alone (AMD's ASK and ARK are pinned) verifies.

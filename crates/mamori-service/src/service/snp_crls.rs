@@ -1,8 +1,10 @@
-//! AMD's CRLs kept current from KDS (`[snp] kds_url`): fetched at start and
-//! every few hours, kept in the store so that a restart while KDS is down
-//! still has them, and installed only when signed by a trusted AMD root.
-//! A CRL past its nextUpdate refuses the chains it covers, as a configured
-//! one does: revocation that cannot be checked is not assumed absent.
+//! AMD's CRLs kept current from KDS (`[snp] kds_url`): the ones kept in the
+//! store are applied when the service starts, and each product's is fetched
+//! again every few hours. A fetched CRL is applied only when that
+//! product's trusted root signed it; it is then kept in the store, so that
+//! a restart while KDS is down still applies it. A CRL past its nextUpdate
+//! refuses the chains it covers, as a configured one does: revocation that
+//! cannot be checked is not assumed absent.
 
 use super::*;
 use mamori_x509::Crl;
@@ -11,14 +13,17 @@ use tee_snp::Product;
 
 /// How often AMD's CRLs are fetched again.
 const CRL_REFRESH_SECS: i64 = 6 * 3600;
-/// Sooner when the installed CRL's nextUpdate is this close.
+/// Sooner when the installed CRL's nextUpdate is this close...
 const CRL_RENEW_BEFORE_SECS: i64 = 24 * 3600;
+/// ...but never more often than this per product, whatever happened.
+const CRL_MIN_GAP_SECS: i64 = 1800;
 
-/// The CRLs fetched so far, by product, with when each was fetched.
+/// The CRLs applied, by product: the CRL, when it was fetched, and when a
+/// fetch was last tried.
 #[derive(Default)]
 pub(super) struct FetchedCrls {
-    loaded_from_store: bool,
     by_product: HashMap<Product, (Crl, i64)>,
+    tried_at: HashMap<Product, i64>,
 }
 
 impl Service {
@@ -27,36 +32,48 @@ impl Service {
         self.kds.is_some()
     }
 
-    /// Fetches the products' CRLs that are due and installs those that are
-    /// newer; returns how many are installed. Failures are logged (and
-    /// remembered by the fetcher, so a tick does not ask again at once).
+    /// Applies the CRLs kept in the store (fetched earlier, by any node).
+    pub(super) async fn apply_kept_snp_crls(&self, now: i64) {
+        let Some(kds) = &self.kds else {
+            return;
+        };
+        let mut state = self.snp_crls.lock().await;
+        for p in Product::ALL {
+            if let Some((der, fetched_at)) = kds.cached_crl(p).await {
+                if let Some(crl) = self.acceptable_crl(p, &der, now) {
+                    state.by_product.insert(p, (crl, fetched_at));
+                }
+            }
+        }
+        if !state.by_product.is_empty() {
+            self.install(&state);
+        }
+    }
+
+    /// Fetches the products' CRLs that are due and applies those newer
+    /// than the ones applied; returns how many products have one. Failures
+    /// are logged by the fetcher.
     pub async fn refresh_snp_crls(&self, now: i64) -> usize {
         let Some(kds) = &self.kds else {
             return 0;
         };
         let mut state = self.snp_crls.lock().await;
         let mut changed = false;
-        if !state.loaded_from_store {
-            for p in Product::ALL {
-                if let Some((der, fetched_at)) = kds.cached_crl(p).await {
-                    if let Some(crl) = self.acceptable_crl(p, &der, now) {
-                        state.by_product.insert(p, (crl, fetched_at));
-                        changed = true;
-                    }
-                }
-            }
-            state.loaded_from_store = true;
-        }
         for p in Product::ALL {
+            let recently_tried = state
+                .tried_at
+                .get(&p)
+                .is_some_and(|t| now.saturating_sub(*t) < CRL_MIN_GAP_SECS);
             let due = state.by_product.get(&p).is_none_or(|(crl, at)| {
                 now.saturating_sub(*at) >= CRL_REFRESH_SECS
                     || crl
                         .next_update()
                         .is_none_or(|n| n.0.saturating_sub(now) < CRL_RENEW_BEFORE_SECS)
             });
-            if !due {
+            if recently_tried || !due {
                 continue;
             }
+            state.tried_at.insert(p, now);
             let Ok(der) = kds.crl(p, now, &self.metrics).await else {
                 continue;
             };
@@ -64,28 +81,39 @@ impl Service {
                 continue;
             };
             match state.by_product.get_mut(&p) {
-                Some((have, at)) if crl.this_update() <= have.this_update() => *at = now,
+                // The same or an older one (a replay): nothing changes,
+                // but it was current when fetched.
+                Some((have, at)) if crl.this_update() <= have.this_update() => {
+                    if crl.this_update() == have.this_update() {
+                        *at = now;
+                    }
+                }
                 _ => {
-                    tracing::info!(product = p.amd_name(), this_update = crl.this_update().0, next_update = ?crl.next_update().map(|n| n.0), "SEV-SNP CRL from KDS installed");
+                    tracing::info!(product = p.amd_name(), this_update = crl.this_update().0, next_update = ?crl.next_update().map(|n| n.0), "SEV-SNP CRL from KDS applied");
+                    kds.keep_crl(p, &der, now).await;
                     state.by_product.insert(p, (crl, now));
                     changed = true;
                 }
             }
         }
         if changed {
-            self.snp.install_fetched_crls(
-                state
-                    .by_product
-                    .values()
-                    .map(|(crl, _)| crl.clone())
-                    .collect(),
-            );
+            self.install(&state);
         }
         state.by_product.len()
     }
 
-    /// A fetched CRL, if it is one this verifier should apply: signed by a
-    /// trusted root or signing key, and already in force.
+    fn install(&self, state: &FetchedCrls) {
+        self.snp.install_fetched_crls(
+            state
+                .by_product
+                .values()
+                .map(|(crl, _)| crl.clone())
+                .collect(),
+        );
+    }
+
+    /// A fetched CRL, if it is the one this verifier should apply for
+    /// `product`: signed by that product's trusted root, already in force.
     fn acceptable_crl(&self, product: Product, der: &[u8], now: i64) -> Option<Crl> {
         let refuse = |why: &str| {
             tracing::warn!(
@@ -97,8 +125,8 @@ impl Service {
         let Ok(crl) = Crl::from_der(der) else {
             return refuse("not a DER CRL");
         };
-        if !self.snp.trusts_crl_issuer(&crl) {
-            return refuse("not signed by a trusted AMD root or signing key");
+        if !self.snp.is_product_root_crl(&crl, product) {
+            return refuse("not issued and signed by the product's trusted root (ARK)");
         }
         if crl.this_update().0 > now {
             return refuse("its thisUpdate is in the future");
