@@ -208,6 +208,11 @@ pub fn spawn_housekeeping(svc: Arc<Service>) -> tokio::task::JoinHandle<()> {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "purge failed"),
                 }
+                match svc.purge_fetched_vceks(t).await {
+                    Ok(k) if k > 0 => tracing::debug!(removed = k, "purged old fetched VCEKs"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging fetched VCEKs failed"),
+                }
                 match svc.prune_audit(t).await {
                     Ok(k) if k > 0 => tracing::info!(removed = k, "removed old audit entries"),
                     Ok(_) => {}

@@ -145,7 +145,19 @@ impl Item {
     fn immutable(self) -> bool {
         !matches!(self, Item::Crl)
     }
+
+    /// The store key: the kind of item first, so that one kind can be
+    /// purged ([`VCEK_KEYS`]).
+    fn key(self, path: &str) -> String {
+        format!("kds:{}:{path}", self.name())
+    }
 }
+
+/// The store keys of fetched VCEKs start so.
+pub const VCEK_KEYS: &str = "kds:vcek:";
+/// A fetched VCEK is kept this long (then fetched again when a report
+/// needs it): attesters name the items, so they must not pile up.
+pub const VCEK_KEPT_SECS: i64 = 30 * 86_400;
 
 /// Checks an answer and returns its DER objects; `Err` says what it
 /// should have been.
@@ -359,7 +371,7 @@ impl Kds {
 
     /// The product's CRL as last kept (by any node), and when.
     pub async fn cached_crl(&self, product: Product) -> Option<(Vec<u8>, i64)> {
-        let key = format!("kds:{}", crl_path(product));
+        let key = Item::Crl.key(&crl_path(product));
         match self.store.get_collateral(&key).await {
             Ok(Some(rec)) => Some((rec.body, rec.fetched_at)),
             _ => None,
@@ -368,7 +380,7 @@ impl Kds {
 
     /// Keeps a CRL the service accepted, for restarts and other nodes.
     pub async fn keep_crl(&self, product: Product, der: &[u8], now: i64) {
-        let key = format!("kds:{}", crl_path(product));
+        let key = Item::Crl.key(&crl_path(product));
         if let Err(e) = self.store.put_collateral(&key, der, now).await {
             tracing::warn!(item = key, error = %e, "could not keep the KDS CRL");
         }
@@ -384,7 +396,7 @@ impl Kds {
         now: i64,
         metrics: &Metrics,
     ) -> Result<Vec<Vec<u8>>, FetchError> {
-        let key = format!("kds:{path}");
+        let key = item.key(path);
         if item.immutable() {
             if let Some(ders) = self.cached(&key, accept).await {
                 return Ok(ders);

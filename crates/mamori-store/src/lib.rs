@@ -885,6 +885,31 @@ impl Store {
         .await
     }
 
+    /// Removes cached collateral under `prefix` fetched before `before`:
+    /// items that attesters name (a VCEK per chip and TCB) would otherwise
+    /// accumulate for ever. Returns how many were removed.
+    pub async fn purge_collateral(&self, prefix: &str, before: i64) -> Result<u64, StoreError> {
+        // LIKE with the prefix's own wildcards escaped.
+        let pattern = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let db = match self.sqlite() {
+            Ok(db) => db,
+            Err(pg) => return pg.purge_collateral(&pattern, before).await,
+        };
+        db.write_statement(move |c| {
+            Ok(c.prepare_cached(
+                "DELETE FROM collateral WHERE key LIKE ?1 ESCAPE '\\' AND fetched_at < ?2",
+            )?
+            .execute(params![pattern, before])? as u64)
+        })
+        .await
+    }
+
     pub async fn put_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
         let db = match self.sqlite() {
             Ok(db) => db,

@@ -644,6 +644,18 @@ impl Pg {
         Ok(())
     }
 
+    pub(crate) async fn purge_collateral(
+        &self,
+        pattern: &str,
+        before: i64,
+    ) -> Result<u64, StoreError> {
+        self.execute(
+            "DELETE FROM collateral WHERE key LIKE $1 ESCAPE '\\' AND fetched_at < $2",
+            &[&pattern, &before],
+        )
+        .await
+    }
+
     pub(crate) async fn put_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
         self.recorded(
             "INSERT INTO signing_keys (kid, sealed, public_jwk, created_at, retired_at) \

@@ -302,6 +302,13 @@ async fn collateral_is_shared_and_keeps_the_newest_fetch() {
     b.put_collateral("kds:x", b"third", 30).await.unwrap();
     let got = a.get_collateral("kds:x").await.unwrap().unwrap();
     assert_eq!((got.body.as_slice(), got.fetched_at), (&b"third"[..], 30));
+    a.put_collateral("kds:vcek:a", b"old", 5).await.unwrap();
+    a.put_collateral("kds:vcek:b", b"new", 50).await.unwrap();
+    a.put_collateral("kds:vcekXa", b"other", 5).await.unwrap();
+    assert_eq!(b.purge_collateral("kds:vcek:", 40).await.unwrap(), 1);
+    assert_eq!(b.purge_collateral("kds:v_ek:", 100).await.unwrap(), 0);
+    assert_eq!(a.get_collateral("kds:vcek:a").await.unwrap(), None);
+    assert!(a.get_collateral("kds:vcekXa").await.unwrap().is_some());
 }
 
 #[tokio::test]

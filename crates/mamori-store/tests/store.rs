@@ -519,4 +519,15 @@ async fn collateral_keeps_the_newest_fetch_across_stores_and_restarts() {
     let c = Store::open(&dir.db()).await.unwrap();
     let got = c.get_collateral("kds:x").await.unwrap().unwrap();
     assert_eq!((got.body.as_slice(), got.fetched_at), (&b"third"[..], 30));
+    // Purged by prefix and age; the prefix's `_` and `%` are literal.
+    c.put_collateral("kds:vcek:a", b"old", 5).await.unwrap();
+    c.put_collateral("kds:vcek:b", b"new", 50).await.unwrap();
+    c.put_collateral("kds:vcekXa", b"other", 5).await.unwrap();
+    c.put_collateral("kds:crl:a", b"crl", 5).await.unwrap();
+    assert_eq!(c.purge_collateral("kds:vcek:", 40).await.unwrap(), 1);
+    assert_eq!(c.purge_collateral("kds:v_ek:", 100).await.unwrap(), 0);
+    assert_eq!(c.get_collateral("kds:vcek:a").await.unwrap(), None);
+    for kept in ["kds:vcek:b", "kds:vcekXa", "kds:crl:a", "kds:x"] {
+        assert!(c.get_collateral(kept).await.unwrap().is_some(), "{kept}");
+    }
 }

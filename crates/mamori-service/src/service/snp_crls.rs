@@ -102,6 +102,21 @@ impl Service {
         state.by_product.len()
     }
 
+    /// Removes VCEKs fetched more than a month ago from the store; the
+    /// ones in use are fetched again when a report needs them.
+    pub async fn purge_fetched_vceks(&self, now: i64) -> Result<u64, ServiceError> {
+        if self.kds.is_none() {
+            return Ok(0);
+        }
+        Ok(self
+            .store
+            .purge_collateral(
+                crate::kds::VCEK_KEYS,
+                now.saturating_sub(crate::kds::VCEK_KEPT_SECS),
+            )
+            .await?)
+    }
+
     fn install(&self, state: &FetchedCrls) {
         self.snp.install_fetched_crls(
             state
