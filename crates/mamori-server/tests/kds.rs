@@ -128,20 +128,16 @@ async fn attest_without_certs(
     (cookie, r)
 }
 
-async fn error_of(r: reqwest::Response) -> (u16, String, String) {
-    let status = r.status().as_u16();
+/// Asserts the error's status and kind, and that its detail says
+/// `needle`; returns the detail.
+async fn expect_error(r: reqwest::Response, status: u16, kind: &str, needle: &str) -> String {
+    let got_status = r.status().as_u16();
     let v: Value = r.json().await.unwrap();
-    (
-        status,
-        v["type"]
-            .as_str()
-            .unwrap_or_default()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_owned(),
-        v["detail"].as_str().unwrap_or_default().to_owned(),
-    )
+    let got_kind = v["type"].as_str().unwrap_or_default().rsplit('/').next();
+    let detail = v["detail"].as_str().unwrap_or_default().to_owned();
+    assert_eq!((got_status, got_kind), (status, Some(kind)), "{detail}");
+    assert!(detail.contains(needle), "{detail}");
+    detail
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,30 +185,21 @@ async fn without_kds_or_with_it_failing_the_guest_is_refused_clearly() {
     // Fetching is off by default: refused, saying how to turn it on.
     let s = server_with_kds(temp_dir("kds-off"), None).await;
     let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
-    let (status, kind, detail) = error_of(r).await;
-    assert_eq!((status, kind.as_str()), (401, "EvidenceRejected"));
-    assert!(detail.contains("kds_url"), "{detail}");
+    expect_error(r, 401, "EvidenceRejected", "kds_url").await;
     s.stop().await;
 
     // A report that does not bind the session costs no request to AMD.
     let (url, kds) = fake_kds().await;
     let s = server_with_kds(temp_dir("kds-fail"), Some(&url)).await;
     let (_, r) = attest_without_certs(&s, &Guest::new(), false).await;
-    let (status, kind, _) = error_of(r).await;
-    assert_eq!((status, kind.as_str()), (401, "BindingFailed"));
+    expect_error(r, 401, "BindingFailed", "was not fetched").await;
     assert!(kds.asked().is_empty());
 
     // KDS failing: 503, then not asked again for a while.
     kds.status.store(500, Ordering::SeqCst);
     let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
     assert_eq!(r.headers()["retry-after"], "30");
-    let (status, kind, detail) = error_of(r).await;
-    assert_eq!(
-        (status, kind.as_str()),
-        (503, "CollateralUnavailable"),
-        "{detail}"
-    );
-    assert!(detail.contains("HTTP 500"), "{detail}");
+    expect_error(r, 503, "CollateralUnavailable", "HTTP 500").await;
     let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
     assert_eq!(r.status(), 503);
     assert_eq!(
@@ -235,13 +222,7 @@ async fn without_kds_or_with_it_failing_the_guest_is_refused_clearly() {
     kds.status.store(404, Ordering::SeqCst);
     let s = server_with_kds(temp_dir("kds-404"), Some(&url)).await;
     let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
-    let (status, kind, detail) = error_of(r).await;
-    assert_eq!(
-        (status, kind.as_str()),
-        (401, "EvidenceRejected"),
-        "{detail}"
-    );
-    assert!(detail.contains("404"), "{detail}");
+    expect_error(r, 401, "EvidenceRejected", "404").await;
     s.stop().await;
 
     // Rate limited: 503, and Retry-After is honoured.
@@ -250,9 +231,7 @@ async fn without_kds_or_with_it_failing_the_guest_is_refused_clearly() {
     let s = server_with_kds(temp_dir("kds-429"), Some(&url)).await;
     let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
     assert_eq!(r.headers()["retry-after"], "120");
-    let (status, _, detail) = error_of(r).await;
-    assert_eq!(status, 503);
-    assert!(detail.contains("120 s"), "{detail}");
+    expect_error(r, 503, "CollateralUnavailable", "120 s").await;
     s.stop().await;
 }
 
@@ -266,16 +245,13 @@ async fn a_wrong_vcek_from_kds_is_refused() {
     *kds.vcek_of.lock().unwrap() = Some(other);
     let s = server_with_kds(temp_dir("kds-wrong"), Some(&url)).await;
     let (cookie, r) = attest_without_certs(&s, &Guest::new(), true).await;
-    let (status, kind, detail) = error_of(r).await;
-    assert_eq!(
-        (status, kind.as_str()),
-        (503, "CollateralUnavailable"),
-        "{detail}"
-    );
-    assert!(
-        detail.contains("the VCEK of the chip and TCB asked for"),
-        "{detail}"
-    );
+    expect_error(
+        r,
+        503,
+        "CollateralUnavailable",
+        "the VCEK of the chip and TCB asked for",
+    )
+    .await;
     let chip = hex::encode(chain_arc().chip_id());
     assert!(
         kds.asked().iter().any(|a| a.contains(&chip)),
@@ -356,13 +332,7 @@ async fn crls_from_kds_are_verified_applied_and_kept() {
     );
     s.svc.refresh_snp_crls(later + 7 * 3600).await;
     let (_, r) = attest_without_certs(&s, &Guest::new(), true).await;
-    let (status, kind, detail) = error_of(r).await;
-    assert_eq!(
-        (status, kind.as_str()),
-        (401, "EvidenceRejected"),
-        "{detail}"
-    );
-    assert!(detail.contains("revoked"), "{detail}");
+    expect_error(r, 401, "EvidenceRejected", "revoked").await;
     let (cookie, nonce) = s.kbs_auth("snp").await;
     let r = s
         .kbs_post_attest(&cookie, &Guest::new().kbs_attest_body(&nonce))
@@ -414,12 +384,7 @@ async fn a_v2_report_reports_an_outage_not_the_other_products_404() {
     let g = Guest::new();
     let (cookie, nonce) = s.kbs_auth("snp").await;
     let r = s.kbs_post_attest(&cookie, &v2_body(&g, &nonce)).await;
-    let (status, kind, detail) = error_of(r).await;
-    assert_eq!(
-        (status, kind.as_str()),
-        (503, "CollateralUnavailable"),
-        "{detail}"
-    );
+    expect_error(r, 503, "CollateralUnavailable", "").await;
     let asked = kds.asked();
     assert!(
         asked.iter().any(|a| a.starts_with("/vcek/v1/Milan/")),
