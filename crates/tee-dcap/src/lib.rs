@@ -21,6 +21,7 @@ mod describe;
 pub mod error;
 pub mod pck;
 pub mod pcs;
+pub mod pcs_paths;
 pub mod quote;
 pub mod tcb;
 pub mod verify;

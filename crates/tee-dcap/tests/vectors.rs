@@ -262,3 +262,41 @@ fn gcp_zero_padding_is_reported() {
     assert_eq!(p.raw.len(), 4935);
     assert_eq!(p.padding, 8000 - 4935);
 }
+
+/// What would be fetched from Intel PCS for a real quote names the
+/// collateral that verifies it: the FMSPC and kind of the TCB info the
+/// MANIFEST pairs with each quote, and the PCK CA that issued its PCK.
+#[test]
+fn pcs_paths_name_the_collateral_that_verifies_each_quote() {
+    use tee_dcap::pcs_paths::CollateralNeeds;
+    let cases = [
+        // (quote, TCB info path it needs)
+        (
+            "tdx-quote-v4/tdx-v4-gcp-cos113-gotdxguest.dat",
+            "tdx/certification/v4/tcb?fmspc=00806F050000",
+        ),
+        (
+            "tdx-quote-v4/tdx-v4-b0c06f-dcapqvl.bin",
+            "tdx/certification/v4/tcb?fmspc=B0C06F000000",
+        ),
+        (
+            "sgx-quote-v3/sgx-v3-00a067-dcapqvl.bin",
+            "sgx/certification/v4/tcb?fmspc=00A067110000",
+        ),
+    ];
+    for (rel, tcb_info) in cases {
+        let Some(q) = quote_bytes(rel) else {
+            return;
+        };
+        let needs = CollateralNeeds::of_quote(&q).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(needs.tcb_info_path(), tcb_info, "{rel}");
+        assert!(needs.pck_ca.is_some(), "{rel}: issued by a PCK CA");
+        assert!(
+            needs
+                .pck_crl_path()
+                .unwrap()
+                .starts_with("sgx/certification/v4/pckcrl?ca="),
+            "{rel}"
+        );
+    }
+}
