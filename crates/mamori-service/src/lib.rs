@@ -11,6 +11,7 @@ pub mod config;
 pub mod dcap;
 mod error;
 pub mod evidence;
+pub mod fetch;
 pub mod kds;
 pub mod kek;
 mod keys;
