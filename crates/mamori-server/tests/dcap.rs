@@ -336,7 +336,7 @@ async fn unreadable_collateral_stops_the_server_naming_the_file() {
         data_dir: dir.join("data"),
         dcap: mamori_service::config::DcapConfig {
             collateral: vec![junk],
-            trust_anchors: vec![],
+            ..Default::default()
         },
         ..mamori_service::Config::default()
     };

@@ -172,6 +172,12 @@ pub struct DcapConfig {
     /// DER), e.g. a generated test hierarchy. Development only; logged
     /// loudly at start-up.
     pub trust_anchors: Vec<PathBuf>,
+    /// Intel's PCS (`https://api.trustedservices.intel.com`) or a PCCS
+    /// serving its v4 paths. When set, a quote whose TCB info, QE identity
+    /// or PCK CRL is missing from `collateral`, stale, or for another
+    /// platform is verified with them fetched from there, and they are kept
+    /// in the store. Unset (the default), nothing is fetched.
+    pub pcs_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -358,6 +364,10 @@ impl Config {
                 "shutdown_delay_secs {}: expected at most {MAX_SHUTDOWN_DELAY_SECS}",
                 self.shutdown_delay_secs
             )));
+        }
+        if let Some(url) = &self.dcap.pcs_url {
+            crate::pcs::check_url(url)
+                .map_err(|e| ConfigError::Invalid(format!("dcap.pcs_url {e}")))?;
         }
         if let Some(url) = &self.snp.kds_url {
             crate::kds::check_url(url)

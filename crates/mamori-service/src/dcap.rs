@@ -40,6 +40,11 @@ pub struct DcapLoadError {
 pub struct DcapVerifier {
     intel: Verifier,
     extra: Vec<Verifier>,
+    /// The development anchors' DER, to build verifiers over more
+    /// collateral ([`DcapVerifier::with_fetched`]).
+    anchors: Vec<Vec<u8>>,
+    /// The configured collateral, which fetched collateral adds to.
+    configured: Collateral,
     /// Files the collateral came from, for start-up logs and errors.
     pub sources: Vec<PathBuf>,
 }
@@ -150,8 +155,10 @@ impl DcapVerifier {
     pub fn load(collateral: &[PathBuf], anchors: &[PathBuf]) -> Result<Self, DcapLoadError> {
         let (bag, sources) = load_collateral(collateral)?;
         let mut extra = Vec::new();
+        let mut anchor_ders = Vec::new();
         for a in anchors {
             let der = load_anchor(a)?;
+            anchor_ders.push(der.clone());
             let v = Verifier::with_trust_anchor(bag.clone(), &der, VerifyOptions::default())
                 .map_err(|e| DcapLoadError {
                     path: a.display().to_string(),
@@ -170,10 +177,58 @@ impl DcapVerifier {
             );
         }
         Ok(DcapVerifier {
-            intel: Verifier::new(bag),
+            intel: Verifier::new(bag.clone()),
             extra,
+            anchors: anchor_ders,
+            configured: bag,
             sources,
         })
+    }
+
+    /// A verifier over the configured collateral and `fetched` inputs
+    /// (TCB info and QE identity bodies, CRLs, issuer chains), with the
+    /// same anchors. Fetched inputs are added after the configured ones;
+    /// where both hold an item, verification picks by its own rules (the
+    /// newest evaluation data in force).
+    ///
+    /// # Errors
+    /// An input is not collateral.
+    pub fn with_fetched(&self, fetched: &[Vec<u8>]) -> Result<Self, String> {
+        let mut bag = self.configured.clone();
+        for (i, input) in fetched.iter().enumerate() {
+            bag.add_input(usize::MAX - i, input)
+                .map_err(|e| format!("fetched collateral: {e}"))?;
+        }
+        let mut extra = Vec::new();
+        for der in &self.anchors {
+            extra.push(
+                Verifier::with_trust_anchor(bag.clone(), der, VerifyOptions::default())
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        Ok(DcapVerifier {
+            intel: Verifier::new(bag),
+            extra,
+            anchors: self.anchors.clone(),
+            configured: self.configured.clone(),
+            sources: self.sources.clone(),
+        })
+    }
+
+    /// The quote in `tdx`/`sgx` evidence, and its REPORTDATA.
+    ///
+    /// # Errors
+    /// The evidence or the quote does not parse.
+    pub fn quote_of(tee: &str, evidence: &Value) -> Result<(Vec<u8>, Vec<u8>), ServiceError> {
+        let shape = Shape::decode(tee, evidence)?;
+        let (qbytes, _) = tee_dcap::unwrap_container(&shape.quote);
+        let q = Quote::parse(qbytes).map_err(|e| rejected("parse", format!("quote: {e}")))?;
+        let report_data = match (q.body.td(), q.body.sgx()) {
+            (Some(td), _) => td.report_data.to_vec(),
+            (None, Some(e)) => e.report_data.to_vec(),
+            (None, None) => return Err(rejected("parse", "quote has no report body")),
+        };
+        Ok((shape.quote, report_data))
     }
 
     /// No collateral: every quote is refused, naming the missing item.
@@ -181,6 +236,8 @@ impl DcapVerifier {
         DcapVerifier {
             intel: Verifier::new(Collateral::new()),
             extra: Vec::new(),
+            anchors: Vec::new(),
+            configured: Collateral::new(),
             sources: Vec::new(),
         }
     }

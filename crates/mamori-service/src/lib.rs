@@ -16,6 +16,7 @@ pub mod kds;
 pub mod kek;
 mod keys;
 pub mod metrics;
+pub mod pcs;
 mod policies;
 mod service;
 

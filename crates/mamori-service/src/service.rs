@@ -1,3 +1,4 @@
+mod dcap_fetch;
 mod minted;
 mod open_sessions;
 mod operator;
@@ -178,7 +179,12 @@ pub struct Service {
     kds: Option<crate::kds::Kds>,
     /// AMD CRLs fetched from the KDS.
     snp_crls: tokio::sync::Mutex<snp_crls::FetchedCrls>,
-    dcap: DcapVerifier,
+    /// Replaced whole when collateral is fetched from Intel's PCS.
+    dcap: RwLock<Arc<DcapVerifier>>,
+    /// Intel's PCS or a PCCS, when `[dcap] pcs_url` is set, and the items
+    /// fetched so far by path (the verifier is built over them).
+    pcs: Option<crate::pcs::Pcs>,
+    pcs_fetched: tokio::sync::Mutex<std::collections::BTreeMap<String, Vec<Vec<u8>>>>,
     admin_keys: Vec<AdminKey>,
     keys: RwLock<Arc<KeyRing>>,
     policies: RwLock<Arc<PolicySet>>,
@@ -654,6 +660,19 @@ impl Service {
         let policies = PolicySet::load(&store).await?;
         let open = open_sessions::OpenSessions::default();
         open.counted(store.count_open_sessions(now).await?, now);
+        let pcs = match &cfg.dcap.pcs_url {
+            Some(url) => {
+                let pcs = crate::pcs::Pcs::new(url, store.clone()).map_err(|e| {
+                    StartError::Config(crate::ConfigError::Invalid(format!("dcap.pcs_url {e}")))
+                })?;
+                tracing::info!(
+                    url = pcs.base(),
+                    "Intel DCAP collateral missing or stale: fetched from this PCS"
+                );
+                Some(pcs)
+            }
+            None => None,
+        };
         let kds = match &cfg.snp.kds_url {
             Some(url) => {
                 let kds = crate::kds::Kds::new(url, store.clone()).map_err(|e| {
@@ -671,7 +690,9 @@ impl Service {
             snp: SnpVerifier::with_crls(trust, snp_crls),
             kds,
             snp_crls: Default::default(),
-            dcap,
+            dcap: RwLock::new(Arc::new(dcap)),
+            pcs,
+            pcs_fetched: Default::default(),
             admin_keys,
             keys: RwLock::new(Arc::new(ring)),
             policies: RwLock::new(Arc::new(policies)),
@@ -1084,8 +1105,14 @@ impl Service {
         )?;
         let verified: VerifiedEvidence = match session.tee.as_str() {
             "snp" => self.verify_snp(&req.evidence, &expected, now).await?,
-            "tdx" => self.dcap.verify("tdx", &req.evidence, UnixTime(now))?,
-            "sgx" => self.dcap.verify("sgx", &req.evidence, UnixTime(now))?,
+            "tdx" => {
+                self.verify_dcap("tdx", &req.evidence, &expected, now)
+                    .await?
+            }
+            "sgx" => {
+                self.verify_dcap("sgx", &req.evidence, &expected, now)
+                    .await?
+            }
             "sample" => verify_sample(&req.evidence)?,
             other => return Err(ServiceError::UnknownTee(other.into())),
         };

@@ -1,0 +1,273 @@
+//! Intel TDX and SGX quotes verified with collateral fetched from Intel's
+//! PCS (or a PCCS) when none is configured: a PCS stand-in on loopback
+//! serves a generated Intel-like hierarchy's TCB info, QE identity and PCK
+//! CRL at the PCS v4 paths, with their issuer chains in the response
+//! headers, counts what it is asked, and can be made to fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use common::{temp_dir, Guest, TestServer};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use tee_dcap_sim::{DcapSim, SimOptions, TdOptions};
+
+struct FakePcs {
+    files: HashMap<String, Vec<u8>>,
+    root_pem: String,
+    status: AtomicU16,
+    asked: Mutex<Vec<String>>,
+}
+
+impl FakePcs {
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// Percent-encodes all but the unreserved characters, as PCS does.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn pcs_handler(State(p): State<Arc<FakePcs>>, req: Request) -> Response {
+    let uri = req.uri().clone();
+    p.asked.lock().unwrap().push(uri.to_string());
+    let status = p.status.load(Ordering::SeqCst);
+    if status != 200 {
+        return StatusCode::from_u16(status).unwrap().into_response();
+    }
+    let tcb_chain = format!(
+        "{}{}",
+        String::from_utf8(p.files["tcb-signing.pem"].clone()).unwrap(),
+        p.root_pem
+    );
+    let ca_chain = format!(
+        "{}{}",
+        pem("CERTIFICATE", &p.files["pck-platform-ca.der"]),
+        p.root_pem
+    );
+    let (file, header, chain) = match (uri.path(), uri.query().unwrap_or("")) {
+        ("/tdx/certification/v4/tcb", "fmspc=001122334455") => {
+            ("tcbinfo-tdx.json", "TCB-Info-Issuer-Chain", tcb_chain)
+        }
+        ("/sgx/certification/v4/tcb", "fmspc=001122334455") => {
+            ("tcbinfo-sgx.json", "TCB-Info-Issuer-Chain", tcb_chain)
+        }
+        ("/tdx/certification/v4/qe/identity", "") => (
+            "qeid-tdqe.json",
+            "SGX-Enclave-Identity-Issuer-Chain",
+            tcb_chain,
+        ),
+        ("/sgx/certification/v4/qe/identity", "") => (
+            "qeid-qe.json",
+            "SGX-Enclave-Identity-Issuer-Chain",
+            tcb_chain,
+        ),
+        ("/sgx/certification/v4/pckcrl", "ca=platform&encoding=der") => {
+            ("pckcrl.der", "SGX-PCK-CRL-Issuer-Chain", ca_chain)
+        }
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let mut r = p.files[file].clone().into_response();
+    r.headers_mut()
+        .insert(header, HeaderValue::from_str(&url_encode(&chain)).unwrap());
+    r
+}
+
+async fn fake_pcs(sim: &DcapSim) -> (String, Arc<FakePcs>) {
+    let p = Arc::new(FakePcs {
+        files: sim.collateral().iter().cloned().collect(),
+        root_pem: sim.root_pem().to_owned(),
+        status: AtomicU16::new(200),
+        asked: Mutex::new(Vec::new()),
+    });
+    let app = axum::Router::new()
+        .fallback(pcs_handler)
+        .with_state(p.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, p)
+}
+
+/// A server trusting the generated hierarchy's root, with no collateral
+/// configured: only what it fetches from `pcs`.
+async fn server(dir: std::path::PathBuf, sim: &DcapSim, pcs: Option<&str>) -> TestServer {
+    let root = dir.join("dcap-root.pem");
+    std::fs::write(&root, sim.root_pem()).unwrap();
+    let pcs = pcs.map(str::to_owned);
+    TestServer::start_in(dir, move |cfg| {
+        cfg.dcap.trust_anchors = vec![root];
+        cfg.dcap.pcs_url = pcs;
+    })
+    .await
+}
+
+/// KBS RCAR for `tdx` with a quote whose REPORTDATA binds the session
+/// (or, with `bind` false, another nonce).
+async fn attest(s: &TestServer, sim: &DcapSim, bind: bool) -> reqwest::Response {
+    let g = Guest::new();
+    let (cookie, nonce) = s.kbs_auth("tdx").await;
+    let bound = if bind {
+        nonce.clone()
+    } else {
+        format!("{nonce}x")
+    };
+    let quote = sim
+        .tdx_quote(&TdOptions {
+            report_data: g.report_data(&bound, true),
+            ..TdOptions::default()
+        })
+        .unwrap();
+    let evidence = json!({"cc_eventlog": null, "quote": base64::engine::general_purpose::STANDARD.encode(&quote), "aa_eventlog": null});
+    let body = json!({
+        "init-data": null,
+        "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
+        "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
+    });
+    s.kbs_post_attest(&cookie, &body).await
+}
+
+async fn expect_error(r: reqwest::Response, status: u16, kind: &str, needle: &str) {
+    let got_status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    let got_kind = v["type"].as_str().unwrap_or_default().rsplit('/').next();
+    let detail = v["detail"].as_str().unwrap_or_default();
+    assert_eq!((got_status, got_kind), (status, Some(kind)), "{detail}");
+    assert!(detail.contains(needle), "{detail}");
+}
+
+fn sim() -> DcapSim {
+    DcapSim::generate(&SimOptions {
+        now: mamori_server::now(),
+        ..SimOptions::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tdx_quote_verifies_with_collateral_fetched_from_pcs_and_kept() {
+    let sim = sim();
+    let (url, pcs) = fake_pcs(&sim).await;
+    let dir = temp_dir("pcs-ok");
+    let s = server(dir.clone(), &sim, Some(&url)).await;
+    let r = attest(&s, &sim, true).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let asked = pcs.asked();
+    assert_eq!(
+        asked,
+        [
+            "/tdx/certification/v4/tcb?fmspc=001122334455",
+            "/tdx/certification/v4/qe/identity",
+            "/sgx/certification/v4/pckcrl?ca=platform&encoding=der",
+        ]
+    );
+    // Held now: more quotes, nothing more asked.
+    for _ in 0..3 {
+        assert_eq!(attest(&s, &sim, true).await.status(), 200);
+    }
+    assert_eq!(pcs.asked().len(), 3);
+    let m = s.metrics().await;
+    assert!(
+        m.contains(r#"mamori_collateral_fetches_total{item="tcb_info",outcome="fetched"} 1"#),
+        "{m}"
+    );
+    s.stop().await;
+
+    // Restarted while PCS is down: the kept collateral verifies.
+    pcs.status.store(503, Ordering::SeqCst);
+    let s = server(dir, &sim, Some(&url)).await;
+    let r = attest(&s, &sim, true).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(pcs.asked().len(), 3, "nothing fetched after the restart");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_pcs_or_with_it_failing_the_quote_is_refused_clearly() {
+    let sim = sim();
+    // No collateral and no PCS: refused, naming what is missing.
+    let s = server(temp_dir("pcs-off"), &sim, None).await;
+    expect_error(
+        attest(&s, &sim, true).await,
+        401,
+        "EvidenceRejected",
+        "TCB info",
+    )
+    .await;
+    s.stop().await;
+
+    let (url, pcs) = fake_pcs(&sim).await;
+    let s = server(temp_dir("pcs-fail"), &sim, Some(&url)).await;
+    // A quote that does not bind the session costs no request to Intel.
+    expect_error(
+        attest(&s, &sim, false).await,
+        401,
+        "BindingFailed",
+        "no collateral was fetched",
+    )
+    .await;
+    assert!(pcs.asked().is_empty());
+    // PCS failing: 503 with a Retry-After; not asked again at once.
+    pcs.status.store(500, Ordering::SeqCst);
+    let r = attest(&s, &sim, true).await;
+    assert_eq!(r.headers()["retry-after"], "30");
+    expect_error(r, 503, "CollateralUnavailable", "HTTP 500").await;
+    expect_error(
+        attest(&s, &sim, true).await,
+        503,
+        "CollateralUnavailable",
+        "remembered",
+    )
+    .await;
+    assert_eq!(pcs.asked().len(), 1);
+    s.stop().await;
+
+    // PCS not knowing the platform: the evidence is refused (401).
+    let (url, pcs) = fake_pcs(&sim).await;
+    pcs.status.store(404, Ordering::SeqCst);
+    let s = server(temp_dir("pcs-404"), &sim, Some(&url)).await;
+    expect_error(attest(&s, &sim, true).await, 401, "EvidenceRejected", "404").await;
+    s.stop().await;
+}
+
+/// Another hierarchy's collateral (what a wrong or hostile PCS would
+/// serve) does not verify the quote and is not installed or kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_hierarchys_collateral_is_refused() {
+    let sim = sim();
+    let other = self::sim();
+    let (url, pcs) = fake_pcs(&other).await;
+    let dir = temp_dir("pcs-wrong");
+    let s = server(dir.clone(), &sim, Some(&url)).await;
+    expect_error(attest(&s, &sim, true).await, 401, "EvidenceRejected", "").await;
+    assert!(!pcs.asked().is_empty());
+    s.stop().await;
+}
