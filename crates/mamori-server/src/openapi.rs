@@ -63,8 +63,8 @@ pub async fn document() -> Json<Value> {
     doc["paths"]["/v1/challenge"]["post"]["responses"]["503"] =
         unavailable("session.max_open sessions await evidence, or the store is unavailable");
     for (path, method, why) in [
-        ("/v1/attest", "post", "the store is unavailable, or (`CollateralUnavailable`) the SEV-SNP VCEK the evidence did not carry could not be fetched from [snp] kds_url"),
-        ("/v1/release/{path}", "post", "the store is unavailable, or (`CollateralUnavailable`) the SEV-SNP VCEK the evidence did not carry could not be fetched from [snp] kds_url"),
+        ("/v1/attest", "post", "the store is unavailable, or (`CollateralUnavailable`) vendor collateral could not be fetched (the SEV-SNP VCEK from [snp] kds_url, Intel TCB info or QE identity from [dcap] pcs_url); retry with a new challenge"),
+        ("/v1/release/{path}", "post", "the store is unavailable, or (`CollateralUnavailable`) vendor collateral could not be fetched (the SEV-SNP VCEK from [snp] kds_url, Intel TCB info or QE identity from [dcap] pcs_url); retry with a new challenge"),
         ("/v1/resource/{path}", "get", "the store is unavailable"),
     ] {
         if let Some(responses) = doc["paths"][path][method]["responses"].as_object_mut() {
