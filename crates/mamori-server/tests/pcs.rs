@@ -184,9 +184,9 @@ async fn a_tdx_quote_verifies_with_collateral_fetched_from_pcs_and_kept() {
     assert_eq!(
         asked,
         [
+            "/sgx/certification/v4/pckcrl?ca=platform&encoding=der",
             "/tdx/certification/v4/tcb?fmspc=001122334455",
             "/tdx/certification/v4/qe/identity",
-            "/sgx/certification/v4/pckcrl?ca=platform&encoding=der",
         ]
     );
     // Held now: more quotes, nothing more asked.
@@ -194,9 +194,35 @@ async fn a_tdx_quote_verifies_with_collateral_fetched_from_pcs_and_kept() {
         assert_eq!(attest(&s, &sim, true).await.status(), 200);
     }
     assert_eq!(pcs.asked().len(), 3);
+    // An SGX quote on the same server: its family's items are fetched,
+    // and the TDX platform keeps its own.
+    let g = Guest::new();
+    let (cookie, nonce) = s.kbs_auth("sgx").await;
+    let quote = sim
+        .sgx_quote(&tee_dcap_sim::EnclaveOptions {
+            report_data: g.report_data(&nonce, true),
+            ..tee_dcap_sim::EnclaveOptions::default()
+        })
+        .unwrap();
+    let body = json!({
+        "init-data": null,
+        "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
+        "tee-evidence": {"primary_evidence": {"quote": base64::engine::general_purpose::STANDARD.encode(&quote)}, "additional_evidence": ""},
+    });
+    let r = s.kbs_post_attest(&cookie, &body).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let asked = pcs.asked();
+    assert!(
+        asked.contains(&"/sgx/certification/v4/tcb?fmspc=001122334455".to_owned())
+            && asked.contains(&"/sgx/certification/v4/qe/identity".to_owned()),
+        "{asked:?}"
+    );
+    let after_sgx = asked.len();
+    assert_eq!(attest(&s, &sim, true).await.status(), 200);
+    assert_eq!(pcs.asked().len(), after_sgx);
     let m = s.metrics().await;
     assert!(
-        m.contains(r#"mamori_collateral_fetches_total{item="tcb_info",outcome="fetched"} 1"#),
+        m.contains(r#"mamori_collateral_fetches_total{item="tcb_info",outcome="fetched"} 2"#),
         "{m}"
     );
     s.stop().await;
@@ -206,7 +232,11 @@ async fn a_tdx_quote_verifies_with_collateral_fetched_from_pcs_and_kept() {
     let s = server(dir, &sim, Some(&url)).await;
     let r = attest(&s, &sim, true).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    assert_eq!(pcs.asked().len(), 3, "nothing fetched after the restart");
+    assert_eq!(
+        pcs.asked().len(),
+        after_sgx,
+        "nothing fetched after the restart"
+    );
     s.stop().await;
 }
 
@@ -267,7 +297,30 @@ async fn another_hierarchys_collateral_is_refused() {
     let (url, pcs) = fake_pcs(&other).await;
     let dir = temp_dir("pcs-wrong");
     let s = server(dir.clone(), &sim, Some(&url)).await;
-    expect_error(attest(&s, &sim, true).await, 401, "EvidenceRejected", "").await;
-    assert!(!pcs.asked().is_empty());
+    expect_error(
+        attest(&s, &sim, true).await,
+        401,
+        "EvidenceRejected",
+        "signature",
+    )
+    .await;
+    let asked = pcs.asked().len();
+    assert_eq!(asked, 3);
+    // Not installed (the quote still lacks its collateral), and not asked
+    // for again at once.
+    expect_error(
+        attest(&s, &sim, true).await,
+        401,
+        "EvidenceRejected",
+        "TCB info",
+    )
+    .await;
+    assert_eq!(pcs.asked().len(), asked);
+    s.stop().await;
+    // Not kept: a node on the same store with the right PCS fetches.
+    let (url, pcs) = fake_pcs(&sim).await;
+    let s = server(dir, &sim, Some(&url)).await;
+    assert_eq!(attest(&s, &sim, true).await.status(), 200);
+    assert_eq!(pcs.asked().len(), 3);
     s.stop().await;
 }

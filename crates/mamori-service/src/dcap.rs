@@ -266,6 +266,25 @@ impl DcapVerifier {
         }
     }
 
+    /// Whether the quote in `tdx`/`sgx` evidence verifies with this
+    /// verifier's collateral: the quote alone, not what the evidence adds
+    /// (an event log is the attester's to get right, and must not decide
+    /// whether fetched collateral is good).
+    ///
+    /// # Errors
+    /// The evidence does not decode, or the quote does not verify.
+    pub fn verify_collateral(
+        &self,
+        tee: &str,
+        evidence: &Value,
+        now: UnixTime,
+    ) -> Result<(), ServiceError> {
+        let shape = Shape::decode(tee, evidence)?;
+        self.verify_quote(&shape.quote, now.seconds())
+            .map(|_| ())
+            .map_err(|e| rejected(check_of(&e), e.to_string()))
+    }
+
     /// Decodes and verifies `tdx` or `sgx` evidence for a session of kind
     /// `tee` at `now`.
     pub fn verify(

@@ -284,7 +284,7 @@ impl Metrics {
         render_pairs(
             &mut o,
             "mamori_collateral_fetches_total",
-            "Collateral fetched from AMD's KDS (cache misses) by item and outcome.",
+            "Collateral fetched from vendor services (AMD KDS, Intel PCS) by item and outcome.",
             ("item", "outcome"),
             &self.collateral_fetches,
         );

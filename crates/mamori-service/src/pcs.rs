@@ -36,35 +36,76 @@ const PCK_CRL: Kind = Kind {
     immutable: false,
 };
 
-/// A body and its issuer chain, as collateral inputs: the body is checked
-/// to be what was asked for (by what the collateral bag recognises it as),
-/// the chain to be PEM.
+/// What an answer must be: the item its path names.
+#[derive(Clone, Copy)]
+enum Wanted<'a> {
+    /// TCB info of this family and FMSPC.
+    TcbInfo(&'a CollateralNeeds),
+    /// The QE identity of this family (TD_QE for TDX, QE for SGX).
+    QeIdentity(&'a CollateralNeeds),
+    /// A DER CRL.
+    Crl,
+}
+
+/// A body and its issuer chain, as collateral inputs. The body must be
+/// the very item its path names (family, FMSPC, identity), so that an
+/// answer cannot plant collateral for other platforms; the header must be
+/// PEM certificates and nothing else. Signatures are checked when a quote
+/// is verified with them, before anything is installed or kept.
 fn accept(
-    wanted: tee_dcap::Recognised,
-) -> impl Fn(&[u8], Option<&str>) -> Result<Vec<Vec<u8>>, &'static str> + Sync {
+    wanted: Wanted<'_>,
+) -> impl Fn(&[u8], Option<&str>) -> Result<Vec<Vec<u8>>, &'static str> + Sync + '_ {
     move |body, header| {
         let chain = header
             .ok_or("an answer with its issuer chain")
             .and_then(|h| decode_issuer_chain(h).map_err(|_| "a URL-encoded PEM issuer chain"))?;
         let mut bag = tee_dcap::Collateral::new();
-        let recognised = bag.add_input(0, body).map_err(|_| "DCAP collateral")?;
-        if recognised != wanted {
-            return Err("the collateral item asked for");
+        match bag.add_input(1, chain.as_bytes()) {
+            Ok(tee_dcap::Recognised::Certificates(n)) if n > 0 => {}
+            _ => return Err("an issuer chain of PEM certificates"),
         }
-        bag.add_input(1, chain.as_bytes())
-            .map_err(|_| "a PEM issuer chain")?;
+        match wanted {
+            Wanted::TcbInfo(needs) => {
+                let t = tee_dcap::pcs::TcbInfo::from_body(body).map_err(|_| "a TCB info")?;
+                let family = if needs.tdx {
+                    tee_dcap::pcs::TcbInfoId::Tdx
+                } else {
+                    tee_dcap::pcs::TcbInfoId::Sgx
+                };
+                if t.id != family || t.fmspc != needs.fmspc {
+                    return Err("the TCB info of the family and FMSPC asked for");
+                }
+            }
+            Wanted::QeIdentity(needs) => {
+                let q = tee_dcap::pcs::QeIdentity::from_body(body).map_err(|_| "a QE identity")?;
+                if q.id != if needs.tdx { "TD_QE" } else { "QE" } {
+                    return Err("the QE identity asked for");
+                }
+            }
+            Wanted::Crl => match bag.add_input(0, body) {
+                Ok(tee_dcap::Recognised::Crl) => {}
+                _ => return Err("a DER CRL"),
+            },
+        }
         Ok(vec![body.to_vec(), chain.into_bytes()])
     }
 }
 
-/// A PCK CRL is served DER (`encoding=der`); the collateral bag reads it
-/// as a CRL.
-fn accept_crl(body: &[u8], header: Option<&str>) -> Result<Vec<Vec<u8>>, &'static str> {
-    let chain = header
-        .ok_or("an answer with its issuer chain")
-        .and_then(|h| decode_issuer_chain(h).map_err(|_| "a URL-encoded PEM issuer chain"))?;
-    mamori_x509::Crl::from_der(body).map_err(|_| "a DER CRL")?;
-    Ok(vec![body.to_vec(), chain.into_bytes()])
+/// How new an item is, to never replace collateral with older collateral
+/// (a replayed TCB info could undo a TCB recovery, an older CRL
+/// un-revoke a certificate): (TCB evaluation data number, issue date) for
+/// TCB info and identities, (0, thisUpdate) for CRLs.
+pub fn rank(inputs: &[Vec<u8>]) -> Option<(u32, i64)> {
+    let body = inputs.first()?;
+    if let Ok(t) = tee_dcap::pcs::TcbInfo::from_body(body) {
+        return Some((t.tcb_evaluation_data_number, t.issue_date));
+    }
+    if let Ok(q) = tee_dcap::pcs::QeIdentity::from_body(body) {
+        return Some((q.tcb_evaluation_data_number, q.issue_date));
+    }
+    mamori_x509::Crl::from_der(body)
+        .ok()
+        .map(|c| (0, c.this_update().0))
 }
 
 /// One fetched item: its collateral inputs, and what to keep in the store
@@ -72,7 +113,8 @@ fn accept_crl(body: &[u8], header: Option<&str>) -> Result<Vec<Vec<u8>>, &'stati
 pub struct Fetched {
     pub path: String,
     pub inputs: Vec<Vec<u8>>,
-    keep: Option<(String, Vec<u8>)>,
+    /// The store key and bytes, for fresh items.
+    pub keep: Option<(String, Vec<u8>)>,
 }
 
 /// Intel PCS or a PCCS, through a [`Fetcher`].
@@ -97,14 +139,18 @@ impl Pcs {
         self.f.base()
     }
 
-    fn items(needs: &CollateralNeeds) -> Vec<(Kind, String)> {
-        let mut items = vec![
-            (TCB_INFO, needs.tcb_info_path()),
-            (QE_IDENTITY, needs.qe_identity_path()),
-        ];
+    /// The items a quote needs, the PCK CRL first.
+    fn items(needs: &CollateralNeeds) -> Vec<(Kind, String, Wanted<'_>)> {
+        let mut items = Vec::new();
         if let Some(p) = needs.pck_crl_path() {
-            items.push((PCK_CRL, p));
+            items.push((PCK_CRL, p, Wanted::Crl));
         }
+        items.push((TCB_INFO, needs.tcb_info_path(), Wanted::TcbInfo(needs)));
+        items.push((
+            QE_IDENTITY,
+            needs.qe_identity_path(),
+            Wanted::QeIdentity(needs),
+        ));
         items
     }
 
@@ -112,20 +158,8 @@ impl Pcs {
     /// node), as far as it has them.
     pub async fn kept(&self, needs: &CollateralNeeds) -> Vec<Fetched> {
         let mut out = Vec::new();
-        for (kind, path) in Self::items(needs) {
-            let got = match kind.name {
-                "pck_crl" => self.f.kept(kind, &path, &accept_crl).await,
-                "tcb_info" => {
-                    self.f
-                        .kept(kind, &path, &accept(tee_dcap::Recognised::TcbInfo))
-                        .await
-                }
-                _ => {
-                    self.f
-                        .kept(kind, &path, &accept(tee_dcap::Recognised::QeIdentity))
-                        .await
-                }
-            };
+        for (kind, path, wanted) in Self::items(needs) {
+            let got = self.f.kept(kind, &path, &accept(wanted)).await;
             if let Some((inputs, _)) = got {
                 out.push(Fetched {
                     path,
@@ -137,12 +171,11 @@ impl Pcs {
         out
     }
 
-    /// Fresh copies of a quote's needs. A PCK CRL that cannot be had is
-    /// left out (CRLs apply when present); TCB info and QE identity must
-    /// be had.
+    /// Fresh copies of a quote's needs, the PCK CRL first. All must be
+    /// had: verifying without the CRL would leave revocation unchecked.
     ///
     /// # Errors
-    /// TCB info or QE identity could not be had (see [`FetchError`]).
+    /// An item could not be had (see [`FetchError`]).
     pub async fn fresh(
         &self,
         needs: &CollateralNeeds,
@@ -150,41 +183,16 @@ impl Pcs {
         metrics: &Metrics,
     ) -> Result<Vec<Fetched>, FetchError> {
         let mut out = Vec::new();
-        for (kind, path) in Self::items(needs) {
-            let got = match kind.name {
-                "pck_crl" => self.f.fresh(kind, &path, &accept_crl, now, metrics).await,
-                "tcb_info" => {
-                    self.f
-                        .fresh(
-                            kind,
-                            &path,
-                            &accept(tee_dcap::Recognised::TcbInfo),
-                            now,
-                            metrics,
-                        )
-                        .await
-                }
-                _ => {
-                    self.f
-                        .fresh(
-                            kind,
-                            &path,
-                            &accept(tee_dcap::Recognised::QeIdentity),
-                            now,
-                            metrics,
-                        )
-                        .await
-                }
-            };
-            match got {
-                Ok((inputs, stored)) => out.push(Fetched {
-                    keep: Some((self.f.key(kind, &path), stored)),
-                    path,
-                    inputs,
-                }),
-                Err(_) if kind.name == "pck_crl" => {}
-                Err(e) => return Err(e),
-            }
+        for (kind, path, wanted) in Self::items(needs) {
+            let (inputs, stored) = self
+                .f
+                .fresh(kind, &path, &accept(wanted), now, metrics)
+                .await?;
+            out.push(Fetched {
+                keep: Some((self.f.key(kind, &path), stored)),
+                path,
+                inputs,
+            });
         }
         Ok(out)
     }
@@ -214,16 +222,22 @@ mod tests {
 
     #[test]
     fn answers_need_their_issuer_chain_and_the_right_item() {
-        let tcb = accept(tee_dcap::Recognised::TcbInfo);
+        let needs = CollateralNeeds {
+            tdx: true,
+            fmspc: [1; 6],
+            pck_ca: Some("platform"),
+        };
+        let tcb = accept(Wanted::TcbInfo(&needs));
         assert_eq!(
             tcb(b"{\"tcbInfo\":{}}", None),
             Err("an answer with its issuer chain")
         );
-        assert!(tcb(b"not json", Some("x")).is_err());
-        assert!(accept_crl(b"not a crl", Some("")).is_err());
         assert_eq!(
-            accept_crl(b"", None),
-            Err("an answer with its issuer chain")
+            tcb(b"{}", Some("not%20pem")),
+            Err("an issuer chain of PEM certificates")
         );
+        let crl = accept(Wanted::Crl);
+        assert_eq!(crl(b"", None), Err("an answer with its issuer chain"));
+        assert_eq!(rank(&[b"neither".to_vec()]), None);
     }
 }

@@ -184,7 +184,7 @@ pub struct Service {
     /// Intel's PCS or a PCCS, when `[dcap] pcs_url` is set, and the items
     /// fetched so far by path (the verifier is built over them).
     pcs: Option<crate::pcs::Pcs>,
-    pcs_fetched: tokio::sync::Mutex<std::collections::BTreeMap<String, Vec<Vec<u8>>>>,
+    pcs_fetched: tokio::sync::Mutex<dcap_fetch::PcsState>,
     admin_keys: Vec<AdminKey>,
     keys: RwLock<Arc<KeyRing>>,
     policies: RwLock<Arc<PolicySet>>,

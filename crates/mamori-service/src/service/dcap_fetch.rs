@@ -3,8 +3,22 @@
 //! another platform.
 
 use super::*;
-use crate::pcs::Fetched;
+use crate::pcs::{rank, Fetched};
+use std::collections::{BTreeMap, HashMap};
 use tee_dcap::pcs_paths::CollateralNeeds;
+
+/// A platform's collateral is fetched afresh at most this often: a quote
+/// that still does not verify (or an attester sending ones that do not)
+/// must not turn every attempt into requests to Intel.
+const REFETCH_AFTER_SECS: i64 = 600;
+
+/// The collateral fetched so far, by PCS path, and when each platform's
+/// was last fetched afresh (by its TCB info path).
+#[derive(Default)]
+pub(super) struct PcsState {
+    items: BTreeMap<String, Vec<Vec<u8>>>,
+    fresh_at: HashMap<String, i64>,
+}
 
 /// Verification checks that fetching collateral can mend.
 fn mendable(e: &ServiceError) -> bool {
@@ -48,54 +62,77 @@ impl Service {
         let needs = CollateralNeeds::of_quote(&quote)
             .map_err(|e| crate::evidence::rejected("pck-certificate", e.to_string()))?;
         // One mending at a time: the others then find it done.
-        let mut fetched = self.pcs_fetched.lock().await;
+        let mut state = self.pcs_fetched.lock().await;
         let again = self.dcap_verifier().verify(tee, evidence, UnixTime(now));
         match &again {
             Err(e) if mendable(e) => {}
             _ => return again,
         }
         let kept = pcs.kept(&needs).await;
-        if !kept.is_empty() {
-            match self.verify_with(&mut fetched, &kept, tee, evidence, now) {
-                Ok(v) => return Ok(v),
-                // Stale or for another platform: fetch it afresh.
-                Err(e) if mendable(&e) => {}
-                Err(e) => return Err(e),
-            }
+        if !kept.is_empty()
+            && self
+                .install_dcap(&mut state, &kept, tee, evidence, now)
+                .is_ok()
+        {
+            return self.dcap_verifier().verify(tee, evidence, UnixTime(now));
         }
+        let platform = needs.tcb_info_path();
+        if state
+            .fresh_at
+            .get(&platform)
+            .is_some_and(|at| now.saturating_sub(*at) < REFETCH_AFTER_SECS)
+        {
+            return again;
+        }
+        // A failed fetch is throttled by the fetcher (remembered failures);
+        // a fetch that succeeded but does not verify the quote, here.
         let fresh = pcs
             .fresh(&needs, now, &self.metrics)
             .await
             .map_err(|e| fetch_failure(&e))?;
-        let verified = self.verify_with(&mut fetched, &fresh, tee, evidence, now)?;
+        state.fresh_at.insert(platform, now);
+        // What the store kept stays in play where it is newer.
+        let mut items = kept;
+        items.extend(fresh.iter().map(|f| Fetched {
+            path: f.path.clone(),
+            inputs: f.inputs.clone(),
+            keep: None,
+        }));
+        self.install_dcap(&mut state, &items, tee, evidence, now)?;
         pcs.keep(&fresh, now).await;
-        Ok(verified)
+        self.dcap_verifier().verify(tee, evidence, UnixTime(now))
     }
 
-    /// Adds `items` to the fetched collateral, rebuilds the verifier over
-    /// it and verifies; the verifier is installed only when the quote
-    /// verifies, so a bad answer never replaces good collateral.
-    fn verify_with(
+    /// Adds `items` to the fetched collateral (never replacing an item
+    /// with an older one), builds a verifier over it and, when the quote
+    /// verifies with it, installs it; a bad answer never replaces good
+    /// collateral.
+    fn install_dcap(
         &self,
-        fetched: &mut std::collections::BTreeMap<String, Vec<Vec<u8>>>,
+        state: &mut PcsState,
         items: &[Fetched],
         tee: &'static str,
         evidence: &Value,
         now: i64,
-    ) -> Result<VerifiedEvidence, ServiceError> {
-        let mut next = fetched.clone();
+    ) -> Result<(), ServiceError> {
+        let mut next = state.items.clone();
         for item in items {
-            next.insert(item.path.clone(), item.inputs.clone());
+            let newer = next
+                .get(&item.path)
+                .is_none_or(|have| rank(&item.inputs) >= rank(have));
+            if newer {
+                next.insert(item.path.clone(), item.inputs.clone());
+            }
         }
         let inputs: Vec<Vec<u8>> = next.values().flatten().cloned().collect();
         let verifier = self
             .dcap_verifier()
             .with_fetched(&inputs)
             .map_err(ServiceError::Internal)?;
-        let verified = verifier.verify(tee, evidence, UnixTime(now))?;
+        verifier.verify_collateral(tee, evidence, UnixTime(now))?;
         *self.dcap.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(verifier);
-        *fetched = next;
-        Ok(verified)
+        state.items = next;
+        Ok(())
     }
 }
 
