@@ -366,11 +366,11 @@ impl Config {
             )));
         }
         if let Some(url) = &self.dcap.pcs_url {
-            crate::pcs::check_url(url)
+            crate::fetch::check_url(url)
                 .map_err(|e| ConfigError::Invalid(format!("dcap.pcs_url {e}")))?;
         }
         if let Some(url) = &self.snp.kds_url {
-            crate::kds::check_url(url)
+            crate::fetch::check_url(url)
                 .map_err(|e| ConfigError::Invalid(format!("snp.kds_url {e}")))?;
         }
         if !self.store.is_shared() && self.store.ca_file.is_some() {

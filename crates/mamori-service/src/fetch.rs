@@ -281,19 +281,9 @@ impl Fetcher {
             }
         }
         let result = self.fetch(kind, path, &key, accept, now).await;
-        match &result {
-            Ok((stored, _)) => {
-                metrics.collateral_fetch(kind.name, "fetched");
-                if kind.immutable {
-                    self.keep(&key, stored, now).await;
-                }
-            }
-            Err(e) => {
-                metrics.collateral_fetch(kind.name, e.outcome());
-                if !matches!(e, FetchError::Remembered(..)) {
-                    tracing::warn!(service = self.service, error = %e, "collateral fetch failed");
-                }
-            }
+        self.count(kind, &result, metrics);
+        if let (Ok((stored, _)), true) = (&result, kind.immutable) {
+            self.keep(&key, stored, now).await;
         }
         result.map(|(_, parts)| parts)
     }
@@ -313,7 +303,14 @@ impl Fetcher {
     ) -> Result<(Vec<Vec<u8>>, Vec<u8>), FetchError> {
         let key = self.key(kind, path);
         let result = self.fetch(kind, path, &key, accept, now).await;
-        match &result {
+        self.count(kind, &result, metrics);
+        result.map(|(stored, parts)| (parts, stored))
+    }
+
+    /// Counts a fetch by outcome, and logs a failure (not a remembered
+    /// one: it was logged when it happened).
+    fn count<T>(&self, kind: Kind, result: &Result<T, FetchError>, metrics: &Metrics) {
+        match result {
             Ok(_) => metrics.collateral_fetch(kind.name, "fetched"),
             Err(e) => {
                 metrics.collateral_fetch(kind.name, e.outcome());
@@ -322,7 +319,6 @@ impl Fetcher {
                 }
             }
         }
-        result.map(|(stored, parts)| (parts, stored))
     }
 
     /// The item as last kept (by any node), accepted again, and when it
@@ -587,7 +583,8 @@ pub(crate) fn parse_base(base: &str) -> Result<reqwest::Url, String> {
     Ok(url)
 }
 
-/// Checks a configured service URL without building a client.
+/// Checks a configured service URL (`[snp] kds_url`, `[dcap] pcs_url`)
+/// without building a client.
 ///
 /// # Errors
 /// What is wrong with it.

@@ -172,14 +172,6 @@ impl Kds {
     }
 }
 
-/// Checks a configured KDS URL without building a client (`serve --check`).
-///
-/// # Errors
-/// What is wrong with it.
-pub fn check_url(base: &str) -> Result<(), String> {
-    crate::fetch::parse_base(base).map(|_| ())
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -207,14 +207,6 @@ impl Pcs {
     }
 }
 
-/// Checks a configured PCS URL without building a client (`serve --check`).
-///
-/// # Errors
-/// What is wrong with it.
-pub fn check_url(base: &str) -> Result<(), String> {
-    crate::fetch::parse_base(base).map(|_| ())
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
