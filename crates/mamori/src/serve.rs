@@ -106,6 +106,15 @@ fn check(cfg: &Config) -> ExitCode {
     );
     println!("  KEK           {}", report.kek);
     println!("  admin keys    {}", report.admin_keys);
+    let off = "off (nothing is fetched)";
+    println!(
+        "  AMD KDS       {}",
+        cfg.snp.kds_url.as_deref().unwrap_or(off)
+    );
+    println!(
+        "  Intel PCS     {}",
+        cfg.dcap.pcs_url.as_deref().unwrap_or(off)
+    );
     if cfg.insecure_allow_sample_tee {
         println!("  INSECURE      the unsigned sample TEE is accepted");
     }

@@ -548,11 +548,30 @@ fn serve_check_reads_every_named_file_and_creates_nothing() {
     assert!(out.contains("configuration OK"), "{out}");
     assert!(out.contains("TLS with"), "{out}");
     assert!(out.contains("admin keys    1"), "{out}");
+    assert!(out.contains("AMD KDS       off"), "{out}");
     assert!(out.contains("created at first start"), "{out}");
     assert!(
         !dir.join("data").exists(),
         "--check created the data directory"
     );
+
+    // Collateral services: shown when set, refused when not a URL.
+    let with = |extra: &str| {
+        std::fs::write(&cfg, format!("{}{extra}", config(&admin_pub))).unwrap();
+        check()
+    };
+    let o = with("[snp]\nkds_url = \"https://kdsintf.amd.com\"\n");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{out}");
+    assert!(
+        out.contains("AMD KDS       https://kdsintf.amd.com/"),
+        "{out}"
+    );
+    let o = with("[dcap]\npcs_url = \"ftp://pcs\"\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(err.contains("dcap.pcs_url"), "{err}");
+    std::fs::write(&cfg, config(&admin_pub)).unwrap();
 
     // A key that is not the certificate's.
     let other = rcgen::KeyPair::generate().unwrap();
