@@ -564,7 +564,7 @@ fn serve_check_reads_every_named_file_and_creates_nothing() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(code(&o), 0, "{out}");
     assert!(
-        out.contains("AMD KDS       https://kdsintf.amd.com/"),
+        out.contains("AMD KDS       https://kdsintf.amd.com"),
         "{out}"
     );
     let o = with("[dcap]\npcs_url = \"ftp://pcs\"\n");
