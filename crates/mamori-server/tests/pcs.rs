@@ -101,13 +101,61 @@ async fn pcs_handler(State(p): State<Arc<FakePcs>>, req: Request) -> Response {
     r
 }
 
-async fn fake_pcs(sim: &DcapSim) -> (String, Arc<FakePcs>) {
-    let p = Arc::new(FakePcs {
+/// The stand-in over TLS with a self-signed certificate for 127.0.0.1
+/// (as a PCCS serves by default); returns its URL and the CA PEM.
+async fn fake_pcs_tls(sim: &DcapSim) -> (String, Arc<FakePcs>, String) {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    use tokio_rustls::rustls;
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let p = new_fake(sim);
+    let app = axum::Router::new()
+        .fallback(pcs_handler)
+        .with_state(p.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                // A client that does not trust the certificate fails here.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                    .await;
+            });
+        }
+    });
+    (url, p, cert.cert.pem())
+}
+
+fn new_fake(sim: &DcapSim) -> Arc<FakePcs> {
+    Arc::new(FakePcs {
         files: sim.collateral().iter().cloned().collect(),
         root_pem: sim.root_pem().to_owned(),
         status: AtomicU16::new(200),
         asked: Mutex::new(Vec::new()),
-    });
+    })
+}
+
+async fn fake_pcs(sim: &DcapSim) -> (String, Arc<FakePcs>) {
+    let p = new_fake(sim);
     let app = axum::Router::new()
         .fallback(pcs_handler)
         .with_state(p.clone());
@@ -120,12 +168,27 @@ async fn fake_pcs(sim: &DcapSim) -> (String, Arc<FakePcs>) {
 /// A server trusting the generated hierarchy's root, with no collateral
 /// configured: only what it fetches from `pcs`.
 async fn server(dir: std::path::PathBuf, sim: &DcapSim, pcs: Option<&str>) -> TestServer {
+    server_with_ca(dir, sim, pcs, None).await
+}
+
+async fn server_with_ca(
+    dir: std::path::PathBuf,
+    sim: &DcapSim,
+    pcs: Option<&str>,
+    ca_pem: Option<&str>,
+) -> TestServer {
     let root = dir.join("dcap-root.pem");
     std::fs::write(&root, sim.root_pem()).unwrap();
+    let ca = ca_pem.map(|pem| {
+        let path = dir.join("pccs-ca.pem");
+        std::fs::write(&path, pem).unwrap();
+        path
+    });
     let pcs = pcs.map(str::to_owned);
     TestServer::start_in(dir, move |cfg| {
         cfg.dcap.trust_anchors = vec![root];
         cfg.dcap.pcs_url = pcs;
+        cfg.dcap.pcs_ca_file = ca;
     })
     .await
 }
@@ -321,6 +384,29 @@ async fn another_hierarchys_collateral_is_refused() {
     let (url, pcs) = fake_pcs(&sim).await;
     let s = server(dir, &sim, Some(&url)).await;
     assert_eq!(attest(&s, &sim, true).await.status(), 200);
+    assert_eq!(pcs.asked().len(), 3);
+    s.stop().await;
+}
+
+/// A PCCS with its default self-signed certificate: used over https when
+/// its CA is given (`pcs_ca_file`), refused without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pccs_with_a_private_certificate_is_trusted_through_its_ca_file() {
+    let sim = sim();
+    let (url, pcs, ca) = fake_pcs_tls(&sim).await;
+    let s = server(temp_dir("pccs-untrusted"), &sim, Some(&url)).await;
+    expect_error(
+        attest(&s, &sim, true).await,
+        503,
+        "CollateralUnavailable",
+        "",
+    )
+    .await;
+    assert!(pcs.asked().is_empty(), "no request got through TLS");
+    s.stop().await;
+    let s = server_with_ca(temp_dir("pccs-trusted"), &sim, Some(&url), Some(&ca)).await;
+    let r = attest(&s, &sim, true).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     assert_eq!(pcs.asked().len(), 3);
     s.stop().await;
 }

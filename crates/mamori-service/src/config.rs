@@ -157,6 +157,9 @@ pub struct SnpConfig {
     /// certificate a guest sends. Unset (the default), nothing is fetched
     /// and such a report is refused, saying so.
     pub kds_url: Option<String>,
+    /// Also trust the CA certificates in this PEM file for `kds_url`
+    /// (a proxy with a private certificate); Mozilla's roots always are.
+    pub kds_ca_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -178,6 +181,10 @@ pub struct DcapConfig {
     /// platform is verified with them fetched from there, and they are kept
     /// in the store. Unset (the default), nothing is fetched.
     pub pcs_url: Option<String>,
+    /// Also trust the CA certificates in this PEM file for `pcs_url` (a
+    /// PCCS serves a self-signed certificate by default); Mozilla's roots
+    /// always are.
+    pub pcs_ca_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -364,6 +371,20 @@ impl Config {
                 "shutdown_delay_secs {}: expected at most {MAX_SHUTDOWN_DELAY_SECS}",
                 self.shutdown_delay_secs
             )));
+        }
+        for (key, url, ca) in [
+            ("snp.kds_ca_file", &self.snp.kds_url, &self.snp.kds_ca_file),
+            (
+                "dcap.pcs_ca_file",
+                &self.dcap.pcs_url,
+                &self.dcap.pcs_ca_file,
+            ),
+        ] {
+            if ca.is_some() && url.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} is set without its URL"
+                )));
+            }
         }
         if let Some(url) = &self.dcap.pcs_url {
             crate::fetch::check_url(url)

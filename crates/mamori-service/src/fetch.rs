@@ -194,14 +194,26 @@ pub struct Fetcher {
 
 impl Fetcher {
     /// A fetcher for `base`, caching in `store` under keys that start
-    /// with `service`.
+    /// with `service`, trusting Mozilla's roots and those in `ca_file`.
     ///
     /// # Errors
     /// The URL is not http(s) or the HTTP client cannot be built.
-    pub fn new(service: &'static str, base: &str, store: Store) -> Result<Self, String> {
+    pub fn new(
+        service: &'static str,
+        base: &str,
+        store: Store,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
         let base = parse_base(base)?;
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = ca_file {
+            for der in ca_certificates(path)? {
+                roots
+                    .add(der.into())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -581,6 +593,24 @@ pub(crate) fn parse_base(base: &str) -> Result<reqwest::Url, String> {
         url.set_path(&p);
     }
     Ok(url)
+}
+
+/// The certificates (DER) of a PEM CA file; at least one.
+///
+/// # Errors
+/// The file cannot be read or holds no certificate.
+pub fn ca_certificates(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let pem = std::fs::read(path).map_err(|e| named(&e))?;
+    let ders: Vec<Vec<u8>> = x509_parser::pem::Pem::iter_from_buffer(&pem)
+        .map_while(Result::ok)
+        .filter(|p| p.label == "CERTIFICATE")
+        .map(|p| p.contents)
+        .collect();
+    if ders.is_empty() {
+        return Err(named(&"no PEM certificate in the CA file"));
+    }
+    Ok(ders)
 }
 
 /// Checks a configured service URL (`[snp] kds_url`, `[dcap] pcs_url`)

@@ -91,9 +91,13 @@ impl Kds {
     ///
     /// # Errors
     /// The URL is not http(s) or the HTTP client cannot be built.
-    pub fn new(base: &str, store: Store) -> Result<Self, String> {
+    pub fn new(
+        base: &str,
+        store: Store,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
         Ok(Kds {
-            f: Fetcher::new("kds", base, store)?,
+            f: Fetcher::new("kds", base, store, ca_file)?,
         })
     }
 

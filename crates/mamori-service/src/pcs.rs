@@ -128,9 +128,13 @@ impl Pcs {
     ///
     /// # Errors
     /// The URL is not http(s) or the HTTP client cannot be built.
-    pub fn new(base: &str, store: Store) -> Result<Self, String> {
+    pub fn new(
+        base: &str,
+        store: Store,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
         Ok(Pcs {
-            f: Fetcher::new("pcs", base, store)?,
+            f: Fetcher::new("pcs", base, store, ca_file)?,
         })
     }
 

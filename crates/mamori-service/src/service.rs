@@ -589,6 +589,16 @@ pub fn postgres_options(cfg: &Config) -> Result<mamori_store::PostgresOptions, S
 pub fn check(cfg: &Config, now: i64) -> Result<CheckReport, StartError> {
     cfg.validate()?;
     let inputs = Inputs::load(cfg, now)?;
+    for (key, ca) in [
+        ("snp.kds_ca_file", &cfg.snp.kds_ca_file),
+        ("dcap.pcs_ca_file", &cfg.dcap.pcs_ca_file),
+    ] {
+        if let Some(path) = ca {
+            crate::fetch::ca_certificates(path).map_err(|e| {
+                StartError::Config(crate::ConfigError::Invalid(format!("{key} {e}")))
+            })?;
+        }
+    }
     let in_use = database_in_use(cfg);
     if cfg.store.is_shared() {
         Store::check_postgres(&postgres_options(cfg)?)?;
@@ -662,9 +672,10 @@ impl Service {
         open.counted(store.count_open_sessions(now).await?, now);
         let pcs = match &cfg.dcap.pcs_url {
             Some(url) => {
-                let pcs = crate::pcs::Pcs::new(url, store.clone()).map_err(|e| {
-                    StartError::Config(crate::ConfigError::Invalid(format!("dcap.pcs_url {e}")))
-                })?;
+                let pcs = crate::pcs::Pcs::new(url, store.clone(), cfg.dcap.pcs_ca_file.as_deref())
+                    .map_err(|e| {
+                        StartError::Config(crate::ConfigError::Invalid(format!("dcap.pcs_url {e}")))
+                    })?;
                 tracing::info!(
                     url = pcs.base(),
                     "Intel DCAP collateral missing or stale: fetched from this PCS"
@@ -675,9 +686,10 @@ impl Service {
         };
         let kds = match &cfg.snp.kds_url {
             Some(url) => {
-                let kds = crate::kds::Kds::new(url, store.clone()).map_err(|e| {
-                    StartError::Config(crate::ConfigError::Invalid(format!("snp.kds_url {e}")))
-                })?;
+                let kds = crate::kds::Kds::new(url, store.clone(), cfg.snp.kds_ca_file.as_deref())
+                    .map_err(|e| {
+                        StartError::Config(crate::ConfigError::Invalid(format!("snp.kds_url {e}")))
+                    })?;
                 tracing::info!(
                     url = kds.base(),
                     "SEV-SNP reports without their VCEK: fetched from this KDS"

@@ -571,6 +571,21 @@ fn serve_check_reads_every_named_file_and_creates_nothing() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(code(&o), 2, "{err}");
     assert!(err.contains("dcap.pcs_url"), "{err}");
+    let o = with("[dcap]\npcs_ca_file = \"ca.pem\"\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(
+        err.contains("dcap.pcs_ca_file is set without its URL"),
+        "{err}"
+    );
+    let o =
+        with("[dcap]\npcs_url = \"https://pccs:8081\"\npcs_ca_file = \"/nonexistent/ca.pem\"\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(
+        err.contains("dcap.pcs_ca_file /nonexistent/ca.pem"),
+        "{err}"
+    );
     std::fs::write(&cfg, config(&admin_pub)).unwrap();
 
     // A key that is not the certificate's.
