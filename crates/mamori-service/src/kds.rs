@@ -15,7 +15,7 @@
 use crate::fetch::{FetchError, Fetcher, Kind};
 use crate::metrics::Metrics;
 use mamori_store::Store;
-use tee_snp::kds::{cert_chain_path, crl_path, VcekId};
+use tee_snp::kds::{cert_chain_path, crl_path, vlek_crl_path, VcekId};
 use tee_snp::Product;
 
 const VCEK: Kind = Kind {
@@ -78,6 +78,31 @@ fn accept_chain(body: &[u8], _: Option<&str>) -> Result<Vec<Vec<u8>>, &'static s
 fn accept_crl(body: &[u8], _: Option<&str>) -> Result<Vec<Vec<u8>>, &'static str> {
     mamori_x509::Crl::from_der(body).map_err(|_| "a DER CRL")?;
     Ok(vec![body.to_vec()])
+}
+
+/// One of the CRLs KDS serves per product: the VCEK hierarchy's (ASKs)
+/// or the VLEK hierarchy's (ASVKs), both signed by the product's ARK.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CrlOf {
+    pub product: Product,
+    pub vlek: bool,
+}
+
+impl CrlOf {
+    /// Every product's two CRLs.
+    pub fn all() -> impl Iterator<Item = CrlOf> {
+        Product::ALL
+            .into_iter()
+            .flat_map(|product| [false, true].map(|vlek| CrlOf { product, vlek }))
+    }
+
+    fn path(self) -> String {
+        if self.vlek {
+            vlek_crl_path(self.product)
+        } else {
+            crl_path(self.product)
+        }
+    }
 }
 
 /// AMD's KDS (or a proxy serving its paths), through a [`Fetcher`].
@@ -144,35 +169,33 @@ impl Kds {
             .await
     }
 
-    /// The product's CRL (DER), fetched now and not cached: the service
+    /// A product's CRL (DER), fetched now and not cached: the service
     /// keeps it ([`Kds::keep_crl`]) once it has checked it.
     ///
     /// # Errors
     /// It could not be had (see [`FetchError`]).
     pub async fn crl(
         &self,
-        product: Product,
+        which: CrlOf,
         now: i64,
         metrics: &Metrics,
     ) -> Result<Vec<u8>, FetchError> {
         let (mut ders, _) = self
             .f
-            .fresh(CRL, &crl_path(product), &accept_crl, now, metrics)
+            .fresh(CRL, &which.path(), &accept_crl, now, metrics)
             .await?;
         Ok(ders.pop().unwrap_or_default())
     }
 
-    /// The product's CRL as last kept (by any node), and when.
-    pub async fn cached_crl(&self, product: Product) -> Option<(Vec<u8>, i64)> {
-        let (mut ders, at) = self.f.kept(CRL, &crl_path(product), &accept_crl).await?;
+    /// A product's CRL as last kept (by any node), and when.
+    pub async fn cached_crl(&self, which: CrlOf) -> Option<(Vec<u8>, i64)> {
+        let (mut ders, at) = self.f.kept(CRL, &which.path(), &accept_crl).await?;
         Some((ders.pop()?, at))
     }
 
     /// Keeps a CRL the service accepted, for restarts and other nodes.
-    pub async fn keep_crl(&self, product: Product, der: &[u8], now: i64) {
-        self.f
-            .keep(&self.f.key(CRL, &crl_path(product)), der, now)
-            .await;
+    pub async fn keep_crl(&self, which: CrlOf, der: &[u8], now: i64) {
+        self.f.keep(&self.f.key(CRL, &which.path()), der, now).await;
     }
 }
 

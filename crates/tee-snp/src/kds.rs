@@ -147,6 +147,11 @@ pub fn crl_path(product: Product) -> String {
     format!("vcek/v1/{}/crl", product.amd_name())
 }
 
+/// The KDS path of the product's CRL for the VLEK hierarchy (ASVKs).
+pub fn vlek_crl_path(product: Product) -> String {
+    format!("vlek/v1/{}/crl", product.amd_name())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -179,6 +184,7 @@ mod tests {
         );
         assert_eq!(cert_chain_path(Product::Genoa), "vcek/v1/Genoa/cert_chain");
         assert_eq!(crl_path(Product::Turin), "vcek/v1/Turin/crl");
+        assert_eq!(vlek_crl_path(Product::Milan), "vlek/v1/Milan/crl");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! cannot be checked is not assumed absent.
 
 use super::*;
+use crate::kds::CrlOf;
 use mamori_x509::Crl;
 use std::collections::HashMap;
 use tee_snp::Product;
@@ -22,8 +23,8 @@ const CRL_MIN_GAP_SECS: i64 = 1800;
 /// fetch was last tried.
 #[derive(Default)]
 pub(super) struct FetchedCrls {
-    by_product: HashMap<Product, (Crl, i64)>,
-    tried_at: HashMap<Product, i64>,
+    by_product: HashMap<CrlOf, (Crl, i64)>,
+    tried_at: HashMap<CrlOf, i64>,
 }
 
 impl Service {
@@ -38,9 +39,9 @@ impl Service {
             return;
         };
         let mut state = self.snp_crls.lock().await;
-        for p in Product::ALL {
+        for p in CrlOf::all() {
             if let Some((der, fetched_at)) = kds.cached_crl(p).await {
-                if let Some(crl) = self.acceptable_crl(p, &der, now) {
+                if let Some(crl) = self.acceptable_crl(p.product, &der, now) {
                     state.by_product.insert(p, (crl, fetched_at));
                 }
             }
@@ -59,7 +60,7 @@ impl Service {
         };
         let mut state = self.snp_crls.lock().await;
         let mut changed = false;
-        for p in Product::ALL {
+        for p in CrlOf::all() {
             let recently_tried = state
                 .tried_at
                 .get(&p)
@@ -77,7 +78,7 @@ impl Service {
             let Ok(der) = kds.crl(p, now, &self.metrics).await else {
                 continue;
             };
-            let Some(crl) = self.acceptable_crl(p, &der, now) else {
+            let Some(crl) = self.acceptable_crl(p.product, &der, now) else {
                 continue;
             };
             match state.by_product.get_mut(&p) {
@@ -89,7 +90,7 @@ impl Service {
                     }
                 }
                 _ => {
-                    tracing::info!(product = p.amd_name(), this_update = crl.this_update().0, next_update = ?crl.next_update().map(|n| n.0), "SEV-SNP CRL from KDS applied");
+                    tracing::info!(product = p.product.amd_name(), vlek = p.vlek, this_update = crl.this_update().0, next_update = ?crl.next_update().map(|n| n.0), "SEV-SNP CRL from KDS applied");
                     kds.keep_crl(p, &der, now).await;
                     state.by_product.insert(p, (crl, now));
                     changed = true;
