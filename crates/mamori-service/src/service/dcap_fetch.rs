@@ -20,13 +20,19 @@ pub(super) struct PcsState {
     fresh_at: HashMap<String, i64>,
 }
 
-/// Verification checks that fetching collateral can mend.
+/// Verification checks that fetching collateral can mend: an item
+/// missing, stale or for another platform, or a TDX module version the
+/// held TCB info does not list yet (a newer one may).
 fn mendable(e: &ServiceError) -> bool {
-    matches!(
-        e,
-        ServiceError::EvidenceRejected { check, .. }
-            if matches!(*check, "collateral-missing" | "collateral-freshness" | "collateral-mismatch")
-    )
+    match e {
+        ServiceError::EvidenceRejected { check, message } => {
+            matches!(
+                *check,
+                "collateral-missing" | "collateral-freshness" | "collateral-mismatch"
+            ) || (*check == "tdx-module" && message.contains("not listed in the TCB info"))
+        }
+        _ => false,
+    }
 }
 
 impl Service {
@@ -149,5 +155,29 @@ fn fetch_failure(e: &crate::fetch::FetchError) -> ServiceError {
             message: format!("the platform's collateral could not be fetched: {e}"),
             retry_after_secs: e.retry_after_secs(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_fetching_can_mend() {
+        let rejected = |check, message: &str| ServiceError::EvidenceRejected {
+            check,
+            message: message.into(),
+        };
+        assert!(mendable(&rejected("collateral-freshness", "stale")));
+        assert!(mendable(&rejected(
+            "tdx-module",
+            "TDX module identity TDX_04: identity (not listed in the TCB info) does not match"
+        )));
+        assert!(!mendable(&rejected(
+            "tdx-module",
+            "TDX module identity TDX_01: mrsigner does not match"
+        )));
+        assert!(!mendable(&rejected("signature", "bad")));
+        assert!(!mendable(&ServiceError::NonceMismatch));
     }
 }
