@@ -296,11 +296,6 @@ impl SnpVerifier {
             .clear();
     }
 
-    /// The CRLs applied now.
-    pub fn crls(&self) -> Vec<Crl> {
-        self.crl_set().crls.clone()
-    }
-
     /// A cached chain for `key`, unless the CRLs it was checked against may
     /// no longer be current.
     fn cached(&self, key: &[u8; 32], now: UnixTime) -> Option<Arc<VerifiedSigner>> {
