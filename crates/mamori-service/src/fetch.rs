@@ -106,6 +106,21 @@ impl FetchError {
         }
     }
 
+    /// The failure as the client sees it: an item the service does not
+    /// publish refuses the evidence (`check` names it); anything else
+    /// may pass, so it is 503 with the remembered wait. `what` names the
+    /// item for the message.
+    pub fn to_service_error(&self, check: &'static str, what: &str) -> crate::ServiceError {
+        if self.is_not_found() {
+            crate::evidence::rejected(check, format!("{what} is not published: {self}"))
+        } else {
+            crate::ServiceError::CollateralUnavailable {
+                message: format!("{what} could not be fetched: {self}"),
+                retry_after_secs: self.retry_after_secs(),
+            }
+        }
+    }
+
     fn outcome(&self) -> &'static str {
         match self {
             FetchError::NotFound { .. } => "not_found",
@@ -602,15 +617,25 @@ pub(crate) fn parse_base(base: &str) -> Result<reqwest::Url, String> {
 pub fn ca_certificates(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
     let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let pem = std::fs::read(path).map_err(|e| named(&e))?;
-    let ders: Vec<Vec<u8>> = x509_parser::pem::Pem::iter_from_buffer(&pem)
-        .map_while(Result::ok)
-        .filter(|p| p.label == "CERTIFICATE")
-        .map(|p| p.contents)
-        .collect();
-    if ders.is_empty() {
-        return Err(named(&"no PEM certificate in the CA file"));
+    match certificates(&pem) {
+        Some(ders) if !ders.is_empty() => Ok(ders),
+        _ => Err(named(&"no PEM certificate in the CA file")),
     }
-    Ok(ders)
+}
+
+/// The certificates (DER) in PEM or DER bytes, each parsed; `None` when
+/// the bytes are not X.509 or a block is broken.
+pub fn certificates(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let blobs = mamori_x509::split_blobs(bytes).ok()??;
+    Some(
+        blobs
+            .iter()
+            .filter_map(|b| match b {
+                mamori_x509::Blob::Certificate(c) => Some(c.der().to_vec()),
+                mamori_x509::Blob::Crl(_) => None,
+            })
+            .collect(),
+    )
 }
 
 /// Checks a configured service URL (`[snp] kds_url`, `[dcap] pcs_url`)

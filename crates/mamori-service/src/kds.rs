@@ -59,19 +59,10 @@ fn accept_vcek(
 
 /// PEM certificates, at least two (ASK then ARK).
 fn accept_chain(body: &[u8], _: Option<&str>) -> Result<Vec<Vec<u8>>, &'static str> {
-    let ders: Vec<Vec<u8>> = x509_parser::pem::Pem::iter_from_buffer(body)
-        .map_while(Result::ok)
-        .filter(|p| p.label == "CERTIFICATE")
-        .map(|p| p.contents)
-        .collect();
-    if ders.len() < 2
-        || ders
-            .iter()
-            .any(|d| mamori_x509::Certificate::from_der(d).is_err())
-    {
-        return Err("a PEM certificate chain (ASK, ARK)");
+    match crate::fetch::certificates(body) {
+        Some(ders) if ders.len() >= 2 => Ok(ders),
+        _ => Err("a PEM certificate chain (ASK, ARK)"),
     }
-    Ok(ders)
 }
 
 /// One DER CRL.

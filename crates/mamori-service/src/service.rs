@@ -63,6 +63,20 @@ fn token_document(claims: &mut EarClaims, submod: &str, annotated: Document) -> 
     Some(doc)
 }
 
+/// A vendor collateral service's fetcher when `url` is configured; an
+/// error names the setting (`key`).
+fn collateral_service<T>(
+    key: &str,
+    url: Option<&str>,
+    build: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Option<T>, StartError> {
+    url.map(|url| {
+        build(url)
+            .map_err(|e| StartError::Config(crate::ConfigError::Invalid(format!("{key} {e}"))))
+    })
+    .transpose()
+}
+
 /// SNP, TDX and SGX report data: the 48-byte digest, zero-padded to the
 /// 64-byte REPORT_DATA / REPORTDATA field.
 fn padded_equal(report_data: &[u8], expected: &[u8]) -> bool {
@@ -670,34 +684,24 @@ impl Service {
         let policies = PolicySet::load(&store).await?;
         let open = open_sessions::OpenSessions::default();
         open.counted(store.count_open_sessions(now).await?, now);
-        let pcs = match &cfg.dcap.pcs_url {
-            Some(url) => {
-                let pcs = crate::pcs::Pcs::new(url, store.clone(), cfg.dcap.pcs_ca_file.as_deref())
-                    .map_err(|e| {
-                        StartError::Config(crate::ConfigError::Invalid(format!("dcap.pcs_url {e}")))
-                    })?;
-                tracing::info!(
-                    url = pcs.base(),
-                    "Intel DCAP collateral missing or stale: fetched from this PCS"
-                );
-                Some(pcs)
-            }
-            None => None,
-        };
-        let kds = match &cfg.snp.kds_url {
-            Some(url) => {
-                let kds = crate::kds::Kds::new(url, store.clone(), cfg.snp.kds_ca_file.as_deref())
-                    .map_err(|e| {
-                        StartError::Config(crate::ConfigError::Invalid(format!("snp.kds_url {e}")))
-                    })?;
-                tracing::info!(
-                    url = kds.base(),
-                    "SEV-SNP reports without their VCEK: fetched from this KDS"
-                );
-                Some(kds)
-            }
-            None => None,
-        };
+        let pcs = collateral_service("dcap.pcs_url", cfg.dcap.pcs_url.as_deref(), |url| {
+            crate::pcs::Pcs::new(url, store.clone(), cfg.dcap.pcs_ca_file.as_deref())
+        })?;
+        if let Some(pcs) = &pcs {
+            tracing::info!(
+                url = pcs.base(),
+                "Intel DCAP collateral missing or stale: fetched from this PCS"
+            );
+        }
+        let kds = collateral_service("snp.kds_url", cfg.snp.kds_url.as_deref(), |url| {
+            crate::kds::Kds::new(url, store.clone(), cfg.snp.kds_ca_file.as_deref())
+        })?;
+        if let Some(kds) = &kds {
+            tracing::info!(
+                url = kds.base(),
+                "SEV-SNP reports without their VCEK: fetched from this KDS"
+            );
+        }
         let svc = Arc::new(Service {
             snp: SnpVerifier::with_crls(trust, snp_crls),
             kds,
@@ -1026,17 +1030,18 @@ impl Service {
         expected: &[u8],
         now: i64,
     ) -> Result<VerifiedEvidence, ServiceError> {
-        let (ids, report_data) = match self.snp.verify(evidence, &[], UnixTime(now)) {
-            Ok(v) => return Ok(v),
-            Err(SnpFailure::NoEndorsementKey {
-                vcek: Ok(ids),
-                report_data,
-            }) if self.kds.is_some() => (ids, report_data),
-            Err(e) => return Err(e.into()),
-        };
-        let Some(kds) = &self.kds else {
-            return Err(ServiceError::Internal("KDS vanished".into()));
-        };
+        let (kds, ids, report_data) =
+            match (self.snp.verify(evidence, &[], UnixTime(now)), &self.kds) {
+                (Ok(v), _) => return Ok(v),
+                (
+                    Err(SnpFailure::NoEndorsementKey {
+                        vcek: Ok(ids),
+                        report_data,
+                    }),
+                    Some(kds),
+                ) => (kds, ids, report_data),
+                (Err(e), _) => return Err(e.into()),
+            };
         if !padded_equal(&report_data, expected) {
             return Err(ServiceError::Binding(
                 "report data is not SHA-384 of the canonical runtime data (nonce and TEE public key); its VCEK was not fetched".into(),
@@ -1081,16 +1086,9 @@ impl Service {
             ders.extend(chain);
             return Ok(self.snp.verify(evidence, &ders, UnixTime(now))?);
         }
-        match (failure, not_found) {
-            (Some(e), _) => Err(ServiceError::CollateralUnavailable {
-                message: format!("the report's VCEK could not be fetched: {e}"),
-                retry_after_secs: e.retry_after_secs(),
-            }),
-            (None, Some(e)) => Err(crate::evidence::rejected(
-                "endorsement-key",
-                format!("no VCEK came with the report, and {e}"),
-            )),
-            (None, None) => Err(crate::evidence::rejected(
+        match failure.or(not_found) {
+            Some(e) => Err(e.to_service_error("endorsement-key", "the report's VCEK")),
+            None => Err(crate::evidence::rejected(
                 "endorsement-key",
                 "no VCEK came with the report",
             )),

@@ -95,7 +95,7 @@ impl Service {
         let fresh = pcs
             .fresh(&needs, now, &self.metrics)
             .await
-            .map_err(|e| fetch_failure(&e))?;
+            .map_err(|e| e.to_service_error("collateral-missing", "the platform's collateral"))?;
         state.fresh_at.insert(platform, now);
         // What the store kept stays in play where it is newer.
         let mut items = kept;
@@ -139,22 +139,6 @@ impl Service {
         *self.dcap.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(verifier);
         state.items = next;
         Ok(())
-    }
-}
-
-/// A fetch failure as the client sees it: an item PCS does not have (an
-/// unknown FMSPC) refuses the evidence; anything else may pass.
-fn fetch_failure(e: &crate::fetch::FetchError) -> ServiceError {
-    if e.is_not_found() {
-        crate::evidence::rejected(
-            "collateral-missing",
-            format!("the platform's collateral is not published: {e}"),
-        )
-    } else {
-        ServiceError::CollateralUnavailable {
-            message: format!("the platform's collateral could not be fetched: {e}"),
-            retry_after_secs: e.retry_after_secs(),
-        }
     }
 }
 
