@@ -10,7 +10,7 @@ mod common;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use common::{chain_arc, temp_dir, Guest, TestServer};
+use common::{chain_arc, expect_error, temp_dir, Guest, TestServer};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -126,18 +126,6 @@ async fn attest_without_certs(
     evidence["cert_chain"] = Value::Null;
     let r = s.kbs_post_attest(&cookie, &body).await;
     (cookie, r)
-}
-
-/// Asserts the error's status and kind, and that its detail says
-/// `needle`; returns the detail.
-async fn expect_error(r: reqwest::Response, status: u16, kind: &str, needle: &str) -> String {
-    let got_status = r.status().as_u16();
-    let v: Value = r.json().await.unwrap();
-    let got_kind = v["type"].as_str().unwrap_or_default().rsplit('/').next();
-    let detail = v["detail"].as_str().unwrap_or_default().to_owned();
-    assert_eq!((got_status, got_kind), (status, Some(kind)), "{detail}");
-    assert!(detail.contains(needle), "{detail}");
-    detail
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,8 +11,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use common::{temp_dir, Guest, TestServer};
-use serde_json::{json, Value};
+use common::{expect_error, temp_dir, Guest, TestServer};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -216,15 +216,6 @@ async fn attest(s: &TestServer, sim: &DcapSim, bind: bool) -> reqwest::Response 
         "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
     });
     s.kbs_post_attest(&cookie, &body).await
-}
-
-async fn expect_error(r: reqwest::Response, status: u16, kind: &str, needle: &str) {
-    let got_status = r.status().as_u16();
-    let v: Value = r.json().await.unwrap();
-    let got_kind = v["type"].as_str().unwrap_or_default().rsplit('/').next();
-    let detail = v["detail"].as_str().unwrap_or_default();
-    assert_eq!((got_status, got_kind), (status, Some(kind)), "{detail}");
-    assert!(detail.contains(needle), "{detail}");
 }
 
 fn sim() -> DcapSim {

@@ -355,3 +355,15 @@ where
     }
     assert!(seen.starts_with(b"HTTP/1.1 100"), "{seen:?}");
 }
+
+/// Asserts an error's status and kind (the KBS error type's last segment),
+/// and that its detail says `needle`; returns the detail.
+pub async fn expect_error(r: reqwest::Response, status: u16, kind: &str, needle: &str) -> String {
+    let got_status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    let got_kind = v["type"].as_str().unwrap_or_default().rsplit('/').next();
+    let detail = v["detail"].as_str().unwrap_or_default().to_owned();
+    assert_eq!((got_status, got_kind), (status, Some(kind)), "{detail}");
+    assert!(detail.contains(needle), "{detail}");
+    detail
+}
