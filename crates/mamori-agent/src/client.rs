@@ -6,12 +6,18 @@ use thiserror::Error;
 pub enum AgentError {
     #[error("HTTP: {0}")]
     Http(String),
-    #[error("{step}: server answered {status}: {detail}")]
+    #[error(
+        "{step}: server answered {status}: {detail}{}",
+        request_note(request_id)
+    )]
     Refused {
         step: &'static str,
         status: u16,
         kind: String,
         detail: String,
+        /// The answer's `X-Request-Id`: what the server's operator needs to
+        /// find the request in the log and the audit trail.
+        request_id: Option<String>,
     },
     #[error("protocol: {0}")]
     Protocol(String),
@@ -56,6 +62,11 @@ async fn check(step: &'static str, r: reqwest::Response) -> Result<reqwest::Resp
         return Ok(r);
     }
     let status = r.status().as_u16();
+    let request_id = r
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(64).collect());
     let body: Value = json_body(step, r).await.unwrap_or(Value::Null);
     let kind = body
         .get("error")
@@ -73,7 +84,14 @@ async fn check(step: &'static str, r: reqwest::Response) -> Result<reqwest::Resp
         status,
         kind,
         detail,
+        request_id,
     })
+}
+
+fn request_note(id: &Option<String>) -> String {
+    id.as_ref()
+        .map(|id| format!(" (request id {id})"))
+        .unwrap_or_default()
 }
 
 fn http(e: reqwest::Error) -> AgentError {

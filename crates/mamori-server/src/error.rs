@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use mamori_service::request_id::RequestId;
 use mamori_service::ServiceError;
 use serde_json::json;
 
@@ -66,10 +67,13 @@ impl ApiError {
             }
             E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        let request_id = RequestId::current()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
         if status.is_server_error() && !matches!(e, E::ShuttingDown) {
-            tracing::error!(error = %e, "request failed");
+            tracing::error!(request_id, error = %e, "request failed");
         } else {
-            tracing::info!(error = %e, "request refused");
+            tracing::info!(request_id, error = %e, "request refused");
         }
         let retry_after_secs = match &e {
             E::CollateralUnavailable {
@@ -90,7 +94,14 @@ impl IntoResponse for ApiError {
             Api::Kbs => {
                 json!({"type": format!("{KBS_ERROR_PREFIX}{}", self.kind), "detail": self.detail})
             }
-            Api::Native => json!({"error": self.kind, "detail": self.detail}),
+            // The KBS body keeps the protocol's two members; the request
+            // id is in the `X-Request-Id` header of both.
+            Api::Native => match RequestId::current() {
+                Some(id) => {
+                    json!({"error": self.kind, "detail": self.detail, "request_id": id.as_str()})
+                }
+                None => json!({"error": self.kind, "detail": self.detail}),
+            },
         };
         let mut response = (self.status, Json(body)).into_response();
         // A store outage is usually brief, and at the open-session limit a

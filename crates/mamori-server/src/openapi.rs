@@ -19,14 +19,14 @@ pub async fn document() -> Json<Value> {
         "info": {
             "title": "Mamori attestation and key broker API",
             "version": "1",
-            "description": "Challenge → attest (EAR token, passport model) → fetch a resource with the token; or send evidence straight to /v1/release (background-check model). Report data must be SHA-384 of the RFC 8785 canonical JSON {\"nonce\": <nonce>, \"tee-pubkey\": <JWK>}, zero-padded to the TEE's field. The Confidential Containers KBS protocol 0.4.0 is served under /kbs/v0."
+            "description": "Challenge → attest (EAR token, passport model) → fetch a resource with the token; or send evidence straight to /v1/release (background-check model). Report data must be SHA-384 of the RFC 8785 canonical JSON {\"nonce\": <nonce>, \"tee-pubkey\": <JWK>}, zero-padded to the TEE's field. The Confidential Containers KBS protocol 0.4.0 is served under /kbs/v0. Every answer carries an X-Request-Id header: the request's own X-Request-Id when it is 1-64 characters of A-Z a-z 0-9 . _ : -, otherwise an id the server made. The server's log line about a refused or failed request, its access line (at debug level) and the audit entries it made carry the same id."
         },
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "An EAR token (resources) or an admin JWT signed by a configured admin key (EdDSA or ES256, exp required)."}
             },
             "schemas": {
-                "Error": {"type": "object", "required": ["error", "detail"], "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}},
+                "Error": {"type": "object", "required": ["error", "detail"], "properties": {"error": {"type": "string"}, "detail": {"type": "string"}, "request_id": {"type": "string", "description": "The request's id, as in the X-Request-Id answer header, the server's log lines and the audit entries the request made"}}},
                 "Jwk": {"type": "object", "required": ["kty"], "properties": {"kty": {"enum": ["EC", "RSA"]}, "crv": {"enum": ["P-256", "P-384", "P-521"]}, "x": {"type": "string"}, "y": {"type": "string"}, "n": {"type": "string"}, "e": {"type": "string"}, "alg": {"enum": ["ECDH-ES+A256KW", "RSA-OAEP-256"]}}},
                 "Jwe": {"type": "object", "required": ["protected", "encrypted_key", "iv", "ciphertext", "tag"], "properties": {"protected": {"type": "string"}, "encrypted_key": {"type": "string"}, "iv": {"type": "string"}, "ciphertext": {"type": "string"}, "tag": {"type": "string"}}},
                 "Evidence": {"description": "TDX: {\"quote\": base64, \"cc_eventlog\": base64 CCEL or null}; SGX: {\"quote\": base64}; SEV-SNP: {\"report\": base64|hex of the report or an HCL report, \"certificates\": [PEM or base64 DER]} or the KBS form {\"attestation_report\": {...}, \"cert_chain\": [...]}; without a VCEK among the certificates it is fetched from AMD's KDS when [snp] kds_url is set; sample: {\"svn\", \"report_data\"}.", "type": "object"},

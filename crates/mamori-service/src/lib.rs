@@ -18,6 +18,7 @@ mod keys;
 pub mod metrics;
 pub mod pcs;
 mod policies;
+pub mod request_id;
 mod service;
 
 pub use config::{Config, ConfigError};

@@ -943,7 +943,7 @@ impl Service {
             action: "attestation".to_owned(),
             subject: String::new(),
             outcome: "ok".to_owned(),
-            detail: detail.to_string(),
+            detail: crate::request_id::audit_detail(detail),
         }
     }
 
@@ -1441,7 +1441,7 @@ impl Service {
                 action: action.to_owned(),
                 subject: subject.to_owned(),
                 outcome: outcome.to_owned(),
-                detail: detail.to_string(),
+                detail: crate::request_id::audit_detail(detail),
             })
             .await?;
         Ok(())

@@ -148,8 +148,12 @@ pub fn init_logging(cfg: &Config) -> Logging {
         .thread_name("mamori-log")
         .finish(std::io::stderr());
     let dropped = writer.error_counter();
+    // Colour codes only for a person at a terminal: in a log file, a pipe to
+    // journald or a container runtime they are noise (and cost a formatting
+    // pass per field).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer);
     let _ = if cfg.log.format == "json" {
         builder.json().try_init()

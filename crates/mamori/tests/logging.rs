@@ -60,3 +60,33 @@ async fn a_log_reader_that_stops_reading_does_not_stall_requests() {
         .unwrap();
     assert!(open_fds >= 3.0, "{open_fds}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_logged_while_serving_a_request_carry_its_id() {
+    let mut server = common::Server::start("logging-ids", Stdio::piped(), Some("info"));
+    let client = mamori_agent::http_client(None).unwrap();
+    let r = client
+        .post(format!("{}/v1/challenge", server.url()))
+        .header("x-request-id", "trace-in-log-7")
+        .json(&serde_json::json!({"tee": "no-such-tee"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    server.signal("-TERM");
+    assert!(server.exit_within(Duration::from_secs(30)).is_some());
+    let mut log = String::new();
+    use std::io::Read;
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("request refused"))
+        .unwrap_or_else(|| panic!("no refusal logged:\n{log}"));
+    assert!(line.contains("trace-in-log-7"), "{line}");
+}

@@ -25,7 +25,7 @@ impl Service {
             action: action.to_owned(),
             subject: subject.to_owned(),
             outcome: "ok".to_owned(),
-            detail: detail.to_string(),
+            detail: crate::request_id::audit_detail(detail),
         }
     }
 
