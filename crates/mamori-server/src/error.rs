@@ -25,7 +25,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub kind: &'static str,
     pub detail: String,
-    /// For a 503: seconds before a retry can help (1 when unset).
+    /// For a 503 or a 429: seconds before a retry can help (1 when unset).
     pub retry_after_secs: Option<i64>,
 }
 
@@ -110,7 +110,10 @@ impl IntoResponse for ApiError {
         // worth retrying soon. A node shutting down is not. A vendor
         // service that failed is not asked again for a while (kds.rs
         // says how long).
-        if self.status == StatusCode::SERVICE_UNAVAILABLE && self.kind != "ShuttingDown" {
+        // A client over its request budget is told when it has one again.
+        if (self.status == StatusCode::SERVICE_UNAVAILABLE && self.kind != "ShuttingDown")
+            || self.status == StatusCode::TOO_MANY_REQUESTS
+        {
             let secs = self.retry_after_secs.unwrap_or(1).clamp(1, 3_600);
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod client_limit;
 pub mod error;
 mod extract;
 mod kbs;
@@ -28,6 +29,9 @@ pub use listen::{serve, serve_reloading_every, DRAIN};
 #[derive(Clone)]
 pub struct AppState {
     pub svc: Arc<Service>,
+    /// The per-client request budgets, when `[limits]
+    /// client_requests_per_second` is set.
+    limiter: Option<Arc<client_limit::ClientLimiter>>,
 }
 
 impl AppState {
@@ -49,7 +53,15 @@ pub fn now() -> i64 {
 
 /// The whole application.
 pub fn router(svc: Arc<Service>) -> Router {
-    let state = AppState { svc };
+    let limits = &svc.config().limits;
+    let limiter = client_limit::ClientLimiter::new(
+        limits.client_requests_per_second,
+        limits.client_burst,
+        // Checked when the configuration was validated.
+        limits.trusted_proxy_nets().unwrap_or_default(),
+    )
+    .map(Arc::new);
+    let state = AppState { svc, limiter };
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -95,11 +107,24 @@ async fn observe(
         .get(REQUEST_ID)
         .and_then(|v| RequestId::from_client(v.as_bytes()))
         .unwrap_or_else(RequestId::generate);
-    // The id reaches the lines logged about the request (this one and the
-    // refusals and failures in `error`) as a field, not through a tracing
-    // span: a span entered at every poll of the request cost 8,000
-    // instructions a request (1.6 % of a KBS flow, measured under callgrind).
-    let mut response = id.clone().scope(next.run(req)).await;
+    let mut response = match over_budget(&s, &req) {
+        Some(wait) => error::ApiError {
+            retry_after_secs: Some(wait.as_secs().saturating_add(1) as i64),
+            ..error::ApiError::new(
+                extract::api_of(req.uri()),
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "this client has made too many requests; try again after Retry-After seconds",
+            )
+        }
+        .into_response(),
+        // The id reaches the lines logged about the request (this one and
+        // the refusals and failures in `error`) as a field, not through a
+        // tracing span: a span entered at every poll of the request cost
+        // 8,000 instructions a request (1.6 % of a KBS flow, measured under
+        // callgrind).
+        None => id.clone().scope(next.run(req)).await,
+    };
     if let Ok(v) = axum::http::HeaderValue::from_str(id.as_str()) {
         response.headers_mut().insert(REQUEST_ID, v);
     }
@@ -111,6 +136,23 @@ async fn observe(
         tracing::debug!(target: "mamori::access", request_id = %id, method, path, route, status, micros = (secs * 1e6) as u64, "answered");
     }
     response
+}
+
+/// How long the request's client must wait, when it is over its budget.
+/// Probes and scrapes are not counted; nor is a request whose peer is not
+/// known (the router served without [`serve`]).
+fn over_budget(s: &AppState, req: &axum::extract::Request) -> Option<std::time::Duration> {
+    let limiter = s.limiter.as_ref()?;
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?
+        .0;
+    if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        return None;
+    }
+    let forwarded = req.headers().get_all("x-forwarded-for");
+    let client = limiter.client(peer.ip(), forwarded.iter().map(|v| v.as_bytes()));
+    limiter.admit(client, std::time::Instant::now()).err()
 }
 
 fn method_label(m: &axum::http::Method) -> &'static str {

@@ -207,7 +207,16 @@ impl Serving {
     where
         Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let service = TowerToHyperService::new(self.app.clone());
+        // The peer's address, for the per-client request budgets.
+        let app = tower::ServiceExt::map_request(
+            self.app.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        );
+        let service = TowerToHyperService::new(app);
         let conn = self
             .graceful
             .watch(self.http.serve_connection(TokioIo::new(io), service));

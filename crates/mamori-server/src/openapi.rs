@@ -19,7 +19,7 @@ pub async fn document() -> Json<Value> {
         "info": {
             "title": "Mamori attestation and key broker API",
             "version": "1",
-            "description": "Challenge → attest (EAR token, passport model) → fetch a resource with the token; or send evidence straight to /v1/release (background-check model). Report data must be SHA-384 of the RFC 8785 canonical JSON {\"nonce\": <nonce>, \"tee-pubkey\": <JWK>}, zero-padded to the TEE's field. The Confidential Containers KBS protocol 0.4.0 is served under /kbs/v0. Every answer carries an X-Request-Id header: the request's own X-Request-Id when it is 1-64 characters of A-Z a-z 0-9 . _ : -, otherwise an id the server made. The server's log line about a refused or failed request, its access line (at debug level) and the audit entries it made carry the same id."
+            "description": "Challenge → attest (EAR token, passport model) → fetch a resource with the token; or send evidence straight to /v1/release (background-check model). Report data must be SHA-384 of the RFC 8785 canonical JSON {\"nonce\": <nonce>, \"tee-pubkey\": <JWK>}, zero-padded to the TEE's field. The Confidential Containers KBS protocol 0.4.0 is served under /kbs/v0. With [limits] client_requests_per_second set, any endpoint but /healthz, /readyz and /metrics may answer 429 (Error TooManyRequests) with Retry-After seconds. Every answer carries an X-Request-Id header: the request's own X-Request-Id when it is 1-64 characters of A-Z a-z 0-9 . _ : -, otherwise an id the server made. The server's log line about a refused or failed request, its access line (at debug level) and the audit entries it made carry the same id."
         },
         "components": {
             "securitySchemes": {

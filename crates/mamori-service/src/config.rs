@@ -208,6 +208,18 @@ pub struct LimitsConfig {
     /// Seconds a response may wait for the client to read before the
     /// connection is closed (counted from the last progress).
     pub send_timeout_secs: u64,
+    /// Requests a second each client may make, on average (0: no
+    /// per-client limit). A client is an IPv4 address or an IPv6 /64;
+    /// health, readiness and metrics requests are not counted. Beyond it:
+    /// 429 with Retry-After. Off by default: guests behind one NAT share an
+    /// address, so the right figure depends on the deployment.
+    pub client_requests_per_second: u32,
+    /// Requests a client may make at once before the rate applies.
+    pub client_burst: u32,
+    /// Proxies and load balancers (addresses or CIDR blocks) whose
+    /// `X-Forwarded-For` names the client; from any other peer the header
+    /// is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl LimitsConfig {
@@ -222,6 +234,20 @@ impl LimitsConfig {
     pub fn send_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.send_timeout_secs)
     }
+
+    /// `trusted_proxies` as networks (a bare address is a /32 or /128).
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!("limits.trusted_proxies {p:?}: expected an address or a CIDR block")
+                    })
+            })
+            .collect()
+    }
 }
 
 impl Default for LimitsConfig {
@@ -233,6 +259,9 @@ impl Default for LimitsConfig {
             header_timeout_secs: 75,
             body_timeout_secs: 60,
             send_timeout_secs: 60,
+            client_requests_per_second: 0,
+            client_burst: 100,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -366,6 +395,19 @@ impl Config {
                 )));
             }
         }
+        self.limits
+            .trusted_proxy_nets()
+            .map_err(ConfigError::Invalid)?;
+        if self.limits.client_requests_per_second > 0 && self.limits.client_burst == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.client_burst must be at least 1 with a client rate".into(),
+            ));
+        }
+        if !self.limits.trusted_proxies.is_empty() && self.limits.client_requests_per_second == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.trusted_proxies is set without limits.client_requests_per_second".into(),
+            ));
+        }
         if self.shutdown_delay_secs > MAX_SHUTDOWN_DELAY_SECS {
             return Err(ConfigError::Invalid(format!(
                 "shutdown_delay_secs {}: expected at most {MAX_SHUTDOWN_DELAY_SECS}",
@@ -488,6 +530,38 @@ mod tests {
         let c =
             Config::from_toml(&format!("shutdown_delay_secs = {MAX_SHUTDOWN_DELAY_SECS}")).unwrap();
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn per_client_limits_are_checked() {
+        let ok = Config::from_toml(
+            "[limits]\nclient_requests_per_second = 20\nclient_burst = 40\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\", \"2001:db8::/32\"]",
+        )
+        .unwrap();
+        ok.validate().unwrap();
+        assert_eq!(ok.limits.trusted_proxy_nets().unwrap().len(), 3);
+        for (bad, key) in [
+            (
+                "client_requests_per_second = 5\ntrusted_proxies = [\"10.0.0.0/33\"]",
+                "10.0.0.0/33",
+            ),
+            (
+                "client_requests_per_second = 5\ntrusted_proxies = [\"proxy.internal\"]",
+                "proxy.internal",
+            ),
+            (
+                "client_requests_per_second = 5\nclient_burst = 0",
+                "client_burst",
+            ),
+            (
+                "trusted_proxies = [\"10.0.0.1\"]",
+                "without limits.client_requests_per_second",
+            ),
+        ] {
+            let c = Config::from_toml(&format!("[limits]\n{bad}")).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
     }
 
     #[test]

@@ -93,6 +93,24 @@ fn check(cfg: &Config) -> ExitCode {
     println!("configuration OK");
     println!("  listen        {} · {tls}", cfg.listen);
     println!("  connections   {connections}");
+    let limits = &cfg.limits;
+    if limits.client_requests_per_second == 0 {
+        println!("  per client    no limit");
+    } else {
+        println!(
+            "  per client    {} requests/s, bursts of {}{}",
+            limits.client_requests_per_second,
+            limits.client_burst,
+            if limits.trusted_proxies.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; X-Forwarded-For from {}",
+                    limits.trusted_proxies.join(", ")
+                )
+            }
+        );
+    }
     println!("  data dir      {}", cfg.data_dir.display());
     println!(
         "  database      {}",

@@ -548,6 +548,7 @@ fn serve_check_reads_every_named_file_and_creates_nothing() {
     assert!(out.contains("configuration OK"), "{out}");
     assert!(out.contains("TLS with"), "{out}");
     assert!(out.contains("admin keys    1"), "{out}");
+    assert!(out.contains("per client    no limit"), "{out}");
     assert!(out.contains("AMD KDS       off"), "{out}");
     assert!(out.contains("created at first start"), "{out}");
     assert!(
@@ -584,6 +585,23 @@ fn serve_check_reads_every_named_file_and_creates_nothing() {
     assert_eq!(code(&o), 2, "{err}");
     assert!(
         err.contains("dcap.pcs_ca_file /nonexistent/ca.pem"),
+        "{err}"
+    );
+    // Per-client budgets: shown when set, refused when a proxy is no
+    // address.
+    let o = with("[limits]\nclient_requests_per_second = 20\nclient_burst = 50\ntrusted_proxies = [\"10.0.0.0/8\"]\n");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{out}");
+    assert!(
+        out.contains("per client    20 requests/s, bursts of 50; X-Forwarded-For from 10.0.0.0/8"),
+        "{out}"
+    );
+    let o =
+        with("[limits]\nclient_requests_per_second = 20\ntrusted_proxies = [\"lb.internal\"]\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(
+        err.contains("limits.trusted_proxies \"lb.internal\""),
         "{err}"
     );
     std::fs::write(&cfg, config(&admin_pub)).unwrap();
