@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 /// Clients tracked at once. Beyond it, after idle clients have been let
 /// go, new clients share one bucket: a flood from many addresses then
-/// slows new clients, not the ones already known. About 64 bytes each.
+/// slows the clients it finds untracked, not those spending their budget
+/// meanwhile. About 64 bytes each.
 const MAX_CLIENTS: usize = 65_536;
 
 /// The least time between two sweeps of the full table: with made-up
@@ -94,8 +95,10 @@ impl ClientLimiter {
         peer: IpAddr,
         forwarded: impl DoubleEndedIterator<Item = &'a [u8]>,
     ) -> IpAddr {
+        // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`, and
+        // some proxies write hops so: compared as IPv4, as configured.
         let trusted = |a: &IpAddr| self.proxies.iter().any(|n| n.contains(a));
-        let mut client = peer;
+        let mut client = peer.to_canonical();
         if !trusted(&client) {
             return client;
         }
@@ -107,7 +110,7 @@ impl ClientLimiter {
                 let Some(addr) = parse_hop(hop.trim()) else {
                     return client;
                 };
-                client = addr;
+                client = addr.to_canonical();
                 if !trusted(&client) {
                     return client;
                 }
@@ -134,7 +137,9 @@ impl ClientLimiter {
         });
         let earned = now.saturating_duration_since(bucket.at).as_secs_f64() * self.rate;
         bucket.tokens = (bucket.tokens + earned).min(burst);
-        bucket.at = now;
+        // A request that read the clock before another took the lock must
+        // not set the bucket back and be credited the overlap twice.
+        bucket.at = bucket.at.max(now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             Ok(())
@@ -272,6 +277,18 @@ mod tests {
         assert_eq!(
             l.client(ip("2001:db8:ff:1::1"), [&b"\xff"[..]].into_iter()),
             ip("2001:db8:ff:1::1")
+        );
+        // A dual-stack listener's IPv4 peers, and hops written the same way.
+        assert_eq!(
+            l.client(ip("::ffff:10.0.0.2"), xff(&["203.0.113.5"])),
+            ip("203.0.113.5")
+        );
+        assert_eq!(
+            l.client(
+                ip("10.0.0.2"),
+                xff(&["::ffff:203.0.113.5, ::ffff:10.0.0.1"])
+            ),
+            ip("203.0.113.5")
         );
     }
 

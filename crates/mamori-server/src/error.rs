@@ -6,7 +6,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use mamori_service::request_id::RequestId;
+use mamori_service::request_id::RequestIds;
 use mamori_service::ServiceError;
 use serde_json::json;
 
@@ -67,13 +67,16 @@ impl ApiError {
             }
             E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let request_id = RequestId::current()
-            .map(|id| id.to_string())
-            .unwrap_or_default();
+        let ids = RequestIds::current();
+        let request_id = ids.as_ref().map(|i| i.id.as_str());
+        let client_request_id = ids
+            .as_ref()
+            .and_then(|i| i.client.as_ref())
+            .map(|c| c.as_str());
         if status.is_server_error() && !matches!(e, E::ShuttingDown) {
-            tracing::error!(request_id, error = %e, "request failed");
+            tracing::error!(request_id, client_request_id, error = %e, "request failed");
         } else {
-            tracing::info!(request_id, error = %e, "request refused");
+            tracing::info!(request_id, client_request_id, error = %e, "request refused");
         }
         let retry_after_secs = match &e {
             E::CollateralUnavailable {
@@ -96,9 +99,9 @@ impl IntoResponse for ApiError {
             }
             // The KBS body keeps the protocol's two members; the request
             // id is in the `X-Request-Id` header of both.
-            Api::Native => match RequestId::current() {
-                Some(id) => {
-                    json!({"error": self.kind, "detail": self.detail, "request_id": id.as_str()})
+            Api::Native => match RequestIds::current() {
+                Some(ids) => {
+                    json!({"error": self.kind, "detail": self.detail, "request_id": ids.id.as_str()})
                 }
                 None => json!({"error": self.kind, "detail": self.detail}),
             },

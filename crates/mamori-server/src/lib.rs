@@ -19,7 +19,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use mamori_service::request_id::RequestId;
+use mamori_service::request_id::RequestIds;
 use mamori_service::Service;
 use std::sync::Arc;
 
@@ -81,8 +81,8 @@ pub fn router(svc: Arc<Service>) -> Router {
 /// [`mamori_service::request_id`]).
 pub const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
 
-/// Gives every request an id (the client's `X-Request-Id` when it is a
-/// plain one, else a new one), returned in the same header, and counts
+/// Gives every request an id of the server's, returned in `X-Request-Id`
+/// (the client's own, when plain, is kept beside it), and counts
 /// every answer by method, route pattern and status with its
 /// latency, and writes an access line at debug level (`MAMORI_LOG=
 /// info,mamori::access=debug`): at info, thousands of requests a second would
@@ -102,29 +102,36 @@ async fn observe(
         .cloned();
     let path = tracing::enabled!(target: "mamori::access", tracing::Level::DEBUG)
         .then(|| req.uri().path().to_owned());
-    let id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| RequestId::from_client(v.as_bytes()))
-        .unwrap_or_else(RequestId::generate);
-    let mut response = match over_budget(&s, &req) {
-        Some(wait) => error::ApiError {
-            retry_after_secs: Some(wait.as_secs().saturating_add(1) as i64),
-            ..error::ApiError::new(
-                extract::api_of(req.uri()),
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                "this client has made too many requests; try again after Retry-After seconds",
-            )
-        }
-        .into_response(),
-        // The id reaches the lines logged about the request (this one and
-        // the refusals and failures in `error`) as a field, not through a
-        // tracing span: a span entered at every poll of the request cost
-        // 8,000 instructions a request (1.6 % of a KBS flow, measured under
-        // callgrind).
-        None => id.clone().scope(next.run(req)).await,
-    };
+    let ids = RequestIds::new(req.headers().get(REQUEST_ID).map(|v| v.as_bytes()));
+    let id = ids.id.clone();
+    let client_id = ids.client.clone();
+    // The id reaches the lines logged about the request (the access line
+    // below, and the refusals and failures in `error`) as a field, not
+    // through a tracing span: a span entered at every poll of the request
+    // cost 8,000 instructions a request (1.6 % of a KBS flow, measured
+    // under callgrind).
+    let mut response = ids
+        .scope(async {
+            match over_budget(&s, &req) {
+                Some(wait) => {
+                    // At debug level: under a flood, a line per refusal
+                    // would cost more than the refusal.
+                    tracing::debug!(request_id = %id, "over the client's request budget");
+                    error::ApiError {
+                        retry_after_secs: Some(wait.as_secs().saturating_add(1) as i64),
+                        ..error::ApiError::new(
+                            extract::api_of(req.uri()),
+                            axum::http::StatusCode::TOO_MANY_REQUESTS,
+                            "TooManyRequests",
+                            "this client has made too many requests; try again after Retry-After seconds",
+                        )
+                    }
+                    .into_response()
+                }
+                None => next.run(req).await,
+            }
+        })
+        .await;
     if let Ok(v) = axum::http::HeaderValue::from_str(id.as_str()) {
         response.headers_mut().insert(REQUEST_ID, v);
     }
@@ -133,13 +140,14 @@ async fn observe(
     let status = response.status().as_u16();
     s.svc.metrics.http.observe(method, route, status, secs);
     if let Some(path) = path {
-        tracing::debug!(target: "mamori::access", request_id = %id, method, path, route, status, micros = (secs * 1e6) as u64, "answered");
+        let client_request_id = client_id.as_ref().map(|c| c.as_str());
+        tracing::debug!(target: "mamori::access", request_id = %id, client_request_id, method, path, route, status, micros = (secs * 1e6) as u64, "answered");
     }
     response
 }
 
 /// How long the request's client must wait, when it is over its budget.
-/// Probes and scrapes are not counted; nor is a request whose peer is not
+/// Health and readiness probes are not counted; nor is a request whose peer is not
 /// known (the router served without [`serve`]).
 fn over_budget(s: &AppState, req: &axum::extract::Request) -> Option<std::time::Duration> {
     let limiter = s.limiter.as_ref()?;
@@ -147,7 +155,9 @@ fn over_budget(s: &AppState, req: &axum::extract::Request) -> Option<std::time::
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?
         .0;
-    if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+    // Probes only: `/metrics` counts open sessions in the store, so it is
+    // not free to flood.
+    if matches!(req.uri().path(), "/healthz" | "/readyz") {
         return None;
     }
     let forwarded = req.headers().get_all("x-forwarded-for");

@@ -210,7 +210,7 @@ pub struct LimitsConfig {
     pub send_timeout_secs: u64,
     /// Requests a second each client may make, on average (0: no
     /// per-client limit). A client is an IPv4 address or an IPv6 /64;
-    /// health, readiness and metrics requests are not counted. Beyond it:
+    /// health and readiness probes are not counted. Beyond it:
     /// 429 with Retry-After. Off by default: guests behind one NAT share an
     /// address, so the right figure depends on the deployment.
     pub client_requests_per_second: u32,
@@ -218,7 +218,8 @@ pub struct LimitsConfig {
     pub client_burst: u32,
     /// Proxies and load balancers (addresses or CIDR blocks) whose
     /// `X-Forwarded-For` names the client; from any other peer the header
-    /// is ignored.
+    /// is ignored. Only the proxies' own addresses: a client inside a
+    /// trusted range could name any client it likes.
     pub trusted_proxies: Vec<String>,
 }
 

@@ -1,10 +1,16 @@
-//! Request ids: one id per HTTP request, carried in the `X-Request-Id`
-//! header both ways, in the server's log lines about the request (its
-//! refusal or failure, and the access line), in native error bodies and in
-//! the audit entries the request makes, so that an operator can go from a
-//! client's error to the log line and the audit record of that request.
+//! Request ids: the server gives every HTTP request an id of its own,
+//! returned in the `X-Request-Id` header, written in native error bodies,
+//! in the server's log lines about the request (its refusal or failure,
+//! and the access line) and in the audit entries the request makes, so
+//! that an operator can go from a client's error to the log line and the
+//! audit record of that request.
 //!
-//! The id reaches the audit entries through a task-local set by the server
+//! An id the client sent in `X-Request-Id` (an ingress's, say) is kept
+//! beside it as `client_request_id` when it is a plain one, never in its
+//! place: anyone can send any id, so only the server's own identifies one
+//! request in the audit log.
+//!
+//! The ids reach the audit entries through a task-local set by the server
 //! around each request, rather than through every service method's
 //! parameters: entries are made deep inside attestation, release and admin
 //! calls, and housekeeping (which has no request) makes them too.
@@ -21,8 +27,36 @@ pub const MAX_LEN: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestId(Arc<str>);
 
+/// The ids of one request: the server's, and the client's when it sent a
+/// plain one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestIds {
+    pub id: RequestId,
+    pub client: Option<RequestId>,
+}
+
 tokio::task_local! {
-    static CURRENT: RequestId;
+    static CURRENT: RequestIds;
+}
+
+impl RequestIds {
+    /// A new id for a request whose `X-Request-Id` was `client`.
+    pub fn new(client: Option<&[u8]>) -> RequestIds {
+        RequestIds {
+            id: RequestId::generate(),
+            client: client.and_then(RequestId::from_client),
+        }
+    }
+
+    /// Runs `fut` as the serving of this request.
+    pub async fn scope<F: std::future::Future>(self, fut: F) -> F::Output {
+        CURRENT.scope(self, fut).await
+    }
+
+    /// The ids of the request being served by this task, if any.
+    pub fn current() -> Option<RequestIds> {
+        CURRENT.try_with(|ids| ids.clone()).ok()
+    }
 }
 
 impl RequestId {
@@ -61,16 +95,6 @@ impl RequestId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// Runs `fut` with this id as the current request's.
-    pub async fn scope<F: std::future::Future>(self, fut: F) -> F::Output {
-        CURRENT.scope(self, fut).await
-    }
-
-    /// The id of the request being served by this task, if any.
-    pub fn current() -> Option<RequestId> {
-        CURRENT.try_with(|id| id.clone()).ok()
-    }
 }
 
 impl fmt::Display for RequestId {
@@ -79,11 +103,18 @@ impl fmt::Display for RequestId {
     }
 }
 
-/// An audit entry's detail as stored: with `request_id` added when the
-/// entry is made while serving a request (details are JSON objects).
+/// An audit entry's detail as stored: with `request_id` (and
+/// `client_request_id`) added when the entry is made while serving a
+/// request (details are JSON objects).
 pub(crate) fn audit_detail(mut detail: Value) -> String {
-    if let (Some(id), Value::Object(map)) = (RequestId::current(), &mut detail) {
-        map.insert("request_id".to_owned(), Value::String(id.to_string()));
+    if let (Some(ids), Value::Object(map)) = (RequestIds::current(), &mut detail) {
+        map.insert("request_id".to_owned(), Value::String(ids.id.to_string()));
+        if let Some(client) = ids.client {
+            map.insert(
+                "client_request_id".to_owned(),
+                Value::String(client.to_string()),
+            );
+        }
     }
     detail.to_string()
 }
@@ -127,12 +158,24 @@ mod tests {
     async fn audit_details_carry_the_current_request_only() {
         let detail = json!({"jti": "x"});
         assert_eq!(audit_detail(detail.clone()), r#"{"jti":"x"}"#);
-        let id = RequestId::from_client(b"req-1").unwrap();
-        let inside = id.scope(async { audit_detail(detail.clone()) }).await;
-        assert_eq!(inside, r#"{"jti":"x","request_id":"req-1"}"#);
+        let ids = RequestIds::new(Some(b"edge-1"));
+        let ours = ids.id.to_string();
+        let inside = ids.scope(async { audit_detail(detail.clone()) }).await;
+        assert_eq!(
+            inside,
+            format!(r#"{{"client_request_id":"edge-1","jti":"x","request_id":"{ours}"}}"#)
+        );
+        // Not a plain id: not kept.
+        let ids = RequestIds::new(Some(b"two words"));
+        let ours = ids.id.to_string();
+        let inside = ids.scope(async { audit_detail(detail.clone()) }).await;
+        assert_eq!(inside, format!(r#"{{"jti":"x","request_id":"{ours}"}}"#));
         // Not an object: left as it is.
-        let id = RequestId::from_client(b"req-2").unwrap();
-        assert_eq!(id.scope(async { audit_detail(json!("x")) }).await, r#""x""#);
-        assert_eq!(RequestId::current(), None);
+        let ids = RequestIds::new(None);
+        assert_eq!(
+            ids.scope(async { audit_detail(json!("x")) }).await,
+            r#""x""#
+        );
+        assert_eq!(RequestIds::current(), None);
     }
 }

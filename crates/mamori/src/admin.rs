@@ -57,13 +57,21 @@ impl Client {
         }
         let r = req.send().await.map_err(|e| format!("{}: {e}", self.url))?;
         let status = r.status();
+        // What the server's operator needs to find the request in the log
+        // and the audit trail.
+        let request_id = r
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|id| format!(" (request id {})", id.chars().take(64).collect::<String>()))
+            .unwrap_or_default();
         let text = r.text().await.map_err(|e| e.to_string())?;
         if !status.is_success() {
             let detail = serde_json::from_str::<Value>(&text)
                 .ok()
                 .and_then(|v| v.get("detail").and_then(Value::as_str).map(str::to_owned))
                 .unwrap_or(text);
-            return Err(format!("{status}: {detail}"));
+            return Err(format!("{status}: {detail}{request_id}"));
         }
         Ok(if text.is_empty() {
             json!({"ok": true})

@@ -73,6 +73,7 @@ async fn lines_logged_while_serving_a_request_carry_its_id() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     server.signal("-TERM");
     assert!(server.exit_within(Duration::from_secs(30)).is_some());
     let mut log = String::new();
@@ -88,5 +89,6 @@ async fn lines_logged_while_serving_a_request_carry_its_id() {
         .lines()
         .find(|l| l.contains("request refused"))
         .unwrap_or_else(|| panic!("no refusal logged:\n{log}"));
+    assert!(line.contains(&id), "{line}");
     assert!(line.contains("trace-in-log-7"), "{line}");
 }
