@@ -14,6 +14,7 @@
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,7 @@ pub struct ClientLimiter {
     proxies: Vec<IpNet>,
     max_clients: usize,
     table: Mutex<Table>,
+    refused: AtomicU64,
 }
 
 impl ClientLimiter {
@@ -81,6 +83,7 @@ impl ClientLimiter {
             proxies,
             max_clients: MAX_CLIENTS,
             table: Mutex::default(),
+            refused: AtomicU64::new(0),
         })
     }
 
@@ -144,8 +147,24 @@ impl ClientLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
+            self.refused.fetch_add(1, Relaxed);
             Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
         }
+    }
+
+    /// Requests refused so far, for `/metrics`.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Relaxed)
+    }
+
+    /// Clients tracked now (the shared bucket of the overflow included),
+    /// for `/metrics`: near the bound, a flood from many addresses.
+    pub fn tracked(&self) -> usize {
+        self.table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .buckets
+            .len()
     }
 
     /// Lets go of the clients whose budget is whole again: they have been
@@ -163,15 +182,6 @@ impl ClientLimiter {
             *key == ClientKey::Overflow
                 || b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst
         });
-    }
-
-    #[cfg(test)]
-    fn clients(&self) -> usize {
-        self.table
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .buckets
-            .len()
     }
 }
 
@@ -304,21 +314,22 @@ mod tests {
         assert_eq!(l.admit(ip("198.51.100.1"), t0), Ok(()));
         assert_eq!(l.admit(ip("198.51.100.2"), t0), Ok(()));
         assert!(l.admit(ip("198.51.100.3"), t0).is_err());
-        assert_eq!(l.clients(), 5);
+        assert_eq!(l.refused(), 1);
+        assert_eq!(l.tracked(), 5);
         // Known clients keep their own budgets meanwhile.
         assert_eq!(l.admit(ip("192.0.2.1"), t0), Ok(()));
         // Two seconds on, everyone is whole again and is let go.
         let t2 = t0 + Duration::from_secs(2);
         assert_eq!(l.admit(ip("198.51.100.3"), t2), Ok(()));
-        assert_eq!(l.clients(), 2, "the overflow bucket and the new client");
+        assert_eq!(l.tracked(), 2, "the overflow bucket and the new client");
         // Full again within the second: no second sweep, so the third new
         // client is counted in the overflow budget (whole again by now).
         for i in 1..=3 {
             assert_eq!(l.admit(ip(&format!("203.0.113.{i}")), t2), Ok(()));
         }
-        assert_eq!(l.clients(), 4);
+        assert_eq!(l.tracked(), 4);
         assert_eq!(l.admit(ip("203.0.113.9"), t2), Ok(()), "overflow");
         assert!(l.admit(ip("203.0.113.10"), t2).is_err(), "overflow spent");
-        assert_eq!(l.clients(), 4);
+        assert_eq!(l.tracked(), 4);
     }
 }

@@ -61,6 +61,22 @@ pub fn router(svc: Arc<Service>) -> Router {
         limits.trusted_proxy_nets().unwrap_or_default(),
     )
     .map(Arc::new);
+    if let Some(l) = &limiter {
+        use mamori_service::metrics::ProbeKind;
+        let (a, b) = (l.clone(), l.clone());
+        svc.metrics.add_probe(
+            "mamori_client_budget_refusals_total",
+            "Requests refused (429) because their client was over its request budget.",
+            ProbeKind::Counter,
+            move || Some(a.refused() as f64),
+        );
+        svc.metrics.add_probe(
+            "mamori_client_budgets_tracked",
+            "Clients whose request budget is tracked (at most 65,536 and one shared).",
+            ProbeKind::Gauge,
+            move || Some(b.tracked() as f64),
+        );
+    }
     let state = AppState { svc, limiter };
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))

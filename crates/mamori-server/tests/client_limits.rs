@@ -97,6 +97,19 @@ async fn a_client_over_its_budget_waits_and_the_others_do_not() {
         metrics.contains(r#"route="/v1/challenge",status="429"}"#),
         "{metrics}"
     );
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        value("mamori_client_budget_refusals_total") >= 2.0,
+        "{metrics}"
+    );
+    assert!(value("mamori_client_budgets_tracked") >= 3.0, "{metrics}");
     // After the wait, the client is served again.
     tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
     assert_eq!(challenge_from(&s, "203.0.113.1").await.status(), 200);
