@@ -134,6 +134,7 @@ async fn serve_connections<L: Accept>(
         graceful: GracefulShutdown::new(),
         app,
         connections: JoinSet::new(),
+        peer_addresses: svc.config().limits.client_requests_per_second > 0,
     };
     serving.accept_until(&mut listener, shutdown).await;
     svc.begin_draining();
@@ -185,6 +186,10 @@ struct Serving {
     graceful: GracefulShutdown,
     app: Router,
     connections: JoinSet<()>,
+    /// Whether requests carry their peer's address (`ConnectInfo`): only
+    /// the per-client request budgets read it, and an extension inserted
+    /// in every request costs an allocation.
+    peer_addresses: bool,
 }
 
 impl Serving {
@@ -208,11 +213,14 @@ impl Serving {
         Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         // The peer's address, for the per-client request budgets.
+        let with_peer = self.peer_addresses;
         let app = tower::ServiceExt::map_request(
             self.app.clone(),
             move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
+                if with_peer {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                }
                 req
             },
         );
