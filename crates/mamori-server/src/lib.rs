@@ -129,21 +129,7 @@ async fn observe(
     let mut response = ids
         .scope(async {
             match over_budget(&s, &req) {
-                Some(wait) => {
-                    // At debug level: under a flood, a line per refusal
-                    // would cost more than the refusal.
-                    tracing::debug!(request_id = %id, "over the client's request budget");
-                    error::ApiError {
-                        retry_after_secs: Some(wait.as_secs().saturating_add(1) as i64),
-                        ..error::ApiError::new(
-                            extract::api_of(req.uri()),
-                            axum::http::StatusCode::TOO_MANY_REQUESTS,
-                            "TooManyRequests",
-                            "this client has made too many requests; try again after Retry-After seconds",
-                        )
-                    }
-                    .into_response()
-                }
+                Some(wait) => too_many_requests(&req, wait),
                 None => next.run(req).await,
             }
         })
@@ -160,6 +146,33 @@ async fn observe(
         tracing::debug!(target: "mamori::access", request_id = %id, client_request_id, method, path, route, status, micros = (secs * 1e6) as u64, "answered");
     }
     response
+}
+
+/// The answer to a client over its budget (in the request's scope, so a
+/// native body names the request).
+fn too_many_requests(
+    req: &axum::extract::Request,
+    wait: std::time::Duration,
+) -> axum::response::Response {
+    // At debug level: under a flood, a line per refusal would cost more
+    // than the refusal.
+    let ids = RequestIds::current();
+    let request_id = ids.as_ref().map(|i| i.id.as_str());
+    tracing::debug!(
+        request_id,
+        path = req.uri().path(),
+        "over the client's request budget"
+    );
+    error::ApiError {
+        retry_after_secs: Some(wait.as_secs().saturating_add(1) as i64),
+        ..error::ApiError::new(
+            extract::api_of(req.uri()),
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "this client has made too many requests; try again after Retry-After seconds",
+        )
+    }
+    .into_response()
 }
 
 /// How long the request's client must wait, when it is over its budget.
