@@ -93,7 +93,8 @@ pub fn router(svc: Arc<Service>) -> Router {
         .with_state(state)
 }
 
-/// The header that carries a request's id both ways (see
+/// The answer header with the server's id for the request; a client's own
+/// value of it is recorded as `client_request_id` (see
 /// [`mamori_service::request_id`]).
 pub const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
 
@@ -158,8 +159,13 @@ fn too_many_requests(
     // than the refusal.
     let ids = RequestIds::current();
     let request_id = ids.as_ref().map(|i| i.id.as_str());
+    let client_request_id = ids
+        .as_ref()
+        .and_then(|i| i.client.as_ref())
+        .map(|c| c.as_str());
     tracing::debug!(
         request_id,
+        client_request_id,
         path = req.uri().path(),
         "over the client's request budget"
     );

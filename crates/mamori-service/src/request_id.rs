@@ -60,9 +60,9 @@ impl RequestIds {
 }
 
 impl RequestId {
-    /// An id sent by a client or a proxy in front of the server, kept when it
-    /// is short and made of characters that are safe in a log line, a header
-    /// and JSON; anything else is not an id of ours to repeat.
+    /// An id sent by a client or a proxy in front of the server, recorded
+    /// when it is short and made of characters that are safe in a log line
+    /// and JSON; anything else is not recorded.
     pub fn from_client(value: &[u8]) -> Option<RequestId> {
         let ok = !value.is_empty()
             && value.len() <= MAX_LEN
@@ -146,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn generated_ids_differ_and_are_valid_client_ids() {
+    fn generated_ids_differ_and_are_in_the_id_alphabet() {
         let a = RequestId::generate();
         let b = RequestId::generate();
         assert_ne!(a, b);

@@ -55,11 +55,6 @@ fn offline(n: &mut Narrator, chain: &SnpSimChain) -> Result<(), String> {
         Certificate::from_der(chain.vcek_der()).map_err(|e| e.to_string())?,
         Certificate::from_der(chain.ask_der()).map_err(|e| e.to_string())?,
     ];
-    n.ok(&format!(
-        "platform ready: product {}, chip id {}…",
-        chain.options().product,
-        &hex::encode(chain.chip_id())[..16]
-    ));
 
     n.step("A confidential VM launches and asks for an attestation report");
     let measurement = sha384(b"ovmf + kernel + initrd + cmdline of the approved image");
