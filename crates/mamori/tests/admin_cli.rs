@@ -2,6 +2,8 @@
 //! admin subcommand, and the refusal of a bad key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -71,7 +73,7 @@ fn admin_subcommands_against_a_running_server() {
         .unwrap();
     let up = (0..200).any(|_| {
         std::thread::sleep(Duration::from_millis(50));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        common::answers_health(port)
     });
     assert!(up, "server did not start");
     let key = keys.join("admin.key");
@@ -238,7 +240,7 @@ fn agent_fetches_a_secret_from_a_simulated_vm() {
         .unwrap();
     let up = (0..200).any(|_| {
         std::thread::sleep(Duration::from_millis(50));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        common::answers_health(port)
     });
     assert!(up);
     let key = keys.join("admin.key");

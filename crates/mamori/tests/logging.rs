@@ -12,7 +12,7 @@ mod common;
 async fn a_log_reader_that_stops_reading_does_not_stall_requests() {
     // stderr is a pipe this test never reads: once its buffer (64 KiB on
     // Linux) is full, a write to it blocks.
-    let server = common::Server::start("logging", Stdio::piped(), Some("info"));
+    let server = common::Server::start("logging", Stdio::piped, Some("info"));
     let url = server.url();
     let client = mamori_agent::http_client(None).unwrap();
     // Each refused request logs a line of about 200 bytes: 10,000 of them
@@ -63,7 +63,7 @@ async fn a_log_reader_that_stops_reading_does_not_stall_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lines_logged_while_serving_a_request_carry_its_id() {
-    let mut server = common::Server::start("logging-ids", Stdio::piped(), Some("info"));
+    let mut server = common::Server::start("logging-ids", Stdio::piped, Some("info"));
     let client = mamori_agent::http_client(None).unwrap();
     let r = client
         .post(format!("{}/v1/challenge", server.url()))

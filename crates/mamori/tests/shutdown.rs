@@ -36,7 +36,7 @@ fn request_in_flight(port: u16) -> TcpStream {
 
 #[test]
 fn sigterm_drains_the_request_in_flight_then_exits_cleanly() {
-    let mut server = Server::start("sigterm", Stdio::null(), None);
+    let mut server = Server::start("sigterm", Stdio::null, None);
     let mut busy = request_in_flight(server.port);
     server.signal("-TERM");
     assert!(
@@ -55,7 +55,7 @@ fn sigterm_drains_the_request_in_flight_then_exits_cleanly() {
 
 #[test]
 fn a_second_signal_exits_without_waiting() {
-    let mut server = Server::start("sigterm-twice", Stdio::null(), None);
+    let mut server = Server::start("sigterm-twice", Stdio::null, None);
     let _busy = request_in_flight(server.port);
     server.signal("-TERM");
     assert!(server.exit_within(Duration::from_millis(500)).is_none());

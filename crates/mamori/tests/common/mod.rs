@@ -23,39 +23,74 @@ impl Drop for Server {
     }
 }
 
+/// Whether a `mamori serve` on `port` answers `GET /healthz` (over a
+/// connection that is not a self-connect).
+pub fn answers_health(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    if s.local_addr().ok() == s.peer_addr().ok() {
+        return false;
+    }
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n")
+}
+
 impl Server {
-    /// Starts `mamori serve` with its stderr as given (and `MAMORI_LOG` when
-    /// `log` is set), and waits until it accepts connections.
-    pub fn start(name: &str, stderr: Stdio, log: Option<&str>) -> Server {
+    /// Starts `mamori serve` with its stderr as `stderr` makes it (and
+    /// `MAMORI_LOG` when `log` is set), and waits until it answers
+    /// `/healthz`. A free port found by binding port 0 can be taken by
+    /// another socket before the server binds it (one of the tests'
+    /// outgoing connections, say): a server that exits at start is started
+    /// again on another port, and readiness is a health answer rather than
+    /// a bare connect (which can even reach itself: a TCP self-connect to
+    /// an unbound port in the ephemeral range).
+    pub fn start(name: &str, stderr: fn() -> Stdio, log: Option<&str>) -> Server {
         let dir = std::env::temp_dir().join(format!("mamori-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mamori"));
-        command
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .stdout(Stdio::null())
-            .stderr(stderr);
-        if let Some(filter) = log {
-            command.env("MAMORI_LOG", filter);
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut command = Command::new(env!("CARGO_BIN_EXE_mamori"));
+            command
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .arg("--data-dir")
+                .arg(dir.join("data"))
+                .stdout(Stdio::null())
+                .stderr(stderr());
+            if let Some(filter) = log {
+                command.env("MAMORI_LOG", filter);
+            }
+            let mut child = command.spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    break; // its port was taken: another port
+                }
+                if answers_health(port) && child.try_wait().unwrap().is_none() {
+                    return Server { child, port, dir };
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("server did not start");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        let server = Server {
-            child: command.spawn().unwrap(),
-            port,
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
+        panic!("server did not start on any of 5 ports");
     }
 
     pub fn url(&self) -> String {
