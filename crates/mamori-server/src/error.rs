@@ -68,11 +68,7 @@ impl ApiError {
             E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let ids = RequestIds::current();
-        let request_id = ids.as_ref().map(|i| i.id.as_str());
-        let client_request_id = ids
-            .as_ref()
-            .and_then(|i| i.client.as_ref())
-            .map(|c| c.as_str());
+        let (request_id, client_request_id) = id_fields(ids.as_ref());
         if status.is_server_error() && !matches!(e, E::ShuttingDown) {
             tracing::error!(request_id, client_request_id, error = %e, "request failed");
         } else {
@@ -89,6 +85,14 @@ impl ApiError {
             ..ApiError::new(api, status, e.kind(), e.to_string())
         }
     }
+}
+
+/// A request's ids as log fields: `request_id` and `client_request_id`.
+pub(crate) fn id_fields(ids: Option<&RequestIds>) -> (Option<&str>, Option<&str>) {
+    (
+        ids.map(|i| i.id.as_str()),
+        ids.and_then(|i| i.client.as_ref()).map(|c| c.as_str()),
+    )
 }
 
 impl IntoResponse for ApiError {

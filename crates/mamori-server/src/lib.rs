@@ -158,11 +158,7 @@ fn too_many_requests(
     // At debug level: under a flood, a line per refusal would cost more
     // than the refusal.
     let ids = RequestIds::current();
-    let request_id = ids.as_ref().map(|i| i.id.as_str());
-    let client_request_id = ids
-        .as_ref()
-        .and_then(|i| i.client.as_ref())
-        .map(|c| c.as_str());
+    let (request_id, client_request_id) = error::id_fields(ids.as_ref());
     tracing::debug!(
         request_id,
         client_request_id,
