@@ -1,8 +1,9 @@
 //! Intel TDX and SGX quotes verified with collateral fetched from Intel's
-//! PCS (or a PCCS) when none is configured: a PCS stand-in on loopback
+//! PCS (or a PCCS) when none is configured: a PCCS stand-in on loopback
 //! serves a generated Intel-like hierarchy's TCB info, QE identity and PCK
 //! CRL at the PCS v4 paths, with their issuer chains in the response
-//! headers, counts what it is asked, and can be made to fail.
+//! headers, and its root CA CRL as hex text at the PCCS's path; it counts
+//! what it is asked, and can be made to fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -62,6 +63,9 @@ async fn pcs_handler(State(p): State<Arc<FakePcs>>, req: Request) -> Response {
     let status = p.status.load(Ordering::SeqCst);
     if status != 200 {
         return StatusCode::from_u16(status).unwrap().into_response();
+    }
+    if uri.path() == "/sgx/certification/v4/rootcacrl" {
+        return hex::encode(&p.files["rootcrl.der"]).into_response();
     }
     let tcb_chain = format!(
         "{}{}",
@@ -238,6 +242,7 @@ async fn a_tdx_quote_verifies_with_collateral_fetched_from_pcs_and_kept() {
     assert_eq!(
         asked,
         [
+            "/sgx/certification/v4/rootcacrl",
             "/sgx/certification/v4/pckcrl?ca=platform&encoding=der",
             "/tdx/certification/v4/tcb?fmspc=001122334455",
             "/tdx/certification/v4/qe/identity",
@@ -247,7 +252,7 @@ async fn a_tdx_quote_verifies_with_collateral_fetched_from_pcs_and_kept() {
     for _ in 0..3 {
         assert_eq!(attest(&s, &sim, true).await.status(), 200);
     }
-    assert_eq!(pcs.asked().len(), 3);
+    assert_eq!(pcs.asked().len(), 4);
     // An SGX quote on the same server: its family's items are fetched,
     // and the TDX platform keeps its own.
     let g = Guest::new();
@@ -359,14 +364,14 @@ async fn another_hierarchys_collateral_is_refused() {
     )
     .await;
     let asked = pcs.asked().len();
-    assert_eq!(asked, 3);
-    // Not installed (the quote still lacks its collateral), and not asked
-    // for again at once.
+    assert_eq!(asked, 4);
+    // Not installed (the quote still lacks its collateral, the root CA
+    // CRL checked first), and not asked for again at once.
     expect_error(
         attest(&s, &sim, true).await,
         401,
         "EvidenceRejected",
-        "TCB info",
+        "missing collateral: root CA CRL",
     )
     .await;
     assert_eq!(pcs.asked().len(), asked);
@@ -375,7 +380,7 @@ async fn another_hierarchys_collateral_is_refused() {
     let (url, pcs) = fake_pcs(&sim).await;
     let s = server(dir, &sim, Some(&url)).await;
     assert_eq!(attest(&s, &sim, true).await.status(), 200);
-    assert_eq!(pcs.asked().len(), 3);
+    assert_eq!(pcs.asked().len(), 4);
     s.stop().await;
 }
 
@@ -398,6 +403,75 @@ async fn a_pccs_with_a_private_certificate_is_trusted_through_its_ca_file() {
     let s = server_with_ca(temp_dir("pccs-trusted"), &sim, Some(&url), Some(&ca)).await;
     let r = attest(&s, &sim, true).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    assert_eq!(pcs.asked().len(), 3);
+    assert_eq!(pcs.asked().len(), 4);
+    s.stop().await;
+}
+
+/// The root CA CRL is fetched and applied: one that revokes the PCK
+/// Platform CA refuses the quote, and nothing is installed or kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetched_root_ca_crl_revoking_the_pck_ca_refuses_the_quote() {
+    let sim = DcapSim::generate(&SimOptions {
+        now: mamori_server::now(),
+        // Serial 2: the PCK Platform CA (tee_dcap_sim::pki::Hierarchy).
+        root_crl_revokes: vec![2],
+        ..SimOptions::default()
+    })
+    .unwrap();
+    let (url, pcs) = fake_pcs(&sim).await;
+    let s = server(temp_dir("pcs-root-revoked"), &sim, Some(&url)).await;
+    expect_error(
+        attest(&s, &sim, true).await,
+        401,
+        "EvidenceRejected",
+        "Intel SGX PCK Platform CA, O=Mamori DCAP Simulation) is revoked by the root CA CRL",
+    )
+    .await;
+    assert_eq!(pcs.asked()[0], "/sgx/certification/v4/rootcacrl");
+    s.stop().await;
+}
+
+/// With a PCS, both CRLs are required: configured collateral without them
+/// is completed by fetching them, not used with revocation unchecked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_collateral_without_crls_gets_them_fetched() {
+    let sim = sim();
+    let dir = temp_dir("pcs-no-crls");
+    let collateral = dir.join("collateral");
+    std::fs::create_dir_all(&collateral).unwrap();
+    for (name, bytes) in sim.collateral() {
+        if !name.ends_with("crl.der") {
+            std::fs::write(collateral.join(name), bytes).unwrap();
+        }
+    }
+    let root = dir.join("dcap-root.pem");
+    std::fs::write(&root, sim.root_pem()).unwrap();
+
+    // Without a PCS the CRLs are checked when present: the quote verifies.
+    let (anchor, files) = (root.clone(), collateral.clone());
+    let s = TestServer::start_in(temp_dir("pcs-no-crls-offline"), move |cfg| {
+        cfg.dcap.trust_anchors = vec![anchor];
+        cfg.dcap.collateral = vec![files];
+    })
+    .await;
+    let r = attest(&s, &sim, true).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    s.stop().await;
+
+    let (url, pcs) = fake_pcs(&sim).await;
+    let s = TestServer::start_in(temp_dir("pcs-no-crls-online"), move |cfg| {
+        cfg.dcap.trust_anchors = vec![root];
+        cfg.dcap.collateral = vec![collateral];
+        cfg.dcap.pcs_url = Some(url);
+    })
+    .await;
+    let r = attest(&s, &sim, true).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let asked = pcs.asked();
+    assert!(
+        asked.contains(&"/sgx/certification/v4/rootcacrl".to_owned())
+            && asked.contains(&"/sgx/certification/v4/pckcrl?ca=platform&encoding=der".to_owned()),
+        "{asked:?}"
+    );
     s.stop().await;
 }

@@ -176,11 +176,18 @@ pub struct DcapConfig {
     /// loudly at start-up.
     pub trust_anchors: Vec<PathBuf>,
     /// Intel's PCS (`https://api.trustedservices.intel.com`) or a PCCS
-    /// serving its v4 paths. When set, a quote whose TCB info, QE identity
-    /// or PCK CRL is missing from `collateral`, stale, or for another
-    /// platform is verified with them fetched from there, and they are kept
-    /// in the store. Unset (the default), nothing is fetched.
+    /// serving its v4 paths. When set, a quote whose TCB info, QE identity,
+    /// PCK CRL or root CA CRL is missing from `collateral`, stale, or for
+    /// another platform is verified with them fetched from there (the root
+    /// CA CRL from `root_ca_crl_url`), and they are kept in the store; both
+    /// CRLs are then required. Unset (the default), nothing is fetched.
     pub pcs_url: Option<String>,
+    /// Where the root CA CRL is fetched from, with `pcs_url`. By default
+    /// Intel's distribution point
+    /// (`https://certificates.trustedservices.intel.com/IntelSGXRootCA.der`)
+    /// when `pcs_url` is Intel's PCS, else the PCCS's
+    /// `sgx/certification/v4/rootcacrl` under `pcs_url`.
+    pub root_ca_crl_url: Option<String>,
     /// Also trust the CA certificates in this PEM file for `pcs_url` (a
     /// PCCS serves a self-signed certificate by default); Mozilla's roots
     /// always are.
@@ -432,6 +439,15 @@ impl Config {
         if let Some(url) = &self.dcap.pcs_url {
             crate::fetch::check_url(url)
                 .map_err(|e| ConfigError::Invalid(format!("dcap.pcs_url {e}")))?;
+        }
+        if let Some(url) = &self.dcap.root_ca_crl_url {
+            if self.dcap.pcs_url.is_none() {
+                return Err(ConfigError::Invalid(
+                    "dcap.root_ca_crl_url is set without dcap.pcs_url".into(),
+                ));
+            }
+            crate::fetch::check_item_url(url)
+                .map_err(|e| ConfigError::Invalid(format!("dcap.root_ca_crl_url {e}")))?;
         }
         if let Some(url) = &self.snp.kds_url {
             crate::fetch::check_url(url)

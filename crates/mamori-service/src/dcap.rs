@@ -45,6 +45,8 @@ pub struct DcapVerifier {
     anchors: Vec<Vec<u8>>,
     /// The configured collateral, which fetched collateral adds to.
     configured: Collateral,
+    /// The same for every verifier (whether CRLs are required).
+    options: VerifyOptions,
     /// Files the collateral came from, for start-up logs and errors.
     pub sources: Vec<PathBuf>,
 }
@@ -152,18 +154,23 @@ fn load_anchor(path: &Path) -> Result<Vec<u8>, DcapLoadError> {
 
 impl DcapVerifier {
     /// Builds the verifiers from configured collateral and anchors.
-    pub fn load(collateral: &[PathBuf], anchors: &[PathBuf]) -> Result<Self, DcapLoadError> {
+    pub fn load(
+        collateral: &[PathBuf],
+        anchors: &[PathBuf],
+        options: VerifyOptions,
+    ) -> Result<Self, DcapLoadError> {
         let (bag, sources) = load_collateral(collateral)?;
         let mut extra = Vec::new();
         let mut anchor_ders = Vec::new();
         for a in anchors {
             let der = load_anchor(a)?;
             anchor_ders.push(der.clone());
-            let v = Verifier::with_trust_anchor(bag.clone(), &der, VerifyOptions::default())
-                .map_err(|e| DcapLoadError {
+            let v = Verifier::with_trust_anchor(bag.clone(), &der, options).map_err(|e| {
+                DcapLoadError {
                     path: a.display().to_string(),
                     reason: e.to_string(),
-                })?;
+                }
+            })?;
             tracing::warn!(anchor = %a.display(), "INSECURE: trusting an extra Intel DCAP root besides Intel's pinned SGX Root CA (development only)");
             extra.push(v);
         }
@@ -177,10 +184,11 @@ impl DcapVerifier {
             );
         }
         Ok(DcapVerifier {
-            intel: Verifier::new(bag.clone()),
+            intel: Verifier::with_options(bag.clone(), options),
             extra,
             anchors: anchor_ders,
             configured: bag,
+            options,
             sources,
         })
     }
@@ -202,15 +210,16 @@ impl DcapVerifier {
         let mut extra = Vec::new();
         for der in &self.anchors {
             extra.push(
-                Verifier::with_trust_anchor(bag.clone(), der, VerifyOptions::default())
+                Verifier::with_trust_anchor(bag.clone(), der, self.options)
                     .map_err(|e| e.to_string())?,
             );
         }
         Ok(DcapVerifier {
-            intel: Verifier::new(bag),
+            intel: Verifier::with_options(bag, self.options),
             extra,
             anchors: self.anchors.clone(),
             configured: self.configured.clone(),
+            options: self.options,
             sources: self.sources.clone(),
         })
     }
@@ -238,6 +247,7 @@ impl DcapVerifier {
             extra: Vec::new(),
             anchors: Vec::new(),
             configured: Collateral::new(),
+            options: VerifyOptions::default(),
             sources: Vec::new(),
         }
     }
@@ -480,7 +490,7 @@ mod tests {
         .iter()
         .map(|f| mamori_testvectors::path(f))
         .collect::<Option<_>>()?;
-        Some(DcapVerifier::load(&paths, &[]).unwrap())
+        Some(DcapVerifier::load(&paths, &[], VerifyOptions::default()).unwrap())
     }
 
     #[test]
@@ -625,19 +635,24 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let junk = dir.join("notes.txt");
         std::fs::write(&junk, b"hello").unwrap();
-        let e = DcapVerifier::load(std::slice::from_ref(&junk), &[])
+        let e = DcapVerifier::load(std::slice::from_ref(&junk), &[], VerifyOptions::default())
             .err()
             .expect("refused");
         assert!(e.to_string().contains("notes.txt"), "{e}");
         // Inside a directory the same file is skipped.
-        let v = DcapVerifier::load(std::slice::from_ref(&dir), &[]).unwrap();
+        let v =
+            DcapVerifier::load(std::slice::from_ref(&dir), &[], VerifyOptions::default()).unwrap();
         assert!(v.sources.is_empty());
         let missing = dir.join("absent.json");
-        let e = DcapVerifier::load(std::slice::from_ref(&missing), &[])
-            .err()
-            .expect("refused");
+        let e = DcapVerifier::load(
+            std::slice::from_ref(&missing),
+            &[],
+            VerifyOptions::default(),
+        )
+        .err()
+        .expect("refused");
         assert!(e.to_string().contains("absent.json"), "{e}");
-        let e = DcapVerifier::load(&[], std::slice::from_ref(&junk))
+        let e = DcapVerifier::load(&[], std::slice::from_ref(&junk), VerifyOptions::default())
             .err()
             .expect("anchor refused");
         assert!(e.to_string().contains("notes.txt"), "{e}");

@@ -610,6 +610,39 @@ pub(crate) fn parse_base(base: &str) -> Result<reqwest::Url, String> {
     Ok(url)
 }
 
+/// An item's whole URL (`[dcap] root_ca_crl_url`) as a base URL and the
+/// path of the item under it, for a [`Fetcher`].
+///
+/// # Errors
+/// It is not an http(s) URL of an item (a path that names a file, no
+/// query or fragment).
+pub(crate) fn split_item_url(url: &str) -> Result<(String, String), String> {
+    let parsed = parse_base(url)?;
+    // parse_base added a slash to the path; the item is what precedes it.
+    let path = parsed.path().trim_end_matches('/');
+    let Some((dir, item)) = path.rsplit_once('/').filter(|(_, item)| !item.is_empty()) else {
+        return Err(format!(
+            "{url:?}: expected the URL of an item, not of a host"
+        ));
+    };
+    if url.ends_with('/') {
+        return Err(format!(
+            "{url:?}: expected the URL of an item, not of a folder"
+        ));
+    }
+    let mut base = parsed.clone();
+    base.set_path(&format!("{dir}/"));
+    Ok((base.to_string(), item.to_owned()))
+}
+
+/// Checks a configured item URL without building a client.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_item_url(url: &str) -> Result<(), String> {
+    split_item_url(url).map(|_| ())
+}
+
 /// The certificates (DER) of a PEM CA file; at least one.
 ///
 /// # Errors
@@ -666,6 +699,30 @@ mod tests {
         );
         for bad in ["ftp://x", "not a url", "https://x/?a=1", "https://x/#f"] {
             assert!(parse_base(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn item_urls_split_into_a_base_and_the_item() {
+        let (base, item) =
+            split_item_url("https://certificates.trustedservices.intel.com/IntelSGXRootCA.der")
+                .unwrap();
+        assert_eq!(base, "https://certificates.trustedservices.intel.com/");
+        assert_eq!(item, "IntelSGXRootCA.der");
+        let (base, item) =
+            split_item_url("https://pccs:8081/sgx/certification/v4/rootcacrl").unwrap();
+        assert_eq!(
+            parse_base(&base).unwrap().join(&item).unwrap().as_str(),
+            "https://pccs:8081/sgx/certification/v4/rootcacrl"
+        );
+        for bad in [
+            "https://host",
+            "https://host/",
+            "https://host/dir/",
+            "https://host/crl?x=1",
+            "ftp://host/crl",
+        ] {
+            assert!(split_item_url(bad).is_err(), "{bad}");
         }
     }
 

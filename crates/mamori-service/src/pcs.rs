@@ -1,9 +1,10 @@
 //! Fetching Intel DCAP collateral from Intel's Provisioning Certification
 //! Service or a PCCS (which serves the same v4 paths): the TCB info of a
 //! quote's platform (by FMSPC), the quoting enclave's identity and the PCK
-//! CRL, each with the issuer chain its response header carries. Without
-//! this, the operator must install collateral files and replace them
-//! before each expires (TCB info is reissued about monthly).
+//! CRL, each with the issuer chain its response header carries, and the
+//! root CA CRL (which revokes the PCK and TCB signing CAs). Without this,
+//! the operator must install collateral files and replace them before each
+//! expires (TCB info is reissued about monthly).
 //!
 //! Items are fetched when a quote's verification finds collateral missing,
 //! stale or for another platform, through the same [`Fetcher`] as AMD's
@@ -35,6 +36,37 @@ const PCK_CRL: Kind = Kind {
     header: Some(PCK_CRL_ISSUER_CHAIN),
     immutable: false,
 };
+/// Signed by the pinned root itself, so served without an issuer chain.
+const ROOT_CA_CRL: Kind = Kind {
+    name: "root_ca_crl",
+    header: None,
+    immutable: false,
+};
+
+/// Intel's PCS does not serve the root CA CRL; Intel publishes it here,
+/// the CRL distribution point its PCK and TCB signing CA certificates
+/// name.
+pub const INTEL_ROOT_CA_CRL_URL: &str =
+    "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der";
+const INTEL_PCS_HOST: &str = "api.trustedservices.intel.com";
+/// Where a PCCS serves the root CA CRL (as hex text of the DER).
+const PCCS_ROOT_CA_CRL_PATH: &str = "sgx/certification/v4/rootcacrl";
+
+/// The root CA CRL's URL when `[dcap] root_ca_crl_url` is not set:
+/// Intel's distribution point for Intel's PCS, else the PCCS path under
+/// `pcs_url`.
+///
+/// # Errors
+/// `pcs_url` is not a base URL.
+pub fn default_root_ca_crl_url(pcs_url: &str) -> Result<String, String> {
+    let base = crate::fetch::parse_base(pcs_url)?;
+    if base.host_str() == Some(INTEL_PCS_HOST) {
+        return Ok(INTEL_ROOT_CA_CRL_URL.to_owned());
+    }
+    base.join(PCCS_ROOT_CA_CRL_PATH)
+        .map(|u| u.to_string())
+        .map_err(|e| format!("{pcs_url:?}: {e}"))
+}
 
 /// What an answer must be: the item its path names.
 #[derive(Clone, Copy)]
@@ -45,6 +77,20 @@ enum Wanted<'a> {
     QeIdentity(&'a CollateralNeeds),
     /// A DER CRL.
     Crl,
+    /// A CRL as DER or, as a PCCS serves it, as hex text of the DER.
+    RootCrl,
+}
+
+/// The DER of a root CA CRL answer: hex text (a PCCS) decoded, anything
+/// else as it came.
+fn root_crl_der(body: &[u8]) -> Vec<u8> {
+    let hex_text = std::str::from_utf8(body)
+        .ok()
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_hexdigit()));
+    hex_text
+        .and_then(|t| hex::decode(t).ok())
+        .unwrap_or_else(|| body.to_vec())
 }
 
 /// A body and its issuer chain, as collateral inputs. The body must be
@@ -56,6 +102,13 @@ fn accept(
     wanted: Wanted<'_>,
 ) -> impl Fn(&[u8], Option<&str>) -> Result<Vec<Vec<u8>>, &'static str> + Sync + '_ {
     move |body, header| {
+        if let Wanted::RootCrl = wanted {
+            let der = root_crl_der(body);
+            return match tee_dcap::Collateral::new().add_input(0, &der) {
+                Ok(tee_dcap::Recognised::Crl) => Ok(vec![der]),
+                _ => Err("a DER (or hex-encoded DER) CRL"),
+            };
+        }
         let chain = header
             .ok_or("an answer with its issuer chain")
             .and_then(|h| decode_issuer_chain(h).map_err(|_| "a URL-encoded PEM issuer chain"))?;
@@ -82,7 +135,7 @@ fn accept(
                     return Err("the QE identity asked for");
                 }
             }
-            Wanted::Crl => match bag.add_input(0, body) {
+            Wanted::Crl | Wanted::RootCrl => match bag.add_input(0, body) {
                 Ok(tee_dcap::Recognised::Crl) => {}
                 _ => return Err("a DER CRL"),
             },
@@ -117,24 +170,52 @@ pub struct Fetched {
     pub keep: Option<(String, Vec<u8>)>,
 }
 
-/// Intel PCS or a PCCS, through a [`Fetcher`].
+/// Intel PCS or a PCCS, through a [`Fetcher`], and the root CA CRL's
+/// source (Intel's distribution point, or the PCCS) through another.
 pub struct Pcs {
     f: Fetcher,
+    root: Fetcher,
+    /// The root CA CRL's path under `root`'s base.
+    root_path: String,
+    /// Its whole URL: the item's name among the fetched collateral.
+    root_url: String,
+}
+
+/// One item to fetch: from which fetcher, its kind, path and what the
+/// answer must be.
+struct Wants<'a> {
+    from: &'a Fetcher,
+    kind: Kind,
+    path: String,
+    /// Its name among the fetched collateral.
+    name: String,
+    wanted: Wanted<'a>,
 }
 
 impl Pcs {
     /// A fetcher for `base` (e.g. `https://api.trustedservices.intel.com`
-    /// or a PCCS's `https://pccs:8081`), caching in `store`.
+    /// or a PCCS's `https://pccs:8081`) and for the root CA CRL at
+    /// `root_ca_crl_url` (by default [`default_root_ca_crl_url`]), caching
+    /// in `store`.
     ///
     /// # Errors
-    /// The URL is not http(s) or the HTTP client cannot be built.
+    /// A URL is not http(s) or the HTTP client cannot be built.
     pub fn new(
         base: &str,
+        root_ca_crl_url: Option<&str>,
         store: Store,
         ca_file: Option<&std::path::Path>,
     ) -> Result<Self, String> {
+        let root_url = match root_ca_crl_url {
+            Some(u) => u.to_owned(),
+            None => default_root_ca_crl_url(base)?,
+        };
+        let (root_base, root_path) = crate::fetch::split_item_url(&root_url)?;
         Ok(Pcs {
-            f: Fetcher::new("pcs", base, store, ca_file)?,
+            f: Fetcher::new("pcs", base, store.clone(), ca_file)?,
+            root: Fetcher::new("pcs", &root_base, store, ca_file)?,
+            root_path,
+            root_url,
         })
     }
 
@@ -143,18 +224,38 @@ impl Pcs {
         self.f.base()
     }
 
-    /// The items a quote needs, the PCK CRL first.
-    fn items(needs: &CollateralNeeds) -> Vec<(Kind, String, Wanted<'_>)> {
-        let mut items = Vec::new();
+    /// The root CA CRL's URL, for logs.
+    pub fn root_ca_crl_url(&self) -> &str {
+        &self.root_url
+    }
+
+    /// The items a quote needs, the CRLs first.
+    fn items<'a>(&'a self, needs: &'a CollateralNeeds) -> Vec<Wants<'a>> {
+        let mut items = vec![Wants {
+            from: &self.root,
+            kind: ROOT_CA_CRL,
+            path: self.root_path.clone(),
+            name: self.root_url.clone(),
+            wanted: Wanted::RootCrl,
+        }];
+        let mut pcs = |kind, path: String, wanted| {
+            items.push(Wants {
+                from: &self.f,
+                kind,
+                name: path.clone(),
+                path,
+                wanted,
+            });
+        };
         if let Some(p) = needs.pck_crl_path() {
-            items.push((PCK_CRL, p, Wanted::Crl));
+            pcs(PCK_CRL, p, Wanted::Crl);
         }
-        items.push((TCB_INFO, needs.tcb_info_path(), Wanted::TcbInfo(needs)));
-        items.push((
+        pcs(TCB_INFO, needs.tcb_info_path(), Wanted::TcbInfo(needs));
+        pcs(
             QE_IDENTITY,
             needs.qe_identity_path(),
             Wanted::QeIdentity(needs),
-        ));
+        );
         items
     }
 
@@ -162,11 +263,11 @@ impl Pcs {
     /// node), as far as it has them.
     pub async fn kept(&self, needs: &CollateralNeeds) -> Vec<Fetched> {
         let mut out = Vec::new();
-        for (kind, path, wanted) in Self::items(needs) {
-            let got = self.f.kept(kind, &path, &accept(wanted)).await;
+        for w in self.items(needs) {
+            let got = w.from.kept(w.kind, &w.path, &accept(w.wanted)).await;
             if let Some((inputs, _)) = got {
                 out.push(Fetched {
-                    path,
+                    path: w.name,
                     inputs,
                     keep: None,
                 });
@@ -175,8 +276,8 @@ impl Pcs {
         out
     }
 
-    /// Fresh copies of a quote's needs, the PCK CRL first. All must be
-    /// had: verifying without the CRL would leave revocation unchecked.
+    /// Fresh copies of a quote's needs, the CRLs first. All must be had:
+    /// verifying without a CRL would leave revocation unchecked.
     ///
     /// # Errors
     /// An item could not be had (see [`FetchError`]).
@@ -187,14 +288,14 @@ impl Pcs {
         metrics: &Metrics,
     ) -> Result<Vec<Fetched>, FetchError> {
         let mut out = Vec::new();
-        for (kind, path, wanted) in Self::items(needs) {
-            let (inputs, stored) = self
-                .f
-                .fresh(kind, &path, &accept(wanted), now, metrics)
+        for w in self.items(needs) {
+            let (inputs, stored) = w
+                .from
+                .fresh(w.kind, &w.path, &accept(w.wanted), now, metrics)
                 .await?;
             out.push(Fetched {
-                keep: Some((self.f.key(kind, &path), stored)),
-                path,
+                keep: Some((w.from.key(w.kind, &w.path), stored)),
+                path: w.name,
                 inputs,
             });
         }
@@ -235,5 +336,44 @@ mod tests {
         let crl = accept(Wanted::Crl);
         assert_eq!(crl(b"", None), Err("an answer with its issuer chain"));
         assert_eq!(rank(&[b"neither".to_vec()]), None);
+    }
+
+    #[test]
+    fn the_root_ca_crl_comes_from_intel_for_pcs_and_from_a_pccs_otherwise() {
+        assert_eq!(
+            default_root_ca_crl_url("https://api.trustedservices.intel.com").unwrap(),
+            INTEL_ROOT_CA_CRL_URL
+        );
+        assert_eq!(
+            default_root_ca_crl_url("https://pccs.internal:8081/prefix").unwrap(),
+            "https://pccs.internal:8081/prefix/sgx/certification/v4/rootcacrl"
+        );
+        assert!(default_root_ca_crl_url("ftp://x").is_err());
+    }
+
+    #[test]
+    fn a_root_ca_crl_is_accepted_as_der_or_hex_and_nothing_else() {
+        let sim = tee_dcap_sim::DcapSim::generate(&tee_dcap_sim::SimOptions::default()).unwrap();
+        let der = sim
+            .collateral()
+            .iter()
+            .find(|(name, _)| name == "rootcrl.der")
+            .map(|(_, bytes)| bytes.clone())
+            .unwrap();
+        let root = accept(Wanted::RootCrl);
+        assert_eq!(root(&der, None), Ok(vec![der.clone()]));
+        // A PCCS: hex text, perhaps with a line end; no header needed.
+        let hex_text = format!("{}\n", hex::encode(&der));
+        assert_eq!(root(hex_text.as_bytes(), None), Ok(vec![der.clone()]));
+        assert_eq!(
+            root(hex::encode_upper(&der).as_bytes(), None),
+            Ok(vec![der.clone()])
+        );
+        let mut truncated = der.clone();
+        truncated.pop();
+        for bad in [&b""[..], b"abc", b"not a crl", &truncated] {
+            assert_eq!(root(bad, None), Err("a DER (or hex-encoded DER) CRL"));
+        }
+        assert_eq!(rank(&[der]).map(|(n, _)| n), Some(0));
     }
 }

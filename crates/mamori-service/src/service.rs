@@ -472,12 +472,16 @@ impl Inputs {
             }
         }
         let snp_crls = load_snp_crls(&cfg.snp.crls, now)?;
-        let dcap =
-            DcapVerifier::load(&cfg.dcap.collateral, &cfg.dcap.trust_anchors).map_err(|e| {
-                StartError::DcapCollateral {
-                    path: e.path,
-                    reason: e.reason,
-                }
+        // With a PCS to fetch them from, both CRLs are required: a quote
+        // whose collateral lacks one is mended by fetching it rather than
+        // verified with revocation unchecked.
+        let options = tee_dcap::VerifyOptions {
+            require_crls: cfg.dcap.pcs_url.is_some(),
+        };
+        let dcap = DcapVerifier::load(&cfg.dcap.collateral, &cfg.dcap.trust_anchors, options)
+            .map_err(|e| StartError::DcapCollateral {
+                path: e.path,
+                reason: e.reason,
             })?;
         Ok(Inputs {
             admin_keys,
@@ -685,11 +689,17 @@ impl Service {
         let open = open_sessions::OpenSessions::default();
         open.counted(store.count_open_sessions(now).await?, now);
         let pcs = collateral_service("dcap.pcs_url", cfg.dcap.pcs_url.as_deref(), |url| {
-            crate::pcs::Pcs::new(url, store.clone(), cfg.dcap.pcs_ca_file.as_deref())
+            crate::pcs::Pcs::new(
+                url,
+                cfg.dcap.root_ca_crl_url.as_deref(),
+                store.clone(),
+                cfg.dcap.pcs_ca_file.as_deref(),
+            )
         })?;
         if let Some(pcs) = &pcs {
             tracing::info!(
                 url = pcs.base(),
+                root_ca_crl = pcs.root_ca_crl_url(),
                 "Intel DCAP collateral missing or stale: fetched from this PCS"
             );
         }

@@ -129,10 +129,16 @@ fn check(cfg: &Config) -> ExitCode {
         "  AMD KDS       {}",
         cfg.snp.kds_url.as_deref().unwrap_or(off)
     );
-    println!(
-        "  Intel PCS     {}",
-        cfg.dcap.pcs_url.as_deref().unwrap_or(off)
-    );
+    match &cfg.dcap.pcs_url {
+        None => println!("  Intel PCS     {off}"),
+        Some(url) => {
+            // The configuration was validated, so the URL is a base URL.
+            let root = cfg.dcap.root_ca_crl_url.clone().unwrap_or_else(|| {
+                mamori_service::pcs::default_root_ca_crl_url(url).unwrap_or_default()
+            });
+            println!("  Intel PCS     {url}; root CA CRL from {root}; both CRLs required");
+        }
+    }
     if cfg.insecure_allow_sample_tee {
         println!("  INSECURE      the unsigned sample TEE is accepted");
     }

@@ -572,6 +572,31 @@ fn serve_check_reads_every_named_file_and_creates_nothing() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(code(&o), 2, "{err}");
     assert!(err.contains("dcap.pcs_url"), "{err}");
+    let o = with("[dcap]\npcs_url = \"https://api.trustedservices.intel.com\"\n");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{out}");
+    assert!(
+        out.contains("Intel PCS     https://api.trustedservices.intel.com; root CA CRL from https://certificates.trustedservices.intel.com/IntelSGXRootCA.der; both CRLs required"),
+        "{out}"
+    );
+    let o = with("[dcap]\npcs_url = \"https://pccs:8081\"\n");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("root CA CRL from https://pccs:8081/sgx/certification/v4/rootcacrl"),
+        "{out}"
+    );
+    let o =
+        with("[dcap]\npcs_url = \"https://pccs:8081\"\nroot_ca_crl_url = \"https://pccs:8081/\"\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(err.contains("dcap.root_ca_crl_url"), "{err}");
+    let o = with("[dcap]\nroot_ca_crl_url = \"https://crl.example/root.der\"\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(
+        err.contains("dcap.root_ca_crl_url is set without dcap.pcs_url"),
+        "{err}"
+    );
     let o = with("[dcap]\npcs_ca_file = \"ca.pem\"\n");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(code(&o), 2, "{err}");

@@ -44,6 +44,9 @@ pub struct SimOptions {
     /// The TCB status of the platform's only TCB level (`UpToDate`,
     /// `SWHardeningNeeded`, `OutOfDate`, …).
     pub tcb_status: String,
+    /// Serials the root CA CRL revokes (2 is the PCK Platform CA, 3 the
+    /// TCB Signing certificate).
+    pub root_crl_revokes: Vec<u64>,
 }
 
 impl Default for SimOptions {
@@ -52,6 +55,7 @@ impl Default for SimOptions {
             now: 1_800_000_000,
             validity_secs: 30 * 86_400,
             tcb_status: "UpToDate".into(),
+            root_crl_revokes: Vec::new(),
         }
     }
 }
@@ -179,7 +183,13 @@ impl DcapSim {
             ),
             (
                 "rootcrl.der".to_string(),
-                crl(&h.root, &h.root_key, at(from_t)?, at(to_t)?, &[])?,
+                crl(
+                    &h.root,
+                    &h.root_key,
+                    at(from_t)?,
+                    at(to_t)?,
+                    &o.root_crl_revokes,
+                )?,
             ),
         ];
         Ok(DcapSim {

@@ -17,7 +17,7 @@ use crate::quote::{unwrap_container, Container, Quote};
 use crate::tcb;
 
 /// Verification options.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct VerifyOptions {
     /// Require the PCK CRL and the root CA CRL (default: checked when present).
     pub require_crls: bool,
