@@ -303,6 +303,14 @@ pub struct StoreConfig {
     /// URL, the connection is TLS with the certificate and host name
     /// verified; otherwise it is plain.
     pub ca_file: Option<PathBuf>,
+    /// A PEM certificate (and any intermediates) to present to the
+    /// database server, for PostgreSQL's `cert` authentication or
+    /// `clientcert=verify-full`; with `client_key`. Set, the connection is
+    /// TLS.
+    pub client_cert: Option<PathBuf>,
+    /// The PEM private key of `client_cert` (keep it readable by this
+    /// service only).
+    pub client_key: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -312,6 +320,8 @@ impl Default for StoreConfig {
             password_env: "MAMORI_POSTGRES_PASSWORD".into(),
             pool_size: 16,
             ca_file: None,
+            client_cert: None,
+            client_key: None,
         }
     }
 }
@@ -453,9 +463,20 @@ impl Config {
             crate::fetch::check_url(url)
                 .map_err(|e| ConfigError::Invalid(format!("snp.kds_url {e}")))?;
         }
-        if !self.store.is_shared() && self.store.ca_file.is_some() {
+        for (key, set) in [
+            ("store.ca_file", self.store.ca_file.is_some()),
+            ("store.client_cert", self.store.client_cert.is_some()),
+            ("store.client_key", self.store.client_key.is_some()),
+        ] {
+            if set && !self.store.is_shared() {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} is set without store.postgres_url"
+                )));
+            }
+        }
+        if self.store.client_cert.is_some() != self.store.client_key.is_some() {
             return Err(ConfigError::Invalid(
-                "store.ca_file is set without store.postgres_url".into(),
+                "store.client_cert and store.client_key go together: set both or neither".into(),
             ));
         }
         if !(1..=1024).contains(&self.store.pool_size) {
@@ -578,6 +599,37 @@ mod tests {
             let c = Config::from_toml(&format!("[limits]\n{bad}")).unwrap();
             let e = c.validate().unwrap_err().to_string();
             assert!(e.contains(key), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key_and_a_database() {
+        let shared = "[store]\npostgres_url = \"host=db user=mamori\"\n";
+        let ok = Config::from_toml(&format!(
+            "{shared}client_cert = \"c.pem\"\nclient_key = \"k.pem\""
+        ))
+        .unwrap();
+        ok.validate().unwrap();
+        for (toml, says) in [
+            (
+                format!("{shared}client_cert = \"c.pem\""),
+                "store.client_cert and store.client_key go together",
+            ),
+            (
+                format!("{shared}client_key = \"k.pem\""),
+                "store.client_cert and store.client_key go together",
+            ),
+            (
+                "[store]\nclient_cert = \"c.pem\"\nclient_key = \"k.pem\"".to_owned(),
+                "store.client_cert is set without store.postgres_url",
+            ),
+        ] {
+            let e = Config::from_toml(&toml)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{e}");
         }
     }
 

@@ -179,8 +179,12 @@ pub enum StartError {
     Service(#[from] ServiceError),
     #[error("store: {0}")]
     Store(#[from] mamori_store::StoreError),
-    #[error("store.ca_file {path}: {reason}")]
-    StoreCa { path: String, reason: String },
+    #[error("{key} {path}: {reason}")]
+    StoreFile {
+        key: &'static str,
+        path: String,
+        reason: String,
+    },
 }
 
 /// The running service: cheap to share (`Arc`), safe across threads.
@@ -582,12 +586,27 @@ fn pool_probes(metrics: &crate::metrics::Metrics, store: &Store) {
 /// The configured PostgreSQL store's settings, with the password from
 /// `store.password_env` when that variable is set and the CA file read.
 pub fn postgres_options(cfg: &Config) -> Result<mamori_store::PostgresOptions, StartError> {
-    let ca_pem = match &cfg.store.ca_file {
-        Some(path) => Some(std::fs::read(path).map_err(|e| StartError::StoreCa {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?),
-        None => None,
+    let read = |key: &'static str, path: &Option<std::path::PathBuf>| {
+        path.as_ref()
+            .map(|p| {
+                std::fs::read(p).map_err(|e| StartError::StoreFile {
+                    key,
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    };
+    let ca_pem = read("store.ca_file", &cfg.store.ca_file)?;
+    let client_cert = match (
+        read("store.client_cert", &cfg.store.client_cert)?,
+        read("store.client_key", &cfg.store.client_key)?,
+    ) {
+        (Some(chain_pem), Some(key_pem)) => {
+            Some(mamori_store::ClientCertificate { chain_pem, key_pem })
+        }
+        // Validation refuses one without the other.
+        _ => None,
     };
     Ok(mamori_store::PostgresOptions {
         url: cfg.store.postgres_url.clone(),
@@ -597,6 +616,7 @@ pub fn postgres_options(cfg: &Config) -> Result<mamori_store::PostgresOptions, S
             .filter(|p| !p.is_empty()),
         pool_size: cfg.store.pool_size,
         ca_pem,
+        client_cert,
     })
 }
 

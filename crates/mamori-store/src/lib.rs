@@ -78,6 +78,19 @@ pub struct PostgresOptions {
     /// the connection is TLS and the server's certificate and name are
     /// verified (see `pg.rs`).
     pub ca_pem: Option<Vec<u8>>,
+    /// A certificate to present to the server (PostgreSQL's `cert`
+    /// authentication, or `clientcert=verify-full` in `pg_hba.conf`).
+    /// Given, the connection is TLS.
+    pub client_cert: Option<ClientCertificate>,
+}
+
+/// A client certificate and its private key, both PEM.
+#[derive(Clone)]
+pub struct ClientCertificate {
+    /// The certificate, followed by any intermediates the server needs.
+    pub chain_pem: Vec<u8>,
+    /// Its private key (PKCS#8, SEC1 or PKCS#1).
+    pub key_pem: Vec<u8>,
 }
 
 /// Without the password: a connection string holding one (or one that
@@ -94,6 +107,7 @@ impl std::fmt::Debug for PostgresOptions {
             .field("password", &self.password.as_ref().map(|_| "…"))
             .field("pool_size", &self.pool_size)
             .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .field("client_cert", &self.client_cert.as_ref().map(|_| "…"))
             .finish()
     }
 }

@@ -88,7 +88,7 @@ impl Pg {
     /// Parses the settings and builds the TLS client, without connecting.
     pub(crate) fn check(o: &PostgresOptions) -> Result<(), StoreError> {
         if wants_tls(&parse(o)?, o)? {
-            tls_connector(o.ca_pem.as_deref())?;
+            tls_connector(o)?;
         }
         Ok(())
     }
@@ -139,7 +139,7 @@ impl Pg {
             // `prefer` would fall back to plain text when the server (or
             // anyone on the path) answers that it has no TLS.
             cfg.ssl_mode(SslMode::Require);
-            let connector = tls_connector(o.ca_pem.as_deref())?;
+            let connector = tls_connector(o)?;
             listening_manager(cfg, connector, &changes, &alive)
         } else {
             listening_manager(cfg, NoTls, &changes, &alive)
@@ -895,15 +895,20 @@ where
     Manager::from_config(cfg, tls, recycling)
 }
 
-/// Whether the settings ask for TLS: `sslmode=require`, or a CA given.
+/// Whether the settings ask for TLS: `sslmode=require`, a CA or a client
+/// certificate given.
 fn wants_tls(cfg: &tokio_postgres::Config, o: &PostgresOptions) -> Result<bool, StoreError> {
-    let tls = cfg.get_ssl_mode() == SslMode::Require || o.ca_pem.is_some();
-    if tls && cfg.get_ssl_mode() == SslMode::Disable {
-        return Err(StoreError::Config(
-            "store.ca_file is set but the connection string says sslmode=disable".into(),
-        ));
+    let given = match (&o.ca_pem, &o.client_cert) {
+        (_, Some(_)) => Some("store.client_cert"),
+        (Some(_), None) => Some("store.ca_file"),
+        (None, None) => None,
+    };
+    if let (Some(key), SslMode::Disable) = (given, cfg.get_ssl_mode()) {
+        return Err(StoreError::Config(format!(
+            "{key} is set but the connection string says sslmode=disable"
+        )));
     }
-    Ok(tls)
+    Ok(cfg.get_ssl_mode() == SslMode::Require || given.is_some())
 }
 
 fn parse(o: &PostgresOptions) -> Result<tokio_postgres::Config, StoreError> {
@@ -913,12 +918,13 @@ fn parse(o: &PostgresOptions) -> Result<tokio_postgres::Config, StoreError> {
 }
 
 /// The TLS client: Mozilla's roots and the configured CAs, TLS 1.2 and 1.3,
-/// aws-lc-rs (the one crypto provider of the build).
-fn tls_connector(ca_pem: Option<&[u8]>) -> Result<MakeRustlsConnect, StoreError> {
+/// aws-lc-rs (the one crypto provider of the build), and the client
+/// certificate when one is configured.
+fn tls_connector(o: &PostgresOptions) -> Result<MakeRustlsConnect, StoreError> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(pem) = ca_pem {
+    if let Some(pem) = &o.ca_pem {
         let mut added = 0;
         for der in CertificateDer::pem_slice_iter(pem) {
             let der = der.map_err(|e| StoreError::Config(format!("store.ca_file: {e}")))?;
@@ -934,12 +940,44 @@ fn tls_connector(ca_pem: Option<&[u8]>) -> Result<MakeRustlsConnect, StoreError>
         }
     }
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::Config(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match &o.client_cert {
+        None => builder.with_no_client_auth(),
+        Some(c) => {
+            let (chain, key) = client_identity(c)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| StoreError::Config(format!("store.client_key: {e}")))?
+        }
+    };
     Ok(MakeRustlsConnect::new(config))
+}
+
+/// The client certificate chain and key, parsed.
+fn client_identity(
+    c: &crate::ClientCertificate,
+) -> Result<
+    (
+        Vec<rustls::pki_types::CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ),
+    StoreError,
+> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_slice_iter(&c.chain_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Config(format!("store.client_cert: {e}")))?;
+    if chain.is_empty() {
+        return Err(StoreError::Config(
+            "store.client_cert holds no PEM certificate".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&c.key_pem)
+        .map_err(|e| StoreError::Config(format!("store.client_key: no PEM private key ({e})")))?;
+    Ok((chain, key))
 }
 
 /// A transaction at READ COMMITTED whatever the database's default: the

@@ -79,6 +79,7 @@ impl TestSchema {
             password: None,
             pool_size: 8,
             ca_pem: None,
+            client_cert: None,
         }
     }
 

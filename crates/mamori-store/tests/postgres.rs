@@ -432,6 +432,7 @@ async fn a_newer_schema_is_refused_and_bad_settings_are_errors() {
         password: None,
         pool_size: 1,
         ca_pem: None,
+        client_cert: None,
     };
     assert!(matches!(
         Store::open_postgres(&bad).await.unwrap_err(),
@@ -443,6 +444,7 @@ async fn a_newer_schema_is_refused_and_bad_settings_are_errors() {
         password: None,
         pool_size: 1,
         ca_pem: None,
+        client_cert: None,
     };
     assert!(Store::open_postgres(&closed).await.is_err());
     db.drop().await;
@@ -491,6 +493,7 @@ async fn tls_connections_verify_the_servers_certificate() {
         password: None,
         pool_size: 2,
         ca_pem: ca,
+        client_cert: None,
     };
     // The server's certificate as its CA: TLS, verified.
     let s = Store::open_postgres(&options("require", Some(pem.clone())))

@@ -114,7 +114,9 @@ fn check(cfg: &Config) -> ExitCode {
     println!("  data dir      {}", cfg.data_dir.display());
     println!(
         "  database      {}",
-        if cfg.store.is_shared() {
+        if cfg.store.is_shared() && cfg.store.client_cert.is_some() {
+            "PostgreSQL, shared, with a client certificate (not contacted by --check)"
+        } else if cfg.store.is_shared() {
             "PostgreSQL, shared (not contacted by --check)"
         } else if report.database_present {
             "present"

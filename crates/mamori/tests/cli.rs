@@ -597,6 +597,13 @@ fn serve_check_reads_every_named_file_and_creates_nothing() {
         err.contains("dcap.root_ca_crl_url is set without dcap.pcs_url"),
         "{err}"
     );
+    let o = with("[store]\npostgres_url = \"host=127.0.0.1 user=mamori\"\nclient_cert = \"/nonexistent/c.pem\"\nclient_key = \"/nonexistent/k.pem\"\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(
+        err.contains("store.client_cert /nonexistent/c.pem"),
+        "{err}"
+    );
     let o = with("[dcap]\npcs_ca_file = \"ca.pem\"\n");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(code(&o), 2, "{err}");
