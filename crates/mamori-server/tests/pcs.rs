@@ -23,6 +23,10 @@ struct FakePcs {
     files: HashMap<String, Vec<u8>>,
     root_pem: String,
     status: AtomicU16,
+    /// Paths answered 404 (with `status` 200).
+    missing: Mutex<Vec<&'static str>>,
+    /// The root CA CRL served (DER).
+    root_crl: Mutex<Vec<u8>>,
     asked: Mutex<Vec<String>>,
 }
 
@@ -64,8 +68,17 @@ async fn pcs_handler(State(p): State<Arc<FakePcs>>, req: Request) -> Response {
     if status != 200 {
         return StatusCode::from_u16(status).unwrap().into_response();
     }
-    if uri.path() == "/sgx/certification/v4/rootcacrl" {
-        return hex::encode(&p.files["rootcrl.der"]).into_response();
+    if p.missing.lock().unwrap().contains(&uri.path()) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match uri.path() {
+        // A PCCS: hex text of the DER.
+        "/sgx/certification/v4/rootcacrl" => {
+            return hex::encode(&*p.root_crl.lock().unwrap()).into_response()
+        }
+        // Intel's distribution point (or a mirror of it): the DER.
+        "/mirror/IntelSGXRootCA.der" => return p.root_crl.lock().unwrap().clone().into_response(),
+        _ => {}
     }
     let tcb_chain = format!(
         "{}{}",
@@ -150,10 +163,13 @@ async fn fake_pcs_tls(sim: &DcapSim) -> (String, Arc<FakePcs>, String) {
 }
 
 fn new_fake(sim: &DcapSim) -> Arc<FakePcs> {
+    let files: HashMap<String, Vec<u8>> = sim.collateral().iter().cloned().collect();
     Arc::new(FakePcs {
-        files: sim.collateral().iter().cloned().collect(),
+        root_crl: Mutex::new(files["rootcrl.der"].clone()),
+        files,
         root_pem: sim.root_pem().to_owned(),
         status: AtomicU16::new(200),
+        missing: Mutex::new(Vec::new()),
         asked: Mutex::new(Vec::new()),
     })
 }
@@ -336,14 +352,93 @@ async fn without_pcs_or_with_it_failing_the_quote_is_refused_clearly() {
         "remembered",
     )
     .await;
-    assert_eq!(pcs.asked().len(), 1);
+    // Asked once each: the root CA CRL (its failure does not stop the
+    // others, a held one may be in force) and the PCK CRL.
+    assert_eq!(pcs.asked().len(), 2);
     s.stop().await;
 
     // PCS not knowing the platform: the evidence is refused (401).
     let (url, pcs) = fake_pcs(&sim).await;
-    pcs.status.store(404, Ordering::SeqCst);
+    pcs.missing
+        .lock()
+        .unwrap()
+        .push("/tdx/certification/v4/tcb");
     let s = server(temp_dir("pcs-404"), &sim, Some(&url)).await;
-    expect_error(attest(&s, &sim, true).await, 401, "EvidenceRejected", "404").await;
+    expect_error(
+        attest(&s, &sim, true).await,
+        401,
+        "EvidenceRejected",
+        "tcb?fmspc=001122334455: no such item (HTTP 404)",
+    )
+    .await;
+    s.stop().await;
+
+    // No root CA CRL where it is looked for says nothing about the quote:
+    // 503, naming the setting to fix.
+    let (url, pcs) = fake_pcs(&sim).await;
+    pcs.missing
+        .lock()
+        .unwrap()
+        .push("/sgx/certification/v4/rootcacrl");
+    let s = server(temp_dir("pcs-root-404"), &sim, Some(&url)).await;
+    expect_error(
+        attest(&s, &sim, true).await,
+        503,
+        "CollateralUnavailable",
+        "the root CA CRL could not be fetched from",
+    )
+    .await;
+    s.stop().await;
+}
+
+/// The root CA CRL from `root_ca_crl_url` (DER, as Intel's distribution
+/// point serves it); once held, its source failing does not stop another
+/// platform's items from being fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_root_ca_crl_comes_from_its_own_url_and_a_held_one_carries_on() {
+    let sim = sim();
+    let (url, pcs) = fake_pcs(&sim).await;
+    let root = temp_dir("pcs-root-url");
+    let anchor = root.join("dcap-root.pem");
+    std::fs::write(&anchor, sim.root_pem()).unwrap();
+    let crl_url = format!("{url}mirror/IntelSGXRootCA.der");
+    let s = TestServer::start_in(root, move |cfg| {
+        cfg.dcap.trust_anchors = vec![anchor];
+        cfg.dcap.pcs_url = Some(url);
+        cfg.dcap.root_ca_crl_url = Some(crl_url);
+    })
+    .await;
+    let r = attest(&s, &sim, true).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(pcs.asked()[0], "/mirror/IntelSGXRootCA.der");
+    assert!(!pcs
+        .asked()
+        .contains(&"/sgx/certification/v4/rootcacrl".to_owned()));
+    // The mirror fails; an SGX quote's items are still fetched, and the
+    // root CA CRL held is used.
+    pcs.missing
+        .lock()
+        .unwrap()
+        .push("/mirror/IntelSGXRootCA.der");
+    let g = Guest::new();
+    let (cookie, nonce) = s.kbs_auth("sgx").await;
+    let quote = sim
+        .sgx_quote(&tee_dcap_sim::EnclaveOptions {
+            report_data: g.report_data(&nonce, true),
+            ..tee_dcap_sim::EnclaveOptions::default()
+        })
+        .unwrap();
+    let body = json!({
+        "init-data": null,
+        "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
+        "tee-evidence": {"primary_evidence": {"quote": base64::engine::general_purpose::STANDARD.encode(&quote)}, "additional_evidence": ""},
+    });
+    let r = s.kbs_post_attest(&cookie, &body).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(
+        pcs.asked().last().map(String::as_str),
+        Some("/sgx/certification/v4/qe/identity")
+    );
     s.stop().await;
 }
 
@@ -474,4 +569,57 @@ async fn configured_collateral_without_crls_gets_them_fetched() {
         "{asked:?}"
     );
     s.stop().await;
+}
+
+/// An older root CA CRL (one from before a revocation, replayed) is
+/// neither installed nor kept: the store keeps the newer one for restarts
+/// and other nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_root_ca_crl_replayed_replaces_nothing() {
+    let now = mamori_server::now();
+    let sim = sim();
+    let (url, pcs) = fake_pcs(&sim).await;
+    let newer = pcs.root_crl.lock().unwrap().clone();
+    let dir = temp_dir("pcs-root-replay");
+    let s = server(dir.clone(), &sim, Some(&url)).await;
+    assert_eq!(attest(&s, &sim, true).await.status(), 200);
+    // Issued a day before the collateral's, and still in force.
+    let older = sim.root_crl(now - 2 * 86_400, now + 86_400, &[]).unwrap();
+    *pcs.root_crl.lock().unwrap() = older;
+    let g = Guest::new();
+    let (cookie, nonce) = s.kbs_auth("sgx").await;
+    let quote = sim
+        .sgx_quote(&tee_dcap_sim::EnclaveOptions {
+            report_data: g.report_data(&nonce, true),
+            ..tee_dcap_sim::EnclaveOptions::default()
+        })
+        .unwrap();
+    let body = json!({
+        "init-data": null,
+        "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
+        "tee-evidence": {"primary_evidence": {"quote": base64::engine::general_purpose::STANDARD.encode(&quote)}, "additional_evidence": ""},
+    });
+    assert_eq!(s.kbs_post_attest(&cookie, &body).await.status(), 200);
+    assert_eq!(
+        pcs.asked()
+            .iter()
+            .filter(|p| *p == "/sgx/certification/v4/rootcacrl")
+            .count(),
+        2,
+        "the older one was fetched"
+    );
+    s.stop().await;
+    let store = mamori_store::Store::open(&dir.join("data").join("mamori.db"))
+        .await
+        .unwrap();
+    let kept = store
+        .get_collateral("pcs:root_ca_crl:rootcacrl")
+        .await
+        .unwrap()
+        .expect("the root CA CRL is kept");
+    assert_eq!(
+        String::from_utf8(kept.body).unwrap(),
+        hex::encode(&newer),
+        "the newer root CA CRL is what the store keeps"
+    );
 }

@@ -617,21 +617,28 @@ pub(crate) fn parse_base(base: &str) -> Result<reqwest::Url, String> {
 /// It is not an http(s) URL of an item (a path that names a file, no
 /// query or fragment).
 pub(crate) fn split_item_url(url: &str) -> Result<(String, String), String> {
-    let parsed = parse_base(url)?;
-    // parse_base added a slash to the path; the item is what precedes it.
-    let path = parsed.path().trim_end_matches('/');
-    let Some((dir, item)) = path.rsplit_once('/').filter(|(_, item)| !item.is_empty()) else {
+    let whole = parse_base(url)?;
+    // parse_base checked the scheme, query and fragment; the path as
+    // parsed (normalised) must name an item, not a folder.
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?}: {e}"))?;
+    let Some((dir, item)) = parsed
+        .path()
+        .rsplit_once('/')
+        .filter(|(_, item)| !item.is_empty())
+    else {
         return Err(format!(
-            "{url:?}: expected the URL of an item, not of a host"
+            "{url:?}: expected the URL of an item, not of a folder or host"
         ));
     };
-    if url.ends_with('/') {
+    let mut base = whole;
+    base.set_path(&format!("{dir}/"));
+    // The item must join back to the very URL: a segment such as `a:b`
+    // would be read as a URL of its own.
+    if base.join(item).ok().as_ref() != Some(&parsed) {
         return Err(format!(
-            "{url:?}: expected the URL of an item, not of a folder"
+            "{url:?}: the item's name does not join back to the URL"
         ));
     }
-    let mut base = parsed.clone();
-    base.set_path(&format!("{dir}/"));
     Ok((base.to_string(), item.to_owned()))
 }
 
@@ -719,7 +726,10 @@ mod tests {
             "https://host",
             "https://host/",
             "https://host/dir/",
+            "https://host/dir/.",
             "https://host/crl?x=1",
+            "https://host/crl#f",
+            "https://host/dir/a:b",
             "ftp://host/crl",
         ] {
             assert!(split_item_url(bad).is_err(), "{bad}");

@@ -48,19 +48,30 @@ const ROOT_CA_CRL: Kind = Kind {
 /// name.
 pub const INTEL_ROOT_CA_CRL_URL: &str =
     "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der";
-const INTEL_PCS_HOST: &str = "api.trustedservices.intel.com";
+/// Intel's PCS, and its sandbox.
+const INTEL_PCS_HOSTS: [&str; 2] = [
+    "api.trustedservices.intel.com",
+    "sbx.api.trustedservices.intel.com",
+];
 /// Where a PCCS serves the root CA CRL (as hex text of the DER).
 const PCCS_ROOT_CA_CRL_PATH: &str = "sgx/certification/v4/rootcacrl";
 
-/// The root CA CRL's URL when `[dcap] root_ca_crl_url` is not set:
-/// Intel's distribution point for Intel's PCS, else the PCCS path under
-/// `pcs_url`.
+/// Where the root CA CRL is fetched from: `configured`
+/// (`[dcap] root_ca_crl_url`) when set, else Intel's distribution point
+/// for Intel's PCS, else the PCCS path under `pcs_url` (a proxy of Intel's
+/// PCS under another name must set `root_ca_crl_url`).
 ///
 /// # Errors
 /// `pcs_url` is not a base URL.
-pub fn default_root_ca_crl_url(pcs_url: &str) -> Result<String, String> {
+pub fn root_ca_crl_url(pcs_url: &str, configured: Option<&str>) -> Result<String, String> {
+    if let Some(url) = configured {
+        return Ok(url.to_owned());
+    }
     let base = crate::fetch::parse_base(pcs_url)?;
-    if base.host_str() == Some(INTEL_PCS_HOST) {
+    if base
+        .host_str()
+        .is_some_and(|h| INTEL_PCS_HOSTS.contains(&h))
+    {
         return Ok(INTEL_ROOT_CA_CRL_URL.to_owned());
     }
     base.join(PCCS_ROOT_CA_CRL_PATH)
@@ -135,6 +146,7 @@ fn accept(
                     return Err("the QE identity asked for");
                 }
             }
+            // The root CA CRL was answered above.
             Wanted::Crl | Wanted::RootCrl => match bag.add_input(0, body) {
                 Ok(tee_dcap::Recognised::Crl) => {}
                 _ => return Err("a DER CRL"),
@@ -170,6 +182,15 @@ pub struct Fetched {
     pub keep: Option<(String, Vec<u8>)>,
 }
 
+/// What [`Pcs::fresh`] got: the items, and why the root CA CRL is not
+/// among them if it is not. The root CA CRL is shared by every platform
+/// and valid for about a year, so one still in force may be held; its
+/// source failing must then not stop the others from being refreshed.
+pub struct Fresh {
+    pub items: Vec<Fetched>,
+    pub root_failure: Option<FetchError>,
+}
+
 /// Intel PCS or a PCCS, through a [`Fetcher`], and the root CA CRL's
 /// source (Intel's distribution point, or the PCCS) through another.
 pub struct Pcs {
@@ -194,9 +215,10 @@ struct Wants<'a> {
 
 impl Pcs {
     /// A fetcher for `base` (e.g. `https://api.trustedservices.intel.com`
-    /// or a PCCS's `https://pccs:8081`) and for the root CA CRL at
-    /// `root_ca_crl_url` (by default [`default_root_ca_crl_url`]), caching
-    /// in `store`.
+    /// or a PCCS's `https://pccs:8081`) and one for the root CA CRL (see
+    /// [`root_ca_crl_url`]), caching in `store`. The two have budgets of
+    /// their own even when they ask the same PCCS: the root CA CRL is one
+    /// more request per platform refresh at most.
     ///
     /// # Errors
     /// A URL is not http(s) or the HTTP client cannot be built.
@@ -206,10 +228,7 @@ impl Pcs {
         store: Store,
         ca_file: Option<&std::path::Path>,
     ) -> Result<Self, String> {
-        let root_url = match root_ca_crl_url {
-            Some(u) => u.to_owned(),
-            None => default_root_ca_crl_url(base)?,
-        };
+        let root_url = self::root_ca_crl_url(base, root_ca_crl_url)?;
         let (root_base, root_path) = crate::fetch::split_item_url(&root_url)?;
         Ok(Pcs {
             f: Fetcher::new("pcs", base, store.clone(), ca_file)?,
@@ -276,24 +295,38 @@ impl Pcs {
         out
     }
 
-    /// Fresh copies of a quote's needs, the CRLs first. All must be had:
-    /// verifying without a CRL would leave revocation unchecked.
+    /// Fresh copies of a quote's needs, the CRLs first. All but the root
+    /// CA CRL must be had (a held one may still be in force; verification
+    /// requires one either way): verifying without a CRL would leave
+    /// revocation unchecked.
     ///
     /// # Errors
-    /// An item could not be had (see [`FetchError`]).
+    /// An item other than the root CA CRL could not be had (see
+    /// [`FetchError`]).
     pub async fn fresh(
         &self,
         needs: &CollateralNeeds,
         now: i64,
         metrics: &Metrics,
-    ) -> Result<Vec<Fetched>, FetchError> {
-        let mut out = Vec::new();
+    ) -> Result<Fresh, FetchError> {
+        let mut out = Fresh {
+            items: Vec::new(),
+            root_failure: None,
+        };
         for w in self.items(needs) {
-            let (inputs, stored) = w
+            let got = w
                 .from
                 .fresh(w.kind, &w.path, &accept(w.wanted), now, metrics)
-                .await?;
-            out.push(Fetched {
+                .await;
+            let (inputs, stored) = match got {
+                Ok(got) => got,
+                Err(e) if matches!(w.wanted, Wanted::RootCrl) => {
+                    out.root_failure = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            out.items.push(Fetched {
                 keep: Some((w.from.key(w.kind, &w.path), stored)),
                 path: w.name,
                 inputs,
@@ -302,8 +335,23 @@ impl Pcs {
         Ok(out)
     }
 
-    /// Keeps fetched items that a quote verified with.
-    pub async fn keep(&self, fetched: &[Fetched], now: i64) {
+    /// The root CA CRL's failure as the client sees it: 503, whatever the
+    /// source answered. Unlike a platform's items, its absence says
+    /// nothing about the quote (a 404 means `root_ca_crl_url` is wrong).
+    pub fn root_failure_error(&self, e: &FetchError) -> crate::ServiceError {
+        crate::ServiceError::CollateralUnavailable {
+            message: format!(
+                "the root CA CRL could not be fetched from {} (dcap.root_ca_crl_url): {e}",
+                self.root_url
+            ),
+            retry_after_secs: e.retry_after_secs(),
+        }
+    }
+
+    /// Keeps fetched items that a quote verified with. Both fetchers
+    /// cache in the same store, and the key names the fetcher's item, so
+    /// either may write it.
+    pub async fn keep<'a>(&self, fetched: impl IntoIterator<Item = &'a Fetched>, now: i64) {
         for f in fetched {
             if let Some((key, stored)) = &f.keep {
                 self.f.keep(key, stored, now).await;
@@ -340,15 +388,21 @@ mod tests {
 
     #[test]
     fn the_root_ca_crl_comes_from_intel_for_pcs_and_from_a_pccs_otherwise() {
+        for pcs in [
+            "https://api.trustedservices.intel.com",
+            "https://sbx.api.trustedservices.intel.com/",
+        ] {
+            assert_eq!(root_ca_crl_url(pcs, None).unwrap(), INTEL_ROOT_CA_CRL_URL);
+        }
         assert_eq!(
-            default_root_ca_crl_url("https://api.trustedservices.intel.com").unwrap(),
-            INTEL_ROOT_CA_CRL_URL
-        );
-        assert_eq!(
-            default_root_ca_crl_url("https://pccs.internal:8081/prefix").unwrap(),
+            root_ca_crl_url("https://pccs.internal:8081/prefix", None).unwrap(),
             "https://pccs.internal:8081/prefix/sgx/certification/v4/rootcacrl"
         );
-        assert!(default_root_ca_crl_url("ftp://x").is_err());
+        assert_eq!(
+            root_ca_crl_url("https://pcs-proxy", Some("https://crl-proxy/root.der")).unwrap(),
+            "https://crl-proxy/root.der"
+        );
+        assert!(root_ca_crl_url("ftp://x", None).is_err());
     }
 
     #[test]

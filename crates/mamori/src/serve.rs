@@ -135,9 +135,9 @@ fn check(cfg: &Config) -> ExitCode {
         None => println!("  Intel PCS     {off}"),
         Some(url) => {
             // The configuration was validated, so the URL is a base URL.
-            let root = cfg.dcap.root_ca_crl_url.clone().unwrap_or_else(|| {
-                mamori_service::pcs::default_root_ca_crl_url(url).unwrap_or_default()
-            });
+            let root =
+                mamori_service::pcs::root_ca_crl_url(url, cfg.dcap.root_ca_crl_url.as_deref())
+                    .unwrap_or_default();
             println!("  Intel PCS     {url}; root CA CRL from {root}; both CRLs required");
         }
     }

@@ -116,6 +116,9 @@ pub struct DcapSim {
     pck_key: EcdsaKeyPair,
     att_key: EcdsaKeyPair,
     collateral: Vec<(String, Vec<u8>)>,
+    /// The root and its key, for more root CA CRLs ([`DcapSim::root_crl`]).
+    root: rcgen::Certificate,
+    root_key: rcgen::KeyPair,
 }
 
 fn at(t: i64) -> Result<OffsetDateTime, SimError> {
@@ -199,7 +202,27 @@ impl DcapSim {
             pck_key: raw_signer(&h.pck_key)?,
             att_key: EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(err)?,
             collateral,
+            root: h.root,
+            root_key: h.root_key,
         })
+    }
+
+    /// Another root CA CRL of this hierarchy, in force over
+    /// `this_update..next_update` (Unix seconds) and revoking `revoked`
+    /// serials (an older or newer one than the collateral's).
+    pub fn root_crl(
+        &self,
+        this_update: i64,
+        next_update: i64,
+        revoked: &[u64],
+    ) -> Result<Vec<u8>, SimError> {
+        crl(
+            &self.root,
+            &self.root_key,
+            at(this_update)?,
+            at(next_update)?,
+            revoked,
+        )
     }
 
     /// The simulated root CA (DER), to trust explicitly.

@@ -99,13 +99,30 @@ impl Service {
         state.fresh_at.insert(platform, now);
         // What the store kept stays in play where it is newer.
         let mut items = kept;
-        items.extend(fresh.iter().map(|f| Fetched {
+        items.extend(fresh.items.iter().map(|f| Fetched {
             path: f.path.clone(),
             inputs: f.inputs.clone(),
             keep: None,
         }));
-        self.install_dcap(&mut state, &items, tee, evidence, now)?;
-        pcs.keep(&fresh, now).await;
+        if let Err(e) = self.install_dcap(&mut state, &items, tee, evidence, now) {
+            // Without the root CA CRL the quote could not be judged: say
+            // that its source failed, not that the quote is wrong.
+            return Err(match &fresh.root_failure {
+                Some(f) if e.to_string().contains("root CA CRL") => pcs.root_failure_error(f),
+                _ => e,
+            });
+        }
+        // Only what was installed is kept: a fetched item older than the
+        // one held (a replayed CRL from before a revocation) must not
+        // replace it in the store, where a restart or another node would
+        // find it.
+        let mut installed = Vec::new();
+        for f in &fresh.items {
+            if state.items.get(&f.path) == Some(&f.inputs) {
+                installed.push(f);
+            }
+        }
+        pcs.keep(installed, now).await;
         self.dcap_verifier().verify(tee, evidence, UnixTime(now))
     }
 
