@@ -238,6 +238,24 @@ async fn attest(s: &TestServer, sim: &DcapSim, bind: bool) -> reqwest::Response 
     s.kbs_post_attest(&cookie, &body).await
 }
 
+/// KBS RCAR for `sgx` with a quote that binds the session.
+async fn attest_sgx(s: &TestServer, sim: &DcapSim) -> reqwest::Response {
+    let g = Guest::new();
+    let (cookie, nonce) = s.kbs_auth("sgx").await;
+    let quote = sim
+        .sgx_quote(&tee_dcap_sim::EnclaveOptions {
+            report_data: g.report_data(&nonce, true),
+            ..tee_dcap_sim::EnclaveOptions::default()
+        })
+        .unwrap();
+    let body = json!({
+        "init-data": null,
+        "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
+        "tee-evidence": {"primary_evidence": {"quote": base64::engine::general_purpose::STANDARD.encode(&quote)}, "additional_evidence": ""},
+    });
+    s.kbs_post_attest(&cookie, &body).await
+}
+
 fn sim() -> DcapSim {
     DcapSim::generate(&SimOptions {
         now: mamori_server::now(),
@@ -271,20 +289,7 @@ async fn a_tdx_quote_verifies_with_collateral_fetched_from_pcs_and_kept() {
     assert_eq!(pcs.asked().len(), 4);
     // An SGX quote on the same server: its family's items are fetched,
     // and the TDX platform keeps its own.
-    let g = Guest::new();
-    let (cookie, nonce) = s.kbs_auth("sgx").await;
-    let quote = sim
-        .sgx_quote(&tee_dcap_sim::EnclaveOptions {
-            report_data: g.report_data(&nonce, true),
-            ..tee_dcap_sim::EnclaveOptions::default()
-        })
-        .unwrap();
-    let body = json!({
-        "init-data": null,
-        "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
-        "tee-evidence": {"primary_evidence": {"quote": base64::engine::general_purpose::STANDARD.encode(&quote)}, "additional_evidence": ""},
-    });
-    let r = s.kbs_post_attest(&cookie, &body).await;
+    let r = attest_sgx(&s, &sim).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let asked = pcs.asked();
     assert!(
@@ -420,20 +425,7 @@ async fn the_root_ca_crl_comes_from_its_own_url_and_a_held_one_carries_on() {
         .lock()
         .unwrap()
         .push("/mirror/IntelSGXRootCA.der");
-    let g = Guest::new();
-    let (cookie, nonce) = s.kbs_auth("sgx").await;
-    let quote = sim
-        .sgx_quote(&tee_dcap_sim::EnclaveOptions {
-            report_data: g.report_data(&nonce, true),
-            ..tee_dcap_sim::EnclaveOptions::default()
-        })
-        .unwrap();
-    let body = json!({
-        "init-data": null,
-        "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
-        "tee-evidence": {"primary_evidence": {"quote": base64::engine::general_purpose::STANDARD.encode(&quote)}, "additional_evidence": ""},
-    });
-    let r = s.kbs_post_attest(&cookie, &body).await;
+    let r = attest_sgx(&s, &sim).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     assert_eq!(
         pcs.asked().last().map(String::as_str),
@@ -586,20 +578,7 @@ async fn an_older_root_ca_crl_replayed_replaces_nothing() {
     // Issued a day before the collateral's, and still in force.
     let older = sim.root_crl(now - 2 * 86_400, now + 86_400, &[]).unwrap();
     *pcs.root_crl.lock().unwrap() = older;
-    let g = Guest::new();
-    let (cookie, nonce) = s.kbs_auth("sgx").await;
-    let quote = sim
-        .sgx_quote(&tee_dcap_sim::EnclaveOptions {
-            report_data: g.report_data(&nonce, true),
-            ..tee_dcap_sim::EnclaveOptions::default()
-        })
-        .unwrap();
-    let body = json!({
-        "init-data": null,
-        "runtime-data": {"nonce": nonce, "tee-pubkey": g.jwk()},
-        "tee-evidence": {"primary_evidence": {"quote": base64::engine::general_purpose::STANDARD.encode(&quote)}, "additional_evidence": ""},
-    });
-    assert_eq!(s.kbs_post_attest(&cookie, &body).await.status(), 200);
+    assert_eq!(attest_sgx(&s, &sim).await.status(), 200);
     assert_eq!(
         pcs.asked()
             .iter()

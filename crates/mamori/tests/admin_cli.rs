@@ -6,7 +6,6 @@ mod common;
 
 use serde_json::Value;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 fn mamori(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mamori"))
@@ -56,26 +55,13 @@ fn admin_subcommands_against_a_running_server() {
             .success()
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_mamori"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--admin-public-key")
-        .arg(keys.join("admin.pub"))
-        .env("MAMORI_LOG", "warn")
-        .spawn()
-        .unwrap();
-    let up = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        common::answers_health(port)
+    let (mut server, port) = common::spawn_ready(&dir, |command| {
+        command
+            .arg("--admin-public-key")
+            .arg(keys.join("admin.pub"))
+            .env("MAMORI_LOG", "warn");
     });
-    assert!(up, "server did not start");
+    let url = format!("http://127.0.0.1:{port}");
     let key = keys.join("admin.key");
     let admin = |args: &[&str]| {
         let mut v = vec!["admin", "--url", &url, "--key", key.to_str().unwrap()];
@@ -221,28 +207,15 @@ fn agent_fetches_a_secret_from_a_simulated_vm() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let keys = dir.join("keys");
     keygen(&keys);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_mamori"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--admin-public-key")
-        .arg(keys.join("admin.pub"))
-        .arg("--snp-trust-anchor")
-        .arg(dir.join("vm/certs/ark.pem"))
-        .env("MAMORI_LOG", "warn")
-        .spawn()
-        .unwrap();
-    let up = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        common::answers_health(port)
+    let (mut server, port) = common::spawn_ready(&dir, |command| {
+        command
+            .arg("--admin-public-key")
+            .arg(keys.join("admin.pub"))
+            .arg("--snp-trust-anchor")
+            .arg(dir.join("vm/certs/ark.pem"))
+            .env("MAMORI_LOG", "warn");
     });
-    assert!(up);
+    let url = format!("http://127.0.0.1:{port}");
     let key = keys.join("admin.key");
     let admin = |args: &[&str]| {
         let mut v = vec!["admin", "--url", &url, "--key", key.to_str().unwrap()];

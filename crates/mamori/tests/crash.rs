@@ -5,44 +5,22 @@
 use mamori_agent::{KbsClient, SampleTee, TeeKey};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
 
-fn start(dir: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mamori"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--insecure-allow-sample-tee",
-        ])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--admin-public-key")
-        .arg(dir.join("admin.pub"))
-        .env("MAMORI_LOG", "warn")
-        .spawn()
-        .expect("start mamori serve")
-}
-
-async fn wait_up(url: &str) {
-    let c = mamori_agent::http_client(None).unwrap();
-    for _ in 0..300 {
-        if c.get(format!("{url}/healthz")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not come up");
+/// The server on `dir`, ready, and its URL (a port of its own each start).
+fn start(dir: &Path) -> (Child, String) {
+    let (child, port) = common::spawn_ready(dir, |command| {
+        command
+            .arg("--insecure-allow-sample-tee")
+            .arg("--admin-public-key")
+            .arg(dir.join("admin.pub"))
+            .env("MAMORI_LOG", "warn");
+    });
+    (child, format!("http://127.0.0.1:{port}"))
 }
 
 fn token(key: &str) -> String {
@@ -56,10 +34,7 @@ async fn sigkill_during_admin_writes_loses_nothing_acknowledged() {
     std::fs::create_dir_all(&dir).unwrap();
     let (private, public) = mamori_service::admin::generate_key_pair().unwrap();
     std::fs::write(dir.join("admin.pub"), public).unwrap();
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut server = start(&dir, port);
-    wait_up(&url).await;
+    let (mut server, url) = start(&dir);
     let http = mamori_agent::http_client(None).unwrap();
     // A permissive policy for the `sample` TEE, to read secrets back later.
     let r = http
@@ -104,8 +79,7 @@ async fn sigkill_during_admin_writes_loses_nothing_acknowledged() {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 120);
 
-    let mut server = start(&dir, port);
-    wait_up(&url).await;
+    let (mut server, url) = start(&dir);
     let list: Value = http
         .get(format!("{url}/v1/admin/resources"))
         .bearer_auth(token(&private))

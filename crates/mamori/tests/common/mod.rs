@@ -44,53 +44,63 @@ pub fn answers_health(port: u16) -> bool {
     answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n")
 }
 
+/// Starts `mamori serve --listen 127.0.0.1:PORT --data-dir DIR/data` with
+/// what `configure` adds, and waits until it answers `/healthz`; returns
+/// the child and its port. A free port found by binding port 0 can be
+/// taken by another socket before the server binds it (one of the tests'
+/// outgoing connections, say, or another test's server): a server that
+/// exits at start is started again on another port, and readiness is a
+/// health answer from a live child rather than a bare connect (which can
+/// even reach itself: a TCP self-connect to an unbound port in the
+/// ephemeral range).
+pub fn spawn_ready(dir: &std::path::Path, configure: impl Fn(&mut Command)) -> (Child, u16) {
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mamori"));
+        command
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir.join("data"));
+        configure(&mut command);
+        let mut child = command.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break; // its port was taken: another port
+            }
+            if answers_health(port) && child.try_wait().unwrap().is_none() {
+                return (child, port);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("server did not start");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("server did not start on any of 5 ports");
+}
+
 impl Server {
     /// Starts `mamori serve` with its stderr as `stderr` makes it (and
     /// `MAMORI_LOG` when `log` is set), and waits until it answers
-    /// `/healthz`. A free port found by binding port 0 can be taken by
-    /// another socket before the server binds it (one of the tests'
-    /// outgoing connections, say): a server that exits at start is started
-    /// again on another port, and readiness is a health answer rather than
-    /// a bare connect (which can even reach itself: a TCP self-connect to
-    /// an unbound port in the ephemeral range).
+    /// `/healthz` (see [`spawn_ready`]).
     pub fn start(name: &str, stderr: fn() -> Stdio, log: Option<&str>) -> Server {
         let dir = std::env::temp_dir().join(format!("mamori-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut command = Command::new(env!("CARGO_BIN_EXE_mamori"));
-            command
-                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-                .arg("--data-dir")
-                .arg(dir.join("data"))
-                .stdout(Stdio::null())
-                .stderr(stderr());
+        let (child, port) = spawn_ready(&dir, |command| {
+            command.stdout(Stdio::null()).stderr(stderr());
             if let Some(filter) = log {
                 command.env("MAMORI_LOG", filter);
             }
-            let mut child = command.spawn().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if child.try_wait().unwrap().is_some() {
-                    break; // its port was taken: another port
-                }
-                if answers_health(port) && child.try_wait().unwrap().is_none() {
-                    return Server { child, port, dir };
-                }
-                if Instant::now() >= deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("server did not start");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        panic!("server did not start on any of 5 ports");
+        });
+        Server { child, port, dir }
     }
 
     pub fn url(&self) -> String {
