@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Brief fuzz smoke run (60 s of fuzzing in all, shared between the targets)
-# of the cargo-fuzz targets in fuzz/: the SNP targets (snp_*) and any DCAP
-# targets (dcap_*). A crash, panic or timeout fails the run. Skips cleanly
+# Brief fuzz smoke run (80 s of fuzzing in all, shared between the targets)
+# of the cargo-fuzz targets in fuzz/: the SNP targets (snp_*), the DCAP
+# targets (dcap_*) and those of what clients send the service (api_*). A crash, panic or timeout fails the run. Skips cleanly
 # (exit 0) when cargo-fuzz is not installed (.ci/setup.d/30-cargo-fuzz.sh
 # installs it). Works on the stable toolchain through RUSTC_BOOTSTRAP=1
 # (cargo-fuzz passes -Z flags to rustc).
 #
-# Environment: FUZZ_SMOKE_SECONDS (total fuzzing budget, default 60),
+# Environment: FUZZ_SMOKE_SECONDS (total fuzzing budget, default 80),
 # MAMORI_VECTORS (the shared vectors, default ../shared/vectors) for seeds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,14 +20,14 @@ if [ ! -f fuzz/Cargo.toml ]; then
   exit 0
 fi
 
-# Targets: the [[bin]] names in fuzz/Cargo.toml that start with snp_ or dcap_.
-mapfile -t targets < <(sed -n 's/^name *= *"\(\(snp\|dcap\)_[A-Za-z0-9_]*\)".*/\1/p' fuzz/Cargo.toml)
+# Targets: the [[bin]] names in fuzz/Cargo.toml that start with snp_, dcap_ or api_.
+mapfile -t targets < <(sed -n 's/^name *= *"\(\(snp\|dcap\|api\)_[A-Za-z0-9_]*\)".*/\1/p' fuzz/Cargo.toml)
 if [ "${#targets[@]}" -eq 0 ]; then
-  echo "fuzz smoke: skipped (no snp_*/dcap_* targets in fuzz/Cargo.toml)"
+  echo "fuzz smoke: skipped (no snp_*/dcap_*/api_* targets in fuzz/Cargo.toml)"
   exit 0
 fi
 
-budget="${FUZZ_SMOKE_SECONDS:-60}"
+budget="${FUZZ_SMOKE_SECONDS:-80}"
 per=$((budget / ${#targets[@]}))
 [ "$per" -ge 1 ] || per=1
 

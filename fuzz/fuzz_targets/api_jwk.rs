@@ -1,0 +1,47 @@
+//! Keys and envelopes as clients send them: a TEE's public key (the
+//! `tee-pubkey` JWK) imported and encrypted to, and JWE text decrypted with
+//! a fixed key. Nothing may panic.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use mamori_jwe::{PrivateKey, Recipient};
+use mamori_token::{EcCurve, Jwk};
+
+fn private_key() -> &'static PrivateKey {
+    static K: OnceLock<PrivateKey> = OnceLock::new();
+    K.get_or_init(|| PrivateKey::generate_ec(EcCurve::P256).expect("a key"))
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(jwk) = serde_json::from_slice::<Jwk>(data) {
+        let _ = jwk.key_material();
+        let _ = jwk.thumbprint_sha256();
+        if let Ok(recipient) = Recipient::from_jwk(&jwk) {
+            let _ = recipient.encrypt(b"a disk key");
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = mamori_jwe::decrypt(text, private_key());
+    }
+    // The bytes as key material, past JSON: an EC point of each curve
+    // (prefixed and sized as one), and an RSA modulus and exponent of any
+    // value, imported and encrypted to.
+    let mut keys = Vec::new();
+    for curve in [EcCurve::P256, EcCurve::P384, EcCurve::P521] {
+        let mut point = vec![0x04];
+        point.extend(data.iter().copied().cycle().take(curve.point_len() - 1));
+        keys.push(Jwk::from_ec_point(curve, &point));
+    }
+    if let Some((split, rest)) = data.split_first() {
+        let at = usize::from(*split).min(rest.len());
+        let (e, n) = rest.split_at(at);
+        keys.push(Jwk::from_rsa_components(n, e));
+    }
+    for jwk in keys.into_iter().flatten() {
+        if let Ok(recipient) = Recipient::from_jwk(&jwk) {
+            let _ = recipient.encrypt(b"a disk key");
+        }
+    }
+});
