@@ -300,8 +300,8 @@ pub struct StoreConfig {
     pub pool_size: usize,
     /// A PEM file of CA certificates for the database server's certificate
     /// (besides Mozilla's roots). Set, or with `sslmode=require` in the
-    /// URL, the connection is TLS with the certificate and host name
-    /// verified; otherwise it is plain.
+    /// URL, or with `client_cert`, the connection is TLS with the
+    /// certificate and host name verified; otherwise it is plain.
     pub ca_file: Option<PathBuf>,
     /// A PEM certificate (and any intermediates) to present to the
     /// database server, for PostgreSQL's `cert` authentication or

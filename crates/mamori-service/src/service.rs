@@ -598,6 +598,13 @@ pub fn postgres_options(cfg: &Config) -> Result<mamori_store::PostgresOptions, S
             .transpose()
     };
     let ca_pem = read("store.ca_file", &cfg.store.ca_file)?;
+    if let Some(path) = &cfg.store.client_key {
+        client_key_mode(path).map_err(|reason| StartError::StoreFile {
+            key: "store.client_key",
+            path: path.display().to_string(),
+            reason,
+        })?;
+    }
     let client_cert = match (
         read("store.client_cert", &cfg.store.client_cert)?,
         read("store.client_key", &cfg.store.client_key)?,
@@ -605,8 +612,13 @@ pub fn postgres_options(cfg: &Config) -> Result<mamori_store::PostgresOptions, S
         (Some(chain_pem), Some(key_pem)) => {
             Some(mamori_store::ClientCertificate { chain_pem, key_pem })
         }
-        // Validation refuses one without the other.
-        _ => None,
+        (None, None) => None,
+        // Validation refuses one without the other; never go on without it.
+        _ => {
+            return Err(StartError::Config(crate::ConfigError::Invalid(
+                "store.client_cert and store.client_key go together: set both or neither".into(),
+            )))
+        }
     };
     Ok(mamori_store::PostgresOptions {
         url: cfg.store.postgres_url.clone(),
@@ -618,6 +630,28 @@ pub fn postgres_options(cfg: &Config) -> Result<mamori_store::PostgresOptions, S
         ca_pem,
         client_cert,
     })
+}
+
+/// A client key must not be readable by others, as libpq requires: no
+/// group or world access, or group read at most when root owns it (a
+/// secret mounted for a service group).
+#[cfg(unix)]
+fn client_key_mode(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    let mode = meta.mode() & 0o777;
+    let allowed = if meta.uid() == 0 { 0o640 } else { 0o600 };
+    if mode & !allowed != 0 {
+        return Err(format!(
+            "permissions {mode:o} let others read the private key; chmod 600"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn client_key_mode(_: &std::path::Path) -> Result<(), String> {
+    Ok(())
 }
 
 /// Checks a configuration and every file it names outside the store —
@@ -1482,7 +1516,8 @@ impl Service {
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::{
-        annotated_document, load_snp_crls, session_id, tee_key, token_document, StartError, SUBMOD,
+        annotated_document, client_key_mode, load_snp_crls, session_id, tee_key, token_document,
+        StartError, SUBMOD,
     };
     use crate::evidence::Claims;
     use mamori_policy::Document;
@@ -1610,6 +1645,27 @@ pub(crate) mod tests {
         let d = Document::from_json(&json!({})).unwrap();
         assert!(token_document(&mut c, SUBMOD, d.clone()).is_none());
         assert!(token_document(&mut c, "gpu0", d).is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_client_key_readable_by_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("mamori-client-key-{}", std::process::id()));
+        std::fs::write(&path, b"key").unwrap();
+        for (mode, ok) in [(0o600, true), (0o400, true), (0o644, false), (0o604, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let got = client_key_mode(&path);
+            assert_eq!(got.is_ok(), ok, "{mode:o}: {got:?}");
+        }
+        // Group read is refused too unless root owns the file.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let root_owned = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(&path).unwrap().uid() == 0
+        };
+        assert_eq!(client_key_mode(&path).is_ok(), root_owned);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

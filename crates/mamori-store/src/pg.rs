@@ -12,8 +12,8 @@
 //! transaction, whatever the database's default), so the head read after
 //! the lock is the one the previous holder committed.
 //!
-//! TLS: with `sslmode=require` in the connection string, or a CA file
-//! configured, connections are TLS (rustls on aws-lc-rs) and the server's
+//! TLS: with `sslmode=require` in the connection string, or a CA file or
+//! a client certificate configured, connections are TLS (rustls on aws-lc-rs) and the server's
 //! certificate must chain to Mozilla's roots or that CA and name the host
 //! connected to — libpq's `verify-full`, which is what a key broker's
 //! database connection needs. Otherwise (`sslmode` left at `prefer`)
@@ -899,7 +899,8 @@ where
 /// certificate given.
 fn wants_tls(cfg: &tokio_postgres::Config, o: &PostgresOptions) -> Result<bool, StoreError> {
     let given = match (&o.ca_pem, &o.client_cert) {
-        (_, Some(_)) => Some("store.client_cert"),
+        (Some(_), Some(_)) => Some("store.ca_file and store.client_cert"),
+        (None, Some(_)) => Some("store.client_cert"),
         (Some(_), None) => Some("store.ca_file"),
         (None, None) => None,
     };

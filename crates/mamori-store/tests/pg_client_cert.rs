@@ -84,6 +84,18 @@ async fn stand_in(server: &Identity, client_ca: &Identity) -> (u16, Seen) {
     (port, seen)
 }
 
+/// The first handshake's record, waiting for it: the stand-in records
+/// after the handshake ends, which the client may notice first.
+async fn first_seen(seen: &Seen) -> Option<Option<Vec<u8>>> {
+    for _ in 0..200 {
+        if let Some(first) = seen.lock().unwrap().first() {
+            return Some(first.clone());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    None
+}
+
 fn options(port: u16, server: &Identity, client: Option<&Identity>) -> PostgresOptions {
     PostgresOptions {
         url: format!("host=127.0.0.1 port={port} user=mamori dbname=mamori connect_timeout=5"),
@@ -105,8 +117,32 @@ async fn the_configured_client_certificate_is_presented_over_verified_tls() {
         .await
         .unwrap_err();
     assert!(!matches!(err, StoreError::Config(_)), "{err}");
-    let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.first(), Some(&Some(client.cert_der.clone())), "{err}");
+    assert_eq!(
+        first_seen(&seen).await,
+        Some(Some(client.cert_der.clone())),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_certificate_from_another_ca_is_refused_before_the_client_certificate_counts() {
+    let (server, client, other) = (
+        identity("127.0.0.1"),
+        identity("mamori"),
+        identity("127.0.0.1"),
+    );
+    let (port, seen) = stand_in(&server, &client).await;
+    // The client trusts another CA than the one that signed the server's
+    // certificate: the handshake fails on the client's side.
+    let err = Store::open_postgres(&options(port, &other, Some(&client)))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+    // No handshake completed, so the client certificate went nowhere.
+    assert!(seen.lock().unwrap().iter().all(Option::is_none));
 }
 
 #[tokio::test]
@@ -116,7 +152,7 @@ async fn without_a_client_certificate_the_handshake_is_refused() {
     assert!(Store::open_postgres(&options(port, &server, None))
         .await
         .is_err());
-    assert_eq!(seen.lock().unwrap().first(), Some(&None));
+    assert_eq!(first_seen(&seen).await, Some(None));
 }
 
 #[test]
@@ -124,7 +160,8 @@ fn a_client_certificate_needs_its_own_key_and_tls() {
     let (server, client, other) = (identity("127.0.0.1"), identity("a"), identity("b"));
     let mut o = options(5432, &server, Some(&client));
     Store::check_postgres(&o).unwrap();
-    // TLS even without a CA or sslmode=require.
+    // Without a CA or sslmode=require the client certificate still asks
+    // for TLS: the key is checked (below), which only the TLS client does.
     o.ca_pem = None;
     Store::check_postgres(&o).unwrap();
     let mismatched = ClientCertificate {
