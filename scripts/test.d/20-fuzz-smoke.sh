@@ -38,11 +38,30 @@ else
 fi
 
 # Seeds (fuzz/corpus is git-ignored; seeds are never committed): SNP evidence
-# of every container kind for the snp_* targets. Other targets start from
-# whatever fuzz/corpus/<target>/ holds.
+# of every container kind for the snp_* targets; for the api_* targets, the
+# shapes clients send (a token, claims, a JWK, runtime data), written here.
+# Other targets start from whatever fuzz/corpus/<target>/ holds.
+seed_text() {
+  [ -e "$1/$2" ] || printf '%s' "$3" >"$1/$2"
+}
 seed() {
   local dir="fuzz/corpus/$1" f
   mkdir -p "$dir"
+  case "$1" in
+    api_token)
+      # {"alg":"ES256","kid":"k","typ":"JWT"} . {"exp":1800000000} . a signature
+      seed_text "$dir" token 'eyJhbGciOiJFUzI1NiIsImtpZCI6ImsiLCJ0eXAiOiJKV1QifQ.eyJleHAiOjE4MDAwMDAwMDB9.AAAA'
+      seed_text "$dir" claims '{"eat_profile":"tag:github.com,2023:veraison/ear","iat":1795910400,"exp":1800000000,"submods":{"cpu0":{"ear.status":"affirming"}}}'
+      ;;
+    api_jwk)
+      seed_text "$dir" ec '{"kty":"EC","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}'
+      seed_text "$dir" rsa '{"kty":"RSA","alg":"RSA-OAEP-256","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB"}'
+      ;;
+    api_jcs)
+      seed_text "$dir" runtime-data '{"tee-pubkey":{"kty":"EC","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"},"nonce":"c2Vzc2lvbg","additional-evidence":""}'
+      seed_text "$dir" numbers '[1e21,0.1,-0,1.5e-7,333333333.33333329,"\u00e9\ud83d\ude00",{"b":1,"a":[true,null]}]'
+      ;;
+  esac
   [ -d "$vectors" ] || return 0
   case "$1" in
     snp_*)

@@ -598,6 +598,8 @@ pub fn postgres_options(cfg: &Config) -> Result<mamori_store::PostgresOptions, S
             .transpose()
     };
     let ca_pem = read("store.ca_file", &cfg.store.ca_file)?;
+    let chain_pem = read("store.client_cert", &cfg.store.client_cert)?;
+    let key_pem = read("store.client_key", &cfg.store.client_key)?;
     if let Some(path) = &cfg.store.client_key {
         client_key_mode(path).map_err(|reason| StartError::StoreFile {
             key: "store.client_key",
@@ -605,10 +607,7 @@ pub fn postgres_options(cfg: &Config) -> Result<mamori_store::PostgresOptions, S
             reason,
         })?;
     }
-    let client_cert = match (
-        read("store.client_cert", &cfg.store.client_cert)?,
-        read("store.client_key", &cfg.store.client_key)?,
-    ) {
+    let client_cert = match (chain_pem, key_pem) {
         (Some(chain_pem), Some(key_pem)) => {
             Some(mamori_store::ClientCertificate { chain_pem, key_pem })
         }

@@ -54,6 +54,7 @@ pub fn answers_health(port: u16) -> bool {
 /// even reach itself: a TCP self-connect to an unbound port in the
 /// ephemeral range).
 pub fn spawn_ready(dir: &std::path::Path, configure: impl Fn(&mut Command)) -> (Child, u16) {
+    let mut exits = Vec::new();
     for _ in 0..5 {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -69,7 +70,8 @@ pub fn spawn_ready(dir: &std::path::Path, configure: impl Fn(&mut Command)) -> (
         let mut child = command.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if child.try_wait().unwrap().is_some() {
+            if let Some(status) = child.try_wait().unwrap() {
+                exits.push(status);
                 break; // its port was taken: another port
             }
             if answers_health(port) && child.try_wait().unwrap().is_none() {
@@ -83,7 +85,9 @@ pub fn spawn_ready(dir: &std::path::Path, configure: impl Fn(&mut Command)) -> (
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    panic!("server did not start on any of 5 ports");
+    // Five exits are no port race: say how it ended (its stderr, where
+    // the test keeps it, says why).
+    panic!("server did not start on any of 5 ports; it exited with {exits:?}");
 }
 
 impl Server {
