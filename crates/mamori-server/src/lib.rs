@@ -258,8 +258,8 @@ async fn jwks(State(s): State<AppState>) -> impl IntoResponse {
 /// once rather than at the next tick.
 pub fn spawn_housekeeping(svc: Arc<Service>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        // AMD's CRLs apart from the rest: a slow KDS must not hold up
-        // purges and reloads. The first round runs at start; the task
+        // AMD's CRLs (and Intel's collateral) apart from the rest: a slow
+        // KDS or PCS must not hold up purges and reloads. The first round runs at start; the task
         // ends with this one (its set is dropped when this is aborted).
         let mut crls = tokio::task::JoinSet::new();
         if svc.fetches_from_kds() {
@@ -269,6 +269,18 @@ pub fn spawn_housekeeping(svc: Arc<Service>) -> tokio::task::JoinHandle<()> {
                 loop {
                     tick.tick().await;
                     svc.refresh_snp_crls(now()).await;
+                }
+            });
+        }
+        // Intel's collateral likewise: each platform's once a day (checked
+        // every 10 minutes, so that a failed refresh is tried again soon).
+        if svc.fetches_from_pcs() {
+            let svc = svc.clone();
+            crls.spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+                loop {
+                    tick.tick().await;
+                    svc.refresh_dcap_collateral(now()).await;
                 }
             });
         }

@@ -602,3 +602,62 @@ async fn an_older_root_ca_crl_replayed_replaces_nothing() {
         "the newer root CA CRL is what the store keeps"
     );
 }
+
+/// Housekeeping fetches a platform's collateral again once a day and
+/// installs (and keeps) what is newer; a refresh whose collateral refuses
+/// the platform's own quote, or that fails, leaves what is held in use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collateral_is_refreshed_once_a_day() {
+    let now = mamori_server::now();
+    let sim = sim();
+    let (url, pcs) = fake_pcs(&sim).await;
+    let dir = temp_dir("pcs-refresh");
+    let s = server(dir.clone(), &sim, Some(&url)).await;
+    assert_eq!(
+        s.svc.refresh_dcap_collateral(now).await,
+        0,
+        "no platform yet"
+    );
+    assert_eq!(attest(&s, &sim, true).await.status(), 200);
+    assert_eq!(pcs.asked().len(), 4);
+    assert_eq!(
+        s.svc.refresh_dcap_collateral(now + 3_600).await,
+        0,
+        "not due"
+    );
+    assert_eq!(pcs.asked().len(), 4);
+
+    // A day later Intel has issued a newer root CA CRL: fetched with the
+    // rest, installed and kept.
+    let newer = sim.root_crl(now, now + 30 * 86_400, &[99]).unwrap();
+    *pcs.root_crl.lock().unwrap() = newer.clone();
+    let day = now + 25 * 3_600;
+    assert_eq!(s.svc.refresh_dcap_collateral(day).await, 1);
+    assert_eq!(pcs.asked().len(), 8);
+    assert_eq!(attest(&s, &sim, true).await.status(), 200);
+
+    // The next day's collateral revokes the platform's own PCK CA: not
+    // installed (only its quote could tell it from a wrong answer).
+    let revoking = sim.root_crl(now + 3_600, now + 30 * 86_400, &[2]).unwrap();
+    *pcs.root_crl.lock().unwrap() = revoking;
+    assert_eq!(s.svc.refresh_dcap_collateral(day + 25 * 3_600).await, 0);
+    // And with PCS down the next day, nothing is refreshed either.
+    pcs.status.store(503, Ordering::SeqCst);
+    assert_eq!(s.svc.refresh_dcap_collateral(day + 50 * 3_600).await, 0);
+    assert_eq!(attest(&s, &sim, true).await.status(), 200);
+    s.stop().await;
+
+    let store = mamori_store::Store::open(&dir.join("data").join("mamori.db"))
+        .await
+        .unwrap();
+    let kept = store
+        .get_collateral("pcs:root_ca_crl:rootcacrl")
+        .await
+        .unwrap()
+        .expect("the root CA CRL is kept");
+    assert_eq!(
+        String::from_utf8(kept.body).unwrap(),
+        hex::encode(&newer),
+        "the refreshed root CA CRL is what the store keeps"
+    );
+}

@@ -1,6 +1,6 @@
 //! TDX and SGX quotes verified with collateral fetched from Intel's PCS
 //! (`[dcap] pcs_url`) when what the verifier holds is missing, stale or for
-//! another platform.
+//! another platform, and that collateral refreshed once a day afterwards.
 
 use super::*;
 use crate::pcs::{rank, Fetched};
@@ -12,12 +12,49 @@ use tee_dcap::pcs_paths::CollateralNeeds;
 /// must not turn every attempt into requests to Intel.
 const REFETCH_AFTER_SECS: i64 = 600;
 
-/// The collateral fetched so far, by PCS path, and when each platform's
-/// was last fetched afresh (by its TCB info path).
+/// A platform's collateral is fetched again this long after it last was,
+/// by housekeeping ([`Service::refresh_dcap_collateral`]): Intel reissues
+/// CRLs with new revocations, and TCB info after a TCB recovery, well
+/// before the held ones lapse, and a PCS outage at the moment they lapse
+/// would otherwise stop every quote of the platform.
+const REFRESH_AFTER_SECS: i64 = 24 * 60 * 60;
+/// Platforms remembered for refreshing, at most (each keeps one quote).
+const MAX_PLATFORMS: usize = 256;
+
+/// The collateral fetched so far, by PCS path; when each platform's was
+/// last fetched afresh, and a quote of each to check a refresh with (both
+/// by its TCB info path).
 #[derive(Default)]
 pub(super) struct PcsState {
     items: BTreeMap<String, Vec<Vec<u8>>>,
     fresh_at: HashMap<String, i64>,
+    platforms: HashMap<String, Platform>,
+}
+
+/// A platform whose quote verified with fetched collateral: what it needs,
+/// and that quote (the evidence as sent), which a refresh must verify
+/// before it is installed, as at mending.
+#[derive(Clone)]
+struct Platform {
+    tee: &'static str,
+    evidence: Value,
+    needs: CollateralNeeds,
+}
+
+impl PcsState {
+    fn remember(&mut self, tee: &'static str, evidence: &Value, needs: &CollateralNeeds) {
+        let key = needs.tcb_info_path();
+        if self.platforms.len() < MAX_PLATFORMS || self.platforms.contains_key(&key) {
+            self.platforms.insert(
+                key,
+                Platform {
+                    tee,
+                    evidence: evidence.clone(),
+                    needs: needs.clone(),
+                },
+            );
+        }
+    }
 }
 
 /// Verification checks that fetching collateral can mend: an item
@@ -80,6 +117,7 @@ impl Service {
                 .install_dcap(&mut state, &kept, tee, evidence, now)
                 .is_ok()
         {
+            state.remember(tee, evidence, &needs);
             return self.dcap_verifier().verify(tee, evidence, UnixTime(now));
         }
         let platform = needs.tcb_info_path();
@@ -90,13 +128,33 @@ impl Service {
         {
             return again;
         }
-        // A failed fetch is throttled by the fetcher (remembered failures);
-        // a fetch that succeeded but does not verify the quote, here.
+        self.fetch_and_install(&mut state, pcs, &needs, kept, tee, evidence, now)
+            .await?;
+        state.remember(tee, evidence, &needs);
+        self.dcap_verifier().verify(tee, evidence, UnixTime(now))
+    }
+
+    /// Fetches a platform's collateral afresh and installs it (with `kept`)
+    /// when the platform's quote verifies with it; keeps what was
+    /// installed. A failed fetch is throttled by the fetcher (remembered
+    /// failures); a fetch that succeeded but does not verify the quote, by
+    /// the caller (`fresh_at`).
+    #[allow(clippy::too_many_arguments)]
+    async fn fetch_and_install(
+        &self,
+        state: &mut PcsState,
+        pcs: &crate::pcs::Pcs,
+        needs: &CollateralNeeds,
+        kept: Vec<Fetched>,
+        tee: &'static str,
+        evidence: &Value,
+        now: i64,
+    ) -> Result<(), ServiceError> {
         let fresh = pcs
-            .fresh(&needs, now, &self.metrics)
+            .fresh(needs, now, &self.metrics)
             .await
             .map_err(|e| e.to_service_error("collateral-missing", "the platform's collateral"))?;
-        state.fresh_at.insert(platform, now);
+        state.fresh_at.insert(needs.tcb_info_path(), now);
         // What the store kept stays in play where it is newer.
         let mut items = kept;
         items.extend(fresh.items.iter().map(|f| Fetched {
@@ -104,7 +162,7 @@ impl Service {
             inputs: f.inputs.clone(),
             keep: None,
         }));
-        if let Err(e) = self.install_dcap(&mut state, &items, tee, evidence, now) {
+        if let Err(e) = self.install_dcap(state, &items, tee, evidence, now) {
             // Without the root CA CRL the quote could not be judged: say
             // that its source failed, not that the quote is wrong.
             return Err(match &fresh.root_failure {
@@ -123,7 +181,67 @@ impl Service {
             }
         }
         pcs.keep(installed, now).await;
-        self.dcap_verifier().verify(tee, evidence, UnixTime(now))
+        Ok(())
+    }
+
+    /// Whether DCAP collateral is fetched (`[dcap] pcs_url`), so that
+    /// housekeeping refreshes it.
+    pub fn fetches_from_pcs(&self) -> bool {
+        self.pcs.is_some()
+    }
+
+    /// Fetches afresh the collateral of each platform whose quotes verified
+    /// with fetched collateral and whose collateral was last fetched
+    /// [`REFRESH_AFTER_SECS`] ago or more, and installs it when that
+    /// platform's quote still verifies with it (housekeeping; returns how
+    /// many were refreshed). What is held stays in use otherwise. New
+    /// collateral that refuses the platform's own quote (its PCK revoked,
+    /// its TCB level gone) is not installed, as at mending, since only
+    /// that quote can tell genuine collateral from a wrong answer: it is
+    /// logged, and takes effect for that platform when what is held lapses.
+    pub async fn refresh_dcap_collateral(&self, now: i64) -> usize {
+        let Some(pcs) = &self.pcs else {
+            return 0;
+        };
+        let mut state = self.pcs_fetched.lock().await;
+        let due: Vec<Platform> = state
+            .platforms
+            .iter()
+            .filter(|(key, _)| {
+                state
+                    .fresh_at
+                    .get(*key)
+                    .is_none_or(|at| now.saturating_sub(*at) >= REFRESH_AFTER_SECS)
+            })
+            .map(|(_, p)| p.clone())
+            .collect();
+        let mut refreshed = 0;
+        for p in due {
+            let platform = p.needs.tcb_info_path();
+            match self
+                .fetch_and_install(
+                    &mut state,
+                    pcs,
+                    &p.needs,
+                    Vec::new(),
+                    p.tee,
+                    &p.evidence,
+                    now,
+                )
+                .await
+            {
+                Ok(()) => {
+                    refreshed += 1;
+                    tracing::debug!(platform, "DCAP collateral refreshed");
+                }
+                Err(e) => tracing::warn!(
+                    platform,
+                    error = %e,
+                    "refreshing DCAP collateral failed; what is held stays in use"
+                ),
+            }
+        }
+        refreshed
     }
 
     /// Adds `items` to the fetched collateral (never replacing an item
