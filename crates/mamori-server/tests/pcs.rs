@@ -640,10 +640,20 @@ async fn collateral_is_refreshed_once_a_day() {
     // installed (only its quote could tell it from a wrong answer).
     let revoking = sim.root_crl(now + 3_600, now + 30 * 86_400, &[2]).unwrap();
     *pcs.root_crl.lock().unwrap() = revoking;
-    assert_eq!(s.svc.refresh_dcap_collateral(day + 25 * 3_600).await, 0);
-    // And with PCS down the next day, nothing is refreshed either.
+    let next = day + 25 * 3_600;
+    assert_eq!(s.svc.refresh_dcap_collateral(next).await, 0);
+    assert_eq!(pcs.asked().len(), 12, "fetched");
+    // A failed refresh is tried again after an hour, not a day.
+    assert_eq!(s.svc.refresh_dcap_collateral(next + 600).await, 0);
+    assert_eq!(pcs.asked().len(), 12, "not yet");
+    // And with PCS down by then, nothing is refreshed either.
     pcs.status.store(503, Ordering::SeqCst);
-    assert_eq!(s.svc.refresh_dcap_collateral(day + 50 * 3_600).await, 0);
+    assert_eq!(s.svc.refresh_dcap_collateral(next + 3_600).await, 0);
+    assert_eq!(
+        pcs.asked().len(),
+        14,
+        "the root CA CRL and the PCK CRL asked"
+    );
     assert_eq!(attest(&s, &sim, true).await.status(), 200);
     s.stop().await;
 

@@ -20,6 +20,13 @@ const REFETCH_AFTER_SECS: i64 = 600;
 const REFRESH_AFTER_SECS: i64 = 24 * 60 * 60;
 /// Platforms remembered for refreshing, at most (each keeps one quote).
 const MAX_PLATFORMS: usize = 256;
+/// Platforms refreshed per housekeeping round, at most: each costs three
+/// requests of the PCS fetcher's budget (a burst of 20), and mending a
+/// platform whose quote cannot verify now must find some left.
+const REFRESH_PER_ROUND: usize = 4;
+/// A refresh that failed (fetching, or its collateral refused the
+/// remembered quote) is tried again after this long, not a day later.
+const RETRY_REFRESH_SECS: i64 = 60 * 60;
 
 /// The collateral fetched so far, by PCS path; when each platform's was
 /// last fetched afresh, and a quote of each to check a refresh with (both
@@ -29,11 +36,13 @@ pub(super) struct PcsState {
     items: BTreeMap<String, Vec<Vec<u8>>>,
     fresh_at: HashMap<String, i64>,
     platforms: HashMap<String, Platform>,
+    /// When a refresh last failed, by platform.
+    refresh_failed_at: HashMap<String, i64>,
 }
 
 /// A platform whose quote verified with fetched collateral: what it needs,
-/// and that quote (the evidence as sent), which a refresh must verify
-/// before it is installed, as at mending.
+/// and that quote (without the event logs the attester added), which a
+/// refresh must verify before it is installed, as at mending.
 #[derive(Clone)]
 struct Platform {
     tee: &'static str,
@@ -49,11 +58,26 @@ impl PcsState {
                 key,
                 Platform {
                     tee,
-                    evidence: evidence.clone(),
+                    evidence: serde_json::json!({ "quote": evidence.get("quote") }),
                     needs: needs.clone(),
                 },
             );
         }
+    }
+
+    /// Platforms due for a refresh at `now`, at most [`REFRESH_PER_ROUND`].
+    fn due(&self, now: i64) -> Vec<Platform> {
+        let since =
+            |at: Option<&i64>, secs: i64| at.is_none_or(|at| now.saturating_sub(*at) >= secs);
+        self.platforms
+            .iter()
+            .filter(|(key, _)| {
+                since(self.fresh_at.get(*key), REFRESH_AFTER_SECS)
+                    && since(self.refresh_failed_at.get(*key), RETRY_REFRESH_SECS)
+            })
+            .take(REFRESH_PER_ROUND)
+            .map(|(_, p)| p.clone())
+            .collect()
     }
 }
 
@@ -128,33 +152,33 @@ impl Service {
         {
             return again;
         }
-        self.fetch_and_install(&mut state, pcs, &needs, kept, tee, evidence, now)
+        let fresh = pcs
+            .fresh(&needs, now, &self.metrics)
+            .await
+            .map_err(|e| e.to_service_error("collateral-missing", "the platform's collateral"))?;
+        state.fresh_at.insert(platform, now);
+        self.install_fresh(&mut state, pcs, &fresh, kept, tee, evidence, now)
             .await?;
         state.remember(tee, evidence, &needs);
         self.dcap_verifier().verify(tee, evidence, UnixTime(now))
     }
 
-    /// Fetches a platform's collateral afresh and installs it (with `kept`)
-    /// when the platform's quote verifies with it; keeps what was
+    /// Installs a platform's freshly fetched collateral (with `kept`) when
+    /// the platform's quote verifies with it, and keeps what was
     /// installed. A failed fetch is throttled by the fetcher (remembered
     /// failures); a fetch that succeeded but does not verify the quote, by
-    /// the caller (`fresh_at`).
+    /// the caller.
     #[allow(clippy::too_many_arguments)]
-    async fn fetch_and_install(
+    async fn install_fresh(
         &self,
         state: &mut PcsState,
         pcs: &crate::pcs::Pcs,
-        needs: &CollateralNeeds,
+        fresh: &crate::pcs::Fresh,
         kept: Vec<Fetched>,
         tee: &'static str,
         evidence: &Value,
         now: i64,
     ) -> Result<(), ServiceError> {
-        let fresh = pcs
-            .fresh(needs, now, &self.metrics)
-            .await
-            .map_err(|e| e.to_service_error("collateral-missing", "the platform's collateral"))?;
-        state.fresh_at.insert(needs.tcb_info_path(), now);
         // What the store kept stays in play where it is newer.
         let mut items = kept;
         items.extend(fresh.items.iter().map(|f| Fetched {
@@ -190,46 +214,60 @@ impl Service {
         self.pcs.is_some()
     }
 
-    /// Fetches afresh the collateral of each platform whose quotes verified
+    /// Fetches afresh the collateral of platforms whose quotes verified
     /// with fetched collateral and whose collateral was last fetched
-    /// [`REFRESH_AFTER_SECS`] ago or more, and installs it when that
-    /// platform's quote still verifies with it (housekeeping; returns how
-    /// many were refreshed). What is held stays in use otherwise. New
-    /// collateral that refuses the platform's own quote (its PCK revoked,
-    /// its TCB level gone) is not installed, as at mending, since only
-    /// that quote can tell genuine collateral from a wrong answer: it is
-    /// logged, and takes effect for that platform when what is held lapses.
+    /// [`REFRESH_AFTER_SECS`] ago or more ([`REFRESH_PER_ROUND`] a round,
+    /// one that failed again after [`RETRY_REFRESH_SECS`]), and installs it
+    /// when the platform's remembered quote still verifies with it
+    /// (housekeeping; returns how many were refreshed). What is held stays
+    /// in use otherwise. New collateral that refuses that quote (its PCK
+    /// revoked, its TCB level gone) is not installed, as at mending, since
+    /// only a quote can tell genuine collateral from a wrong answer: it is
+    /// logged, and takes effect for the platform when what is held lapses.
     pub async fn refresh_dcap_collateral(&self, now: i64) -> usize {
         let Some(pcs) = &self.pcs else {
             return 0;
         };
-        let mut state = self.pcs_fetched.lock().await;
-        let due: Vec<Platform> = state
-            .platforms
-            .iter()
-            .filter(|(key, _)| {
-                state
-                    .fresh_at
-                    .get(*key)
-                    .is_none_or(|at| now.saturating_sub(*at) >= REFRESH_AFTER_SECS)
-            })
-            .map(|(_, p)| p.clone())
-            .collect();
+        // Fetched without the lock, which a quote that needs mending takes:
+        // a slow PCS must not hold it up for a whole round.
+        let due = self.pcs_fetched.lock().await.due(now);
         let mut refreshed = 0;
         for p in due {
             let platform = p.needs.tcb_info_path();
-            match self
-                .fetch_and_install(
-                    &mut state,
-                    pcs,
-                    &p.needs,
-                    Vec::new(),
-                    p.tee,
-                    &p.evidence,
-                    now,
-                )
-                .await
-            {
+            let result = match pcs.fresh(&p.needs, now, &self.metrics).await {
+                Ok(fresh) => {
+                    let mut state = self.pcs_fetched.lock().await;
+                    let installed = self
+                        .install_fresh(&mut state, pcs, &fresh, Vec::new(), p.tee, &p.evidence, now)
+                        .await;
+                    match installed {
+                        Ok(()) => {
+                            state.fresh_at.insert(platform.clone(), now);
+                            state.refresh_failed_at.remove(&platform);
+                        }
+                        Err(_) => {
+                            state.refresh_failed_at.insert(platform.clone(), now);
+                        }
+                    }
+                    installed
+                }
+                Err(e) => {
+                    let stop = e.stops_fetching();
+                    self.pcs_fetched
+                        .lock()
+                        .await
+                        .refresh_failed_at
+                        .insert(platform.clone(), now);
+                    tracing::warn!(platform, error = %e, "refreshing DCAP collateral failed; what is held stays in use");
+                    if stop {
+                        // Rate-limited or out of budget: the rest can wait
+                        // for the next round.
+                        break;
+                    }
+                    continue;
+                }
+            };
+            match result {
                 Ok(()) => {
                     refreshed += 1;
                     tracing::debug!(platform, "DCAP collateral refreshed");
@@ -237,7 +275,7 @@ impl Service {
                 Err(e) => tracing::warn!(
                     platform,
                     error = %e,
-                    "refreshing DCAP collateral failed; what is held stays in use"
+                    "refreshed DCAP collateral does not verify the platform's remembered quote; what is held stays in use"
                 ),
             }
         }
@@ -280,6 +318,43 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refreshes_are_due_daily_a_few_a_round_and_retried_hourly() {
+        let mut state = PcsState::default();
+        let quote = serde_json::json!({"quote": "AAAA", "cc_eventlog": "a large log"});
+        for i in 0..6u8 {
+            let needs = CollateralNeeds {
+                tdx: true,
+                fmspc: [i; 6],
+                pck_ca: Some("platform"),
+            };
+            state.remember("tdx", &quote, &needs);
+        }
+        let p = state.platforms.values().next().unwrap();
+        assert_eq!(
+            p.evidence,
+            serde_json::json!({"quote": "AAAA"}),
+            "no event log kept"
+        );
+        let now = 1_800_000_000;
+        assert_eq!(state.due(now).len(), REFRESH_PER_ROUND);
+        let keys: Vec<String> = state.platforms.keys().cloned().collect();
+        for k in &keys[..4] {
+            state.fresh_at.insert(k.clone(), now);
+        }
+        state
+            .refresh_failed_at
+            .insert(keys[4].clone(), now - RETRY_REFRESH_SECS + 1);
+        let due: Vec<String> = state
+            .due(now)
+            .iter()
+            .map(|p| p.needs.tcb_info_path())
+            .collect();
+        assert_eq!(due, [keys[5].clone()]);
+        assert_eq!(state.due(now + RETRY_REFRESH_SECS).len(), 2);
+        assert_eq!(state.due(now + REFRESH_AFTER_SECS).len(), 4);
+    }
 
     #[test]
     fn what_fetching_can_mend() {
