@@ -331,7 +331,7 @@ mod tests {
             };
             state.remember("tdx", &quote, &needs);
         }
-        let p = state.platforms.values().next().unwrap();
+        let p = state.platforms.values().next().expect("remembered");
         assert_eq!(
             p.evidence,
             serde_json::json!({"quote": "AAAA"}),
