@@ -604,8 +604,9 @@ async fn an_older_root_ca_crl_replayed_replaces_nothing() {
 }
 
 /// Housekeeping fetches a platform's collateral again once a day and
-/// installs (and keeps) what is newer; a refresh whose collateral refuses
-/// the platform's own quote, or that fails, leaves what is held in use.
+/// installs (and keeps) what is newer; a CRL that revokes the platform's
+/// own chain is installed alone, so its quotes are refused at once; a
+/// failed refresh leaves what is held in use.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collateral_is_refreshed_once_a_day() {
     let now = mamori_server::now();
@@ -629,20 +630,28 @@ async fn collateral_is_refreshed_once_a_day() {
 
     // A day later Intel has issued a newer root CA CRL: fetched with the
     // rest, installed and kept.
-    let newer = sim.root_crl(now, now + 30 * 86_400, &[99]).unwrap();
+    let newer = sim.root_crl(now - 3_600, now + 30 * 86_400, &[99]).unwrap();
     *pcs.root_crl.lock().unwrap() = newer.clone();
     let day = now + 25 * 3_600;
     assert_eq!(s.svc.refresh_dcap_collateral(day).await, 1);
     assert_eq!(pcs.asked().len(), 8);
     assert_eq!(attest(&s, &sim, true).await.status(), 200);
 
-    // The next day's collateral revokes the platform's own PCK CA: not
-    // installed (only its quote could tell it from a wrong answer).
-    let revoking = sim.root_crl(now + 3_600, now + 30 * 86_400, &[2]).unwrap();
-    *pcs.root_crl.lock().unwrap() = revoking;
+    // The next day's root CA CRL revokes the platform's own PCK CA: that
+    // CRL is installed (and kept), and the platform's quotes are refused
+    // from then on.
+    let revoking = sim.root_crl(now, now + 30 * 86_400, &[2]).unwrap();
+    *pcs.root_crl.lock().unwrap() = revoking.clone();
     let next = day + 25 * 3_600;
     assert_eq!(s.svc.refresh_dcap_collateral(next).await, 0);
     assert_eq!(pcs.asked().len(), 12, "fetched");
+    expect_error(
+        attest(&s, &sim, true).await,
+        401,
+        "EvidenceRejected",
+        "is revoked by the root CA CRL",
+    )
+    .await;
     // A failed refresh is tried again after an hour, not a day.
     assert_eq!(s.svc.refresh_dcap_collateral(next + 600).await, 0);
     assert_eq!(pcs.asked().len(), 12, "not yet");
@@ -654,7 +663,6 @@ async fn collateral_is_refreshed_once_a_day() {
         14,
         "the root CA CRL and the PCK CRL asked"
     );
-    assert_eq!(attest(&s, &sim, true).await.status(), 200);
     s.stop().await;
 
     let store = mamori_store::Store::open(&dir.join("data").join("mamori.db"))
@@ -667,7 +675,7 @@ async fn collateral_is_refreshed_once_a_day() {
         .expect("the root CA CRL is kept");
     assert_eq!(
         String::from_utf8(kept.body).unwrap(),
-        hex::encode(&newer),
-        "the refreshed root CA CRL is what the store keeps"
+        hex::encode(&revoking),
+        "the revoking root CA CRL is what the store keeps"
     );
 }

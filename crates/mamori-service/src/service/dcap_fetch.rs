@@ -96,6 +96,18 @@ fn mendable(e: &ServiceError) -> bool {
     }
 }
 
+/// A quote refused because a CRL revokes a certificate of its chain.
+fn is_revocation(e: &ServiceError) -> bool {
+    matches!(e, ServiceError::EvidenceRejected { check, .. } if *check == "revocation")
+}
+
+/// A quote that could not be judged for want of a root CA CRL in force.
+fn lacks_root_crl(e: &ServiceError) -> bool {
+    matches!(e, ServiceError::EvidenceRejected { check, message }
+        if matches!(*check, "collateral-missing" | "collateral-freshness")
+            && message.contains("root CA CRL"))
+}
+
 impl Service {
     fn dcap_verifier(&self) -> Arc<DcapVerifier> {
         self.dcap.read().unwrap_or_else(|p| p.into_inner()).clone()
@@ -186,18 +198,11 @@ impl Service {
             inputs: f.inputs.clone(),
             keep: None,
         }));
-        if let Err(e) = self.install_dcap(state, &items, tee, evidence, now) {
-            // Without the root CA CRL the quote could not be judged: say
-            // that its source failed, not that the quote is wrong.
-            return Err(match &fresh.root_failure {
-                Some(f) if e.to_string().contains("root CA CRL") => pcs.root_failure_error(f),
-                _ => e,
-            });
-        }
-        // Only what was installed is kept: a fetched item older than the
-        // one held (a replayed CRL from before a revocation) must not
-        // replace it in the store, where a restart or another node would
-        // find it.
+        let result = self.install_dcap(state, &items, tee, evidence, now);
+        // Only what was installed is kept (after a refusal too: revoking
+        // CRLs are installed then): a fetched item older than the one held
+        // (a replayed CRL from before a revocation) must not replace it in
+        // the store, where a restart or another node would find it.
         let mut installed = Vec::new();
         for f in &fresh.items {
             if state.items.get(&f.path) == Some(&f.inputs) {
@@ -205,7 +210,12 @@ impl Service {
             }
         }
         pcs.keep(installed, now).await;
-        Ok(())
+        result.map_err(|e| match &fresh.root_failure {
+            // Without the root CA CRL the quote could not be judged: say
+            // that its source failed, not that the quote is wrong.
+            Some(f) if lacks_root_crl(&e) => pcs.root_failure_error(f),
+            _ => e,
+        })
     }
 
     /// Whether DCAP collateral is fetched (`[dcap] pcs_url`), so that
@@ -286,6 +296,14 @@ impl Service {
     /// with an older one), builds a verifier over it and, when the quote
     /// verifies with it, installs it; a bad answer never replaces good
     /// collateral.
+    ///
+    /// When the quote is refused because a CRL revokes its chain, the CRLs
+    /// among `items` are installed alone (and the refusal returned): each
+    /// CRL's signature is verified before it is consulted, so the one that
+    /// revoked, and those consulted before it, are genuine, and a
+    /// revocation must not wait for the held CRLs to lapse. (The one CRL
+    /// that may go unchecked, the PCK CRL when the root CA CRL revokes the
+    /// PCK CA itself, concerns only quotes under that revoked CA.)
     fn install_dcap(
         &self,
         state: &mut PcsState,
@@ -293,6 +311,41 @@ impl Service {
         tee: &'static str,
         evidence: &Value,
         now: i64,
+    ) -> Result<(), ServiceError> {
+        let e = match self.try_install(state, items, tee, evidence, now, false) {
+            Err(e) if is_revocation(&e) => e,
+            other => return other,
+        };
+        let crls: Vec<Fetched> = items
+            .iter()
+            .filter(|f| {
+                f.inputs
+                    .first()
+                    .is_some_and(|b| mamori_x509::Crl::from_der(b).is_ok())
+            })
+            .map(|f| Fetched {
+                path: f.path.clone(),
+                inputs: f.inputs.clone(),
+                keep: None,
+            })
+            .collect();
+        if let Err(again) = self.try_install(state, &crls, tee, evidence, now, true) {
+            tracing::warn!(error = %again, "revoking CRLs not installed");
+        }
+        Err(e)
+    }
+
+    /// [`Service::install_dcap`]'s one attempt: installs when the quote
+    /// verifies with the merged collateral, or also when a CRL revokes its
+    /// chain with `revocation_ok`.
+    fn try_install(
+        &self,
+        state: &mut PcsState,
+        items: &[Fetched],
+        tee: &'static str,
+        evidence: &Value,
+        now: i64,
+        revocation_ok: bool,
     ) -> Result<(), ServiceError> {
         let mut next = state.items.clone();
         for item in items {
@@ -308,7 +361,11 @@ impl Service {
             .dcap_verifier()
             .with_fetched(&inputs)
             .map_err(ServiceError::Internal)?;
-        verifier.verify_collateral(tee, evidence, UnixTime(now))?;
+        match verifier.verify_collateral(tee, evidence, UnixTime(now)) {
+            Ok(()) => {}
+            Err(e) if revocation_ok && is_revocation(&e) => {}
+            Err(e) => return Err(e),
+        }
         *self.dcap.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(verifier);
         state.items = next;
         Ok(())
