@@ -27,6 +27,8 @@ struct FakePcs {
     missing: Mutex<Vec<&'static str>>,
     /// The root CA CRL served (DER).
     root_crl: Mutex<Vec<u8>>,
+    /// The PCK CRL served (DER).
+    pck_crl: Mutex<Vec<u8>>,
     asked: Mutex<Vec<String>>,
 }
 
@@ -112,7 +114,12 @@ async fn pcs_handler(State(p): State<Arc<FakePcs>>, req: Request) -> Response {
         }
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    let mut r = p.files[file].clone().into_response();
+    let body = if file == "pckcrl.der" {
+        p.pck_crl.lock().unwrap().clone()
+    } else {
+        p.files[file].clone()
+    };
+    let mut r = body.into_response();
     r.headers_mut()
         .insert(header, HeaderValue::from_str(&url_encode(&chain)).unwrap());
     r
@@ -166,6 +173,7 @@ fn new_fake(sim: &DcapSim) -> Arc<FakePcs> {
     let files: HashMap<String, Vec<u8>> = sim.collateral().iter().cloned().collect();
     Arc::new(FakePcs {
         root_crl: Mutex::new(files["rootcrl.der"].clone()),
+        pck_crl: Mutex::new(files["pckcrl.der"].clone()),
         files,
         root_pem: sim.root_pem().to_owned(),
         status: AtomicU16::new(200),
@@ -637,14 +645,25 @@ async fn collateral_is_refreshed_once_a_day() {
     assert_eq!(pcs.asked().len(), 8);
     assert_eq!(attest(&s, &sim, true).await.status(), 200);
 
-    // The next day's root CA CRL revokes the platform's own PCK CA: that
-    // CRL is installed (and kept), and the platform's quotes are refused
-    // from then on.
+    // The next day PCS is down: nothing refreshed, what is held stays in
+    // use, and the refresh is tried again after an hour, not sooner.
+    pcs.status.store(503, Ordering::SeqCst);
+    let down = day + 25 * 3_600;
+    assert_eq!(s.svc.refresh_dcap_collateral(down).await, 0);
+    assert_eq!(pcs.asked().len(), 10, "the root CA CRL and the PCK CRL");
+    assert_eq!(attest(&s, &sim, true).await.status(), 200);
+    assert_eq!(s.svc.refresh_dcap_collateral(down + 600).await, 0);
+    assert_eq!(pcs.asked().len(), 10, "not within the hour");
+    pcs.status.store(200, Ordering::SeqCst);
+
+    // An hour later the root CA CRL revokes the platform's own PCK CA:
+    // that CRL is installed (and kept), and the platform's quotes are
+    // refused from then on.
     let revoking = sim.root_crl(now, now + 30 * 86_400, &[2]).unwrap();
     *pcs.root_crl.lock().unwrap() = revoking.clone();
-    let next = day + 25 * 3_600;
+    let next = down + 3_600;
     assert_eq!(s.svc.refresh_dcap_collateral(next).await, 0);
-    assert_eq!(pcs.asked().len(), 12, "fetched");
+    assert_eq!(pcs.asked().len(), 14, "fetched");
     expect_error(
         attest(&s, &sim, true).await,
         401,
@@ -652,17 +671,10 @@ async fn collateral_is_refreshed_once_a_day() {
         "is revoked by the root CA CRL",
     )
     .await;
-    // A failed refresh is tried again after an hour, not a day.
-    assert_eq!(s.svc.refresh_dcap_collateral(next + 600).await, 0);
-    assert_eq!(pcs.asked().len(), 12, "not yet");
-    // And with PCS down by then, nothing is refreshed either.
-    pcs.status.store(503, Ordering::SeqCst);
-    assert_eq!(s.svc.refresh_dcap_collateral(next + 3_600).await, 0);
-    assert_eq!(
-        pcs.asked().len(),
-        14,
-        "the root CA CRL and the PCK CRL asked"
-    );
+    // The revoked machine's quote is no test for later collateral: the
+    // platform is forgotten, and nothing more is asked for it.
+    assert_eq!(s.svc.refresh_dcap_collateral(next + 25 * 3_600).await, 0);
+    assert_eq!(pcs.asked().len(), 14, "forgotten");
     s.stop().await;
 
     let store = mamori_store::Store::open(&dir.join("data").join("mamori.db"))
@@ -678,4 +690,53 @@ async fn collateral_is_refreshed_once_a_day() {
         hex::encode(&revoking),
         "the revoking root CA CRL is what the store keeps"
     );
+}
+
+/// A root CA CRL that revokes the quote's PCK CA is installed and kept on
+/// its own: the PCK CRL fetched with it was never consulted (its CA is
+/// revoked), so it is not installed, whatever it is (here another
+/// hierarchy's, with the same issuer name, which would fail its signature
+/// for every platform if it were picked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_crl_that_revoked_is_installed() {
+    let now = mamori_server::now();
+    let sim = sim();
+    let other = self::sim();
+    let (url, pcs) = fake_pcs(&sim).await;
+    *pcs.root_crl.lock().unwrap() = sim.root_crl(now - 3_600, now + 86_400, &[2]).unwrap();
+    let foreign = other
+        .collateral()
+        .iter()
+        .find(|(name, _)| name == "pckcrl.der")
+        .map(|(_, der)| der.clone())
+        .unwrap();
+    *pcs.pck_crl.lock().unwrap() = foreign;
+    let dir = temp_dir("pcs-only-revoking");
+    let s = server(dir.clone(), &sim, Some(&url)).await;
+    expect_error(
+        attest(&s, &sim, true).await,
+        401,
+        "EvidenceRejected",
+        "is revoked by the root CA CRL",
+    )
+    .await;
+    s.stop().await;
+    let store = mamori_store::Store::open(&dir.join("data").join("mamori.db"))
+        .await
+        .unwrap();
+    assert!(store
+        .get_collateral("pcs:root_ca_crl:rootcacrl")
+        .await
+        .unwrap()
+        .is_some());
+    for key in [
+        "pcs:pck_crl:sgx/certification/v4/pckcrl?ca=platform&encoding=der",
+        "pcs:tcb_info:tdx/certification/v4/tcb?fmspc=001122334455",
+        "pcs:qe_identity:tdx/certification/v4/qe/identity",
+    ] {
+        assert!(
+            store.get_collateral(key).await.unwrap().is_none(),
+            "{key} kept"
+        );
+    }
 }

@@ -150,7 +150,7 @@ impl Service {
         let kept = pcs.kept(&needs).await;
         if !kept.is_empty()
             && self
-                .install_dcap(&mut state, &kept, tee, evidence, now)
+                .install_dcap(&mut state, &kept, pcs.root_ca_crl_url(), tee, evidence, now)
                 .is_ok()
         {
             state.remember(tee, evidence, &needs);
@@ -198,7 +198,7 @@ impl Service {
             inputs: f.inputs.clone(),
             keep: None,
         }));
-        let result = self.install_dcap(state, &items, tee, evidence, now);
+        let result = self.install_dcap(state, &items, pcs.root_ca_crl_url(), tee, evidence, now);
         // Only what was installed is kept (after a refusal too: revoking
         // CRLs are installed then): a fetched item older than the one held
         // (a replayed CRL from before a revocation) must not replace it in
@@ -250,9 +250,16 @@ impl Service {
                     let installed = self
                         .install_fresh(&mut state, pcs, &fresh, Vec::new(), p.tee, &p.evidence, now)
                         .await;
-                    match installed {
+                    match &installed {
                         Ok(()) => {
                             state.fresh_at.insert(platform.clone(), now);
+                            state.refresh_failed_at.remove(&platform);
+                        }
+                        // A revoked machine stays revoked: its quote is
+                        // no test for later collateral.
+                        Err(e) if is_revocation(e) => {
+                            state.platforms.remove(&platform);
+                            state.fresh_at.remove(&platform);
                             state.refresh_failed_at.remove(&platform);
                         }
                         Err(_) => {
@@ -285,7 +292,7 @@ impl Service {
                 Err(e) => tracing::warn!(
                     platform,
                     error = %e,
-                    "refreshed DCAP collateral does not verify the platform's remembered quote; what is held stays in use"
+                    "refreshed DCAP collateral does not verify the platform's remembered quote; what is held stays in use, with any CRL that revokes it"
                 ),
             }
         }
@@ -297,47 +304,61 @@ impl Service {
     /// verifies with it, installs it; a bad answer never replaces good
     /// collateral.
     ///
-    /// When the quote is refused because a CRL revokes its chain, the CRLs
-    /// among `items` are installed alone (and the refusal returned): each
-    /// CRL's signature is verified before it is consulted, so the one that
-    /// revoked, and those consulted before it, are genuine, and a
-    /// revocation must not wait for the held CRLs to lapse. (The one CRL
-    /// that may go unchecked, the PCK CRL when the root CA CRL revokes the
-    /// PCK CA itself, concerns only quotes under that revoked CA.)
+    /// When the quote is refused because a CRL revokes its chain, the
+    /// revoking CRL is installed (and the refusal returned), so that a
+    /// revocation does not wait for the held CRL to lapse. Only a CRL that
+    /// verification checked is installed: the root CA CRL (`root` names
+    /// it) is checked before anything is looked up in it, so it goes in
+    /// alone when it revokes; otherwise the PCK CRL revoked the PCK
+    /// certificate, and it was checked too, after the root CA CRL. A PCK
+    /// CRL not consulted (its CA revoked by the root CA CRL) is never
+    /// installed: it could name another CA and refuse other platforms.
+    #[allow(clippy::too_many_arguments)]
     fn install_dcap(
         &self,
         state: &mut PcsState,
         items: &[Fetched],
+        root: &str,
         tee: &'static str,
         evidence: &Value,
         now: i64,
     ) -> Result<(), ServiceError> {
-        let e = match self.try_install(state, items, tee, evidence, now, false) {
+        let e = match self.try_install(state, items, tee, evidence, now, Gate::Verifies) {
             Err(e) if is_revocation(&e) => e,
             other => return other,
         };
-        let crls: Vec<Fetched> = items
-            .iter()
-            .filter(|f| {
-                f.inputs
-                    .first()
-                    .is_some_and(|b| mamori_x509::Crl::from_der(b).is_ok())
-            })
-            .map(|f| Fetched {
-                path: f.path.clone(),
-                inputs: f.inputs.clone(),
-                keep: None,
-            })
-            .collect();
-        if let Err(again) = self.try_install(state, &crls, tee, evidence, now, true) {
-            tracing::warn!(error = %again, "revoking CRLs not installed");
+        let crls = |root_only: bool| -> Vec<Fetched> {
+            items
+                .iter()
+                .filter(|f| !root_only || f.path == root)
+                .filter(|f| {
+                    f.inputs
+                        .first()
+                        .is_some_and(|b| mamori_x509::Crl::from_der(b).is_ok())
+                })
+                .map(|f| Fetched {
+                    path: f.path.clone(),
+                    inputs: f.inputs.clone(),
+                    keep: None,
+                })
+                .collect()
+        };
+        let root_crl = crls(true);
+        let by_root = !root_crl.is_empty()
+            && self
+                .try_install(state, &root_crl, tee, evidence, now, Gate::Revoked(None))
+                .is_ok();
+        if !by_root {
+            let gate = Gate::Revoked(Some("is revoked by the PCK CRL"));
+            if let Err(again) = self.try_install(state, &crls(false), tee, evidence, now, gate) {
+                tracing::debug!(error = %again, "no fetched CRL revokes the quote");
+            }
         }
         Err(e)
     }
 
-    /// [`Service::install_dcap`]'s one attempt: installs when the quote
-    /// verifies with the merged collateral, or also when a CRL revokes its
-    /// chain with `revocation_ok`.
+    /// [`Service::install_dcap`]'s one attempt: installs `items` when the
+    /// quote passes `gate` with the merged collateral.
     fn try_install(
         &self,
         state: &mut PcsState,
@@ -345,7 +366,7 @@ impl Service {
         tee: &'static str,
         evidence: &Value,
         now: i64,
-        revocation_ok: bool,
+        gate: Gate,
     ) -> Result<(), ServiceError> {
         let mut next = state.items.clone();
         for item in items {
@@ -361,15 +382,33 @@ impl Service {
             .dcap_verifier()
             .with_fetched(&inputs)
             .map_err(ServiceError::Internal)?;
-        match verifier.verify_collateral(tee, evidence, UnixTime(now)) {
-            Ok(()) => {}
-            Err(e) if revocation_ok && is_revocation(&e) => {}
-            Err(e) => return Err(e),
+        let verified = verifier.verify_collateral(tee, evidence, UnixTime(now));
+        match (gate, verified) {
+            (Gate::Verifies, Ok(())) => {}
+            (Gate::Revoked(by), Err(e)) if is_revocation(&e) => {
+                if by.is_some_and(|by| !e.to_string().contains(by)) {
+                    return Err(e);
+                }
+            }
+            (_, Err(e)) => return Err(e),
+            (Gate::Revoked(_), Ok(())) => {
+                return Err(ServiceError::Internal(
+                    "the CRLs do not revoke the quote".into(),
+                ))
+            }
         }
         *self.dcap.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(verifier);
         state.items = next;
         Ok(())
     }
+}
+
+/// When [`Service::try_install`] installs: when the quote verifies, or
+/// when it is refused because its chain is revoked (by the named CRL).
+#[derive(Clone, Copy)]
+enum Gate {
+    Verifies,
+    Revoked(Option<&'static str>),
 }
 
 #[cfg(test)]
