@@ -690,6 +690,15 @@ async fn collateral_is_refreshed_once_a_day() {
         hex::encode(&revoking),
         "the revoking root CA CRL is what the store keeps"
     );
+    // The platform's other items, under the keys the test of what is not
+    // kept looks for.
+    for key in [
+        "pcs:pck_crl:sgx/certification/v4/pckcrl?ca=platform&encoding=der",
+        "pcs:tcb_info:tdx/certification/v4/tcb?fmspc=001122334455",
+        "pcs:qe_identity:tdx/certification/v4/qe/identity",
+    ] {
+        assert!(store.get_collateral(key).await.unwrap().is_some(), "{key}");
+    }
 }
 
 /// A root CA CRL that revokes the quote's PCK CA is installed and kept on

@@ -203,6 +203,9 @@ pub struct Service {
     /// fetched so far by path (the verifier is built over them).
     pcs: Option<crate::pcs::Pcs>,
     pcs_fetched: tokio::sync::Mutex<dcap_fetch::PcsState>,
+    /// A platform was forgotten (its remembered machine revoked): the next
+    /// quote of it that verifies is remembered instead.
+    pcs_wanted: std::sync::atomic::AtomicBool,
     admin_keys: Vec<AdminKey>,
     keys: RwLock<Arc<KeyRing>>,
     policies: RwLock<Arc<PolicySet>>,
@@ -772,6 +775,7 @@ impl Service {
             dcap: RwLock::new(Arc::new(dcap)),
             pcs,
             pcs_fetched: Default::default(),
+            pcs_wanted: Default::default(),
             admin_keys,
             keys: RwLock::new(Arc::new(ring)),
             policies: RwLock::new(Arc::new(policies)),

@@ -38,6 +38,9 @@ pub(super) struct PcsState {
     platforms: HashMap<String, Platform>,
     /// When a refresh last failed, by platform.
     refresh_failed_at: HashMap<String, i64>,
+    /// Platforms whose remembered machine was revoked, until another of
+    /// their quotes verifies (and is remembered instead).
+    forgotten: std::collections::HashSet<String>,
 }
 
 /// A platform whose quote verified with fetched collateral: what it needs,
@@ -63,6 +66,23 @@ impl PcsState {
                 },
             );
         }
+    }
+
+    /// Forgets a platform's remembered quote (its machine was revoked; its
+    /// quote is no test for later collateral) until another verifies.
+    fn forget(&mut self, key: &str) {
+        self.platforms.remove(key);
+        self.refresh_failed_at.remove(key);
+        self.forgotten.insert(key.to_owned());
+    }
+
+    /// Remembers `evidence` for a forgotten platform; whether any platform
+    /// is still forgotten.
+    fn reclaim(&mut self, tee: &'static str, evidence: &Value, needs: &CollateralNeeds) -> bool {
+        if self.forgotten.remove(&needs.tcb_info_path()) {
+            self.remember(tee, evidence, needs);
+        }
+        !self.forgotten.is_empty()
     }
 
     /// Platforms due for a refresh at `now`, at most [`REFRESH_PER_ROUND`].
@@ -130,7 +150,11 @@ impl Service {
         };
         match &first {
             Err(e) if mendable(e) => {}
-            _ => return first,
+            Ok(_) => {
+                self.reclaim_platform(tee, evidence);
+                return first;
+            }
+            Err(_) => return first,
         }
         let (quote, report_data) = DcapVerifier::quote_of(tee, evidence)?;
         if !padded_equal(&report_data, expected) {
@@ -218,6 +242,25 @@ impl Service {
         })
     }
 
+    /// After a quote verified: when a platform was forgotten, remembers the
+    /// quote if it is of that platform. Costs one flag read otherwise, and
+    /// never waits for the lock (a refresh or mending holds it).
+    fn reclaim_platform(&self, tee: &'static str, evidence: &Value) {
+        if !self.pcs_wanted.load(Relaxed) {
+            return;
+        }
+        let Ok(mut state) = self.pcs_fetched.try_lock() else {
+            return;
+        };
+        let Ok((quote, _)) = DcapVerifier::quote_of(tee, evidence) else {
+            return;
+        };
+        if let Ok(needs) = CollateralNeeds::of_quote(&quote) {
+            let wanted = state.reclaim(tee, evidence, &needs);
+            self.pcs_wanted.store(wanted, Relaxed);
+        }
+    }
+
     /// Whether DCAP collateral is fetched (`[dcap] pcs_url`), so that
     /// housekeeping refreshes it.
     pub fn fetches_from_pcs(&self) -> bool {
@@ -256,11 +299,11 @@ impl Service {
                             state.refresh_failed_at.remove(&platform);
                         }
                         // A revoked machine stays revoked: its quote is
-                        // no test for later collateral.
+                        // no test for later collateral, so the platform
+                        // waits for another of its quotes to verify.
                         Err(e) if is_revocation(e) => {
-                            state.platforms.remove(&platform);
-                            state.fresh_at.remove(&platform);
-                            state.refresh_failed_at.remove(&platform);
+                            state.forget(&platform);
+                            self.pcs_wanted.store(true, Relaxed);
                         }
                         Err(_) => {
                             state.refresh_failed_at.insert(platform.clone(), now);
@@ -349,7 +392,7 @@ impl Service {
                 .try_install(state, &root_crl, tee, evidence, now, Gate::Revoked(None))
                 .is_ok();
         if !by_root {
-            let gate = Gate::Revoked(Some("is revoked by the PCK CRL"));
+            let gate = Gate::Revoked(Some(" is revoked by the PCK CRL"));
             if let Err(again) = self.try_install(state, &crls(false), tee, evidence, now, gate) {
                 tracing::debug!(error = %again, "no fetched CRL revokes the quote");
             }
@@ -386,7 +429,7 @@ impl Service {
         match (gate, verified) {
             (Gate::Verifies, Ok(())) => {}
             (Gate::Revoked(by), Err(e)) if is_revocation(&e) => {
-                if by.is_some_and(|by| !e.to_string().contains(by)) {
+                if by.is_some_and(|by| !e.to_string().ends_with(by)) {
                     return Err(e);
                 }
             }
@@ -450,6 +493,29 @@ mod tests {
         assert_eq!(due, [keys[5].clone()]);
         assert_eq!(state.due(now + RETRY_REFRESH_SECS).len(), 2);
         assert_eq!(state.due(now + REFRESH_AFTER_SECS).len(), 4);
+    }
+
+    #[test]
+    fn a_forgotten_platform_is_remembered_again_by_its_next_quote() {
+        let mut state = PcsState::default();
+        let needs = |i: u8| CollateralNeeds {
+            tdx: true,
+            fmspc: [i; 6],
+            pck_ca: Some("platform"),
+        };
+        let quote = |q: &str| serde_json::json!({ "quote": q });
+        state.remember("tdx", &quote("revoked machine"), &needs(1));
+        state.forget(&needs(1).tcb_info_path());
+        assert!(state.platforms.is_empty());
+        assert!(state.due(0).is_empty());
+        // Another platform's quote does not stand in for it.
+        assert!(state.reclaim("tdx", &quote("other platform"), &needs(2)));
+        assert!(state.platforms.is_empty());
+        assert!(!state.reclaim("tdx", &quote("a peer"), &needs(1)));
+        assert_eq!(
+            state.platforms[&needs(1).tcb_info_path()].evidence,
+            quote("a peer")
+        );
     }
 
     #[test]
