@@ -259,8 +259,9 @@ async fn jwks(State(s): State<AppState>) -> impl IntoResponse {
 pub fn spawn_housekeeping(svc: Arc<Service>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         // AMD's CRLs (and Intel's collateral) apart from the rest: a slow
-        // KDS or PCS must not hold up purges and reloads. The first round runs at start; the task
-        // ends with this one (its set is dropped when this is aborted).
+        // KDS or PCS must not hold up purges and reloads. The first round
+        // runs at start; the tasks end with this one (their set is dropped
+        // when this is aborted).
         let mut crls = tokio::task::JoinSet::new();
         if svc.fetches_from_kds() {
             let svc = svc.clone();

@@ -273,10 +273,12 @@ impl Service {
     /// one that failed again after [`RETRY_REFRESH_SECS`]), and installs it
     /// when the platform's remembered quote still verifies with it
     /// (housekeeping; returns how many were refreshed). What is held stays
-    /// in use otherwise. New collateral that refuses that quote (its PCK
-    /// revoked, its TCB level gone) is not installed, as at mending, since
-    /// only a quote can tell genuine collateral from a wrong answer: it is
-    /// logged, and takes effect for the platform when what is held lapses.
+    /// in use otherwise, except a CRL that revokes that quote, which is
+    /// installed (see [`Service::install_dcap`]) and makes the platform
+    /// wait for another quote to remember. Other refusals (its TCB level
+    /// gone) install nothing, since only a quote can tell genuine
+    /// collateral from a wrong answer: they are logged, and take effect
+    /// for the platform when what is held lapses.
     pub async fn refresh_dcap_collateral(&self, now: i64) -> usize {
         let Some(pcs) = &self.pcs else {
             return 0;
@@ -287,39 +289,16 @@ impl Service {
         let mut refreshed = 0;
         for p in due {
             let platform = p.needs.tcb_info_path();
-            let result = match pcs.fresh(&p.needs, now, &self.metrics).await {
-                Ok(fresh) => {
-                    let mut state = self.pcs_fetched.lock().await;
-                    let installed = self
-                        .install_fresh(&mut state, pcs, &fresh, Vec::new(), p.tee, &p.evidence, now)
-                        .await;
-                    match &installed {
-                        Ok(()) => {
-                            state.fresh_at.insert(platform.clone(), now);
-                            state.refresh_failed_at.remove(&platform);
-                        }
-                        // A revoked machine stays revoked: its quote is
-                        // no test for later collateral, so the platform
-                        // waits for another of its quotes to verify.
-                        Err(e) if is_revocation(e) => {
-                            state.forget(&platform);
-                            self.pcs_wanted.store(true, Relaxed);
-                        }
-                        Err(_) => {
-                            state.refresh_failed_at.insert(platform.clone(), now);
-                        }
-                    }
-                    installed
-                }
+            let fresh = match pcs.fresh(&p.needs, now, &self.metrics).await {
+                Ok(fresh) => fresh,
                 Err(e) => {
-                    let stop = e.stops_fetching();
                     self.pcs_fetched
                         .lock()
                         .await
                         .refresh_failed_at
                         .insert(platform.clone(), now);
                     tracing::warn!(platform, error = %e, "refreshing DCAP collateral failed; what is held stays in use");
-                    if stop {
+                    if e.stops_fetching() {
                         // Rate-limited or out of budget: the rest can wait
                         // for the next round.
                         break;
@@ -327,16 +306,33 @@ impl Service {
                     continue;
                 }
             };
-            match result {
+            let mut state = self.pcs_fetched.lock().await;
+            let installed = self
+                .install_fresh(&mut state, pcs, &fresh, Vec::new(), p.tee, &p.evidence, now)
+                .await;
+            match installed {
                 Ok(()) => {
+                    state.fresh_at.insert(platform.clone(), now);
+                    state.refresh_failed_at.remove(&platform);
                     refreshed += 1;
                     tracing::debug!(platform, "DCAP collateral refreshed");
                 }
-                Err(e) => tracing::warn!(
-                    platform,
-                    error = %e,
-                    "refreshed DCAP collateral does not verify the platform's remembered quote; what is held stays in use, with any CRL that revokes it"
-                ),
+                Err(e) => {
+                    if is_revocation(&e) {
+                        // A revoked machine stays revoked: its quote is no
+                        // test for later collateral, so the platform waits
+                        // for another of its quotes to verify.
+                        state.forget(&platform);
+                        self.pcs_wanted.store(true, Relaxed);
+                    } else {
+                        state.refresh_failed_at.insert(platform.clone(), now);
+                    }
+                    tracing::warn!(
+                        platform,
+                        error = %e,
+                        "refreshed DCAP collateral does not verify the platform's remembered quote; what is held stays in use, with any CRL that revokes it"
+                    );
+                }
             }
         }
         refreshed
