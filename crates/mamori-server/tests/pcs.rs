@@ -371,36 +371,38 @@ async fn without_pcs_or_with_it_failing_the_quote_is_refused_clearly() {
     s.stop().await;
 
     // PCS not knowing the platform: the evidence is refused (401).
-    let (url, pcs) = fake_pcs(&sim).await;
-    pcs.missing
-        .lock()
-        .unwrap()
-        .push("/tdx/certification/v4/tcb");
-    let s = server(temp_dir("pcs-404"), &sim, Some(&url)).await;
-    expect_error(
-        attest(&s, &sim, true).await,
+    refused_when_missing(
+        &sim,
+        "/tdx/certification/v4/tcb",
         401,
         "EvidenceRejected",
         "tcb?fmspc=001122334455: no such item (HTTP 404)",
     )
     .await;
-    s.stop().await;
-
     // No root CA CRL where it is looked for says nothing about the quote:
     // 503, naming the setting to fix.
-    let (url, pcs) = fake_pcs(&sim).await;
-    pcs.missing
-        .lock()
-        .unwrap()
-        .push("/sgx/certification/v4/rootcacrl");
-    let s = server(temp_dir("pcs-root-404"), &sim, Some(&url)).await;
-    expect_error(
-        attest(&s, &sim, true).await,
+    refused_when_missing(
+        &sim,
+        "/sgx/certification/v4/rootcacrl",
         503,
         "CollateralUnavailable",
         "the root CA CRL could not be fetched from",
     )
     .await;
+}
+
+/// A server whose PCS answers 404 at `path` refuses the quote so.
+async fn refused_when_missing(
+    sim: &DcapSim,
+    path: &'static str,
+    status: u16,
+    kind: &str,
+    says: &str,
+) {
+    let (url, pcs) = fake_pcs(sim).await;
+    pcs.missing.lock().unwrap().push(path);
+    let s = server(temp_dir("pcs-missing"), sim, Some(&url)).await;
+    expect_error(attest(&s, sim, true).await, status, kind, says).await;
     s.stop().await;
 }
 
